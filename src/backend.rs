@@ -1,0 +1,130 @@
+//! The Backend trait: the ops a GPT needs, on buffers the backend owns.
+//!
+//! The model (src/model.rs) is written once against this trait; the CPU reference backend
+//! (src/cpu/) and the GPU backend (src/gpu/) implement it. Backends know nothing of the UI.
+//!
+//! Conventions, as in llm.c:
+//! - Arguments are (outputs, inputs, then sizes B,T,C,NH...). Every buffer is row-major f32
+//!   unless it holds token ids (u32).
+//! - Linear weights are stored [OC, C] (out = inp · Wᵀ + b), like `nn.Linear` and llm.c.
+//!   Checkpoints hold the Hugging Face GPT-2 Conv1D layout [C, OC]; src/checkpoint.rs transposes.
+//! - "Input gradients" (dinp, dqkv, dlogits) are OVERWRITTEN, except in layernorm_backward,
+//!   whose dinp is ADDED to: it feeds the residual stream, whose gradient flows through every
+//!   block unchanged (the residual add's backward is the identity on both inputs).
+//!   Parameter gradients are always ADDED to (the LM head and the encoder both add into dwte).
+
+use crate::error::Result;
+
+/// A view of `len` elements starting at element `off` of the backend's buffer `buf`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tensor {
+    pub buf: usize,
+    pub off: usize,
+    pub len: usize,
+}
+
+impl Tensor {
+    /// A sub-view `len` elements long starting `off` elements into this one.
+    pub fn view(&self, off: usize, len: usize) -> Tensor {
+        assert!(off + len <= self.len, "view {off}+{len} outside tensor of {}", self.len);
+        Tensor { buf: self.buf, off: self.off + off, len }
+    }
+
+    /// True when the two views share any element.
+    pub fn overlaps(&self, other: &Tensor) -> bool {
+        self.buf == other.buf
+            && self.len > 0
+            && other.len > 0
+            && self.off < other.off + other.len
+            && other.off < self.off + self.len
+    }
+}
+
+/// AdamW hyper-parameters for one update (lr already scheduled for this step).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWStep {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Decoupled weight decay; the model passes 0 for biases, LayerNorm and other 1-D params.
+    pub weight_decay: f32,
+    /// 1-based step count, for bias correction.
+    pub t: u32,
+    /// Clip gradients to this global L2 norm; 0 disables clipping.
+    pub max_norm: f32,
+}
+
+pub trait Backend {
+    /// A short description: "cpu" or the GPU adapter's name and type.
+    fn describe(&self) -> String;
+
+    // ---- buffers ----
+    /// A zeroed f32 buffer of `len` elements. `label` names it in errors (e.g. over a limit).
+    fn alloc(&mut self, len: usize, label: &str) -> Result<Tensor>;
+    /// A zeroed u32 buffer (token ids).
+    fn alloc_u32(&mut self, len: usize, label: &str) -> Result<Tensor>;
+    fn write(&mut self, dst: Tensor, data: &[f32]);
+    fn write_u32(&mut self, dst: Tensor, data: &[u32]);
+    fn read(&mut self, src: Tensor) -> Vec<f32>;
+    fn zero(&mut self, t: Tensor);
+    /// Releases a whole buffer (pass the tensor `alloc` returned); its handle must not be used again.
+    fn free(&mut self, t: Tensor);
+
+    // ---- encoder: token embedding + positional encoding ----
+    /// out[B,T,C] = wte[inp[b,t]] + pe[pos0 + t]; pe is wpe (learned) or the sinusoid table.
+    #[allow(clippy::too_many_arguments)]
+    fn encoder_forward(&mut self, out: Tensor, inp: Tensor, wte: Tensor, pe: Tensor, b: usize, t: usize, c: usize, pos0: usize);
+    /// dwte[V,C] += scatter of dout by token; dwpe[T..,C] += sum over batch (learned PE only).
+    #[allow(clippy::too_many_arguments)]
+    fn encoder_backward(&mut self, dwte: Tensor, dwpe: Option<Tensor>, dout: Tensor, inp: Tensor, b: usize, t: usize, c: usize);
+
+    // ---- layernorm over the last dim C, eps 1e-5 ----
+    #[allow(clippy::too_many_arguments)]
+    fn layernorm_forward(&mut self, out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, bias: Tensor, n: usize, c: usize);
+    #[allow(clippy::too_many_arguments)]
+    fn layernorm_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, n: usize, c: usize);
+
+    // ---- matmul: out[N,OC] = inp[N,C] · w[OC,C]ᵀ + bias[OC] ----
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_forward(&mut self, out: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize);
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, n: usize, c: usize, oc: usize);
+
+    // ---- causal multi-head attention ----
+    /// qkv[B,Tk,3C] holds q,k,v rows; the Tq queries are the last Tq of the Tk positions
+    /// (training: Tq = Tk = T; KV-cached decoding: Tq new rows after Tk-Tq cached ones).
+    /// out[B,Tq,C]; att[B,NH,Tq,Tk] keeps the softmax probabilities (zero above the diagonal).
+    #[allow(clippy::too_many_arguments)]
+    fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize);
+    /// Training shapes only (Tq = Tk = T). dqkv[B,T,3C] is overwritten.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, att: Tensor, b: usize, t: usize, c: usize, nh: usize);
+
+    // ---- GELU, tanh approximation (GPT-2) ----
+    fn gelu_forward(&mut self, out: Tensor, inp: Tensor, n: usize);
+    fn gelu_backward(&mut self, dinp: Tensor, inp: Tensor, dout: Tensor, n: usize);
+
+    // ---- residual add ----
+    fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize);
+
+    // ---- softmax cross-entropy over V classes, fused ----
+    /// losses[N] = -log softmax(logits)[target]; hits[N] = 1 when argmax == target else 0.
+    #[allow(clippy::too_many_arguments)]
+    fn crossentropy_forward(&mut self, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize);
+    /// dlogits[N,V] = scale * (softmax(logits) - onehot(target)); overwritten.
+    #[allow(clippy::too_many_arguments)]
+    fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize, scale: f32);
+
+    // ---- reductions and the optimizer ----
+    /// out[0] = sum(x).
+    fn sum(&mut self, out: Tensor, x: Tensor);
+    /// out[0] = sum(x²): the squared global gradient norm when x is the flat gradient buffer.
+    fn norm_sq(&mut self, out: Tensor, x: Tensor);
+    /// One AdamW update of p from g with moments m, v; g is scaled by min(1, max_norm/‖g‖)
+    /// where ‖g‖² is read from grad_norm_sq[0] (kept on the device; no readback needed).
+    /// When ‖g‖² is NaN or infinite the update is skipped, so a blown-up step never reaches
+    /// the weights and training can stop with the last good ones.
+    #[allow(clippy::too_many_arguments)]
+    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep);
+}

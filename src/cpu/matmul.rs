@@ -1,0 +1,110 @@
+//! Matmul: out[N,OC] = inp[N,C] · w[OC,C]ᵀ + bias[OC], and its two backward products.
+//! The hot path calls the `gemm` crate (SIMD, multithreaded natively); the `_naive` versions
+//! are the plain loops the fast ones and the GPU kernels are tested against.
+
+#[cfg(not(target_arch = "wasm32"))]
+fn par() -> gemm::Parallelism {
+    gemm::Parallelism::Rayon(0)
+}
+#[cfg(target_arch = "wasm32")]
+fn par() -> gemm::Parallelism {
+    gemm::Parallelism::None
+}
+
+/// dst[m,n] (row stride dst_rs) = (acc ? dst : 0) + lhs[m,k] · rhs[k,n], with element strides
+/// given as (row stride, column stride) pairs.
+#[allow(clippy::too_many_arguments)]
+fn gemm_strided(m: usize, n: usize, k: usize, dst: &mut [f32], acc: bool, lhs: &[f32], lhs_rs: usize, lhs_cs: usize, rhs: &[f32], rhs_rs: usize, rhs_cs: usize) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= m * n);
+    assert!(k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    assert!(k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    if k == 0 {
+        if !acc {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: the asserts above bound every index gemm touches; dst does not alias the inputs
+    // (it is a distinct &mut slice).
+    unsafe {
+        gemm::gemm(
+            m, n, k,
+            dst.as_mut_ptr(), 1, n as isize, acc,
+            lhs.as_ptr(), lhs_cs as isize, lhs_rs as isize,
+            rhs.as_ptr(), rhs_cs as isize, rhs_rs as isize,
+            1.0f32, 1.0f32, false, false, false, par(),
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_forward(out: &mut [f32], inp: &[f32], w: &[f32], bias: Option<&[f32]>, n: usize, c: usize, oc: usize) {
+    let out = &mut out[..n * oc];
+    if let Some(b) = bias {
+        for row in out.chunks_exact_mut(oc) {
+            row.copy_from_slice(&b[..oc]);
+        }
+    }
+    // rhs = wᵀ [C,OC]: element (k, j) = w[j*C + k]
+    gemm_strided(n, oc, c, out, bias.is_some(), inp, c, 1, w, 1, c);
+}
+
+/// dinp[N,C] = dout · w (overwritten); dw[OC,C] += doutᵀ · inp; dbias[OC] += column sums.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_backward(dinp: &mut [f32], dw: &mut [f32], dbias: Option<&mut [f32]>, dout: &[f32], inp: &[f32], w: &[f32], n: usize, c: usize, oc: usize) {
+    gemm_strided(n, c, oc, &mut dinp[..n * c], false, dout, oc, 1, w, c, 1);
+    // lhs = doutᵀ [OC,N]: element (i, k) = dout[k*OC + i]
+    gemm_strided(oc, c, n, &mut dw[..oc * c], true, dout, 1, oc, inp, c, 1);
+    if let Some(db) = dbias {
+        for row in dout[..n * oc].chunks_exact(oc) {
+            for (d, &g) in db.iter_mut().zip(row) {
+                *d += g;
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_forward_naive(out: &mut [f32], inp: &[f32], w: &[f32], bias: Option<&[f32]>, n: usize, c: usize, oc: usize) {
+    for r in 0..n {
+        for o in 0..oc {
+            let mut acc = bias.map_or(0.0, |b| b[o]);
+            for i in 0..c {
+                acc += inp[r * c + i] * w[o * c + i];
+            }
+            out[r * oc + o] = acc;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_backward_naive(dinp: &mut [f32], dw: &mut [f32], dbias: Option<&mut [f32]>, dout: &[f32], inp: &[f32], w: &[f32], n: usize, c: usize, oc: usize) {
+    for r in 0..n {
+        for i in 0..c {
+            let mut acc = 0.0;
+            for o in 0..oc {
+                acc += dout[r * oc + o] * w[o * c + i];
+            }
+            dinp[r * c + i] = acc;
+        }
+    }
+    for o in 0..oc {
+        for i in 0..c {
+            let mut acc = 0.0;
+            for r in 0..n {
+                acc += dout[r * oc + o] * inp[r * c + i];
+            }
+            dw[o * c + i] += acc;
+        }
+    }
+    if let Some(db) = dbias {
+        for o in 0..oc {
+            for r in 0..n {
+                db[o] += dout[r * oc + o];
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The CPU reference backend: plain loops over slices (one file per op family, forward and
+//! backward side by side). It is the oracle every GPU kernel is tested against, and the
+//! fallback in a browser without WebGPU, so it builds for wasm32 too.
+
+pub mod adamw;
+pub mod attention;
+pub mod crossentropy;
+pub mod encoder;
+pub mod gelu;
+pub mod layernorm;
+pub mod matmul;
+pub mod residual;
+
+use crate::backend::{AdamWStep, Backend, Tensor};
+use crate::error::{Error, Result};
+
+enum Store {
+    F32(Vec<f32>),
+    U32(Vec<u32>),
+}
+
+/// Owns every buffer; ops name buffers through `Tensor` views.
+#[derive(Default)]
+pub struct CpuBackend {
+    bufs: Vec<Store>,
+}
+
+/// Largest single buffer we agree to allocate (elements): beyond this a model is
+/// certainly a mistake on a CPU, and we say so instead of aborting on OOM.
+const MAX_ELEMS: usize = 1 << 31;
+
+impl CpuBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn f32_ptr(&mut self, t: Tensor) -> *mut f32 {
+        match &mut self.bufs[t.buf] {
+            Store::F32(v) => {
+                assert!(t.off + t.len <= v.len(), "tensor {t:?} outside its buffer of {}", v.len());
+                // SAFETY: in bounds, checked above.
+                unsafe { v.as_mut_ptr().add(t.off) }
+            }
+            Store::U32(_) => panic!("tensor {t:?} is a u32 buffer, an f32 one was expected"),
+        }
+    }
+
+    fn ids(&self, t: Tensor) -> &[u32] {
+        match &self.bufs[t.buf] {
+            Store::U32(v) => &v[t.off..t.off + t.len],
+            Store::F32(_) => panic!("tensor {t:?} is an f32 buffer, a u32 one was expected"),
+        }
+    }
+
+    /// Resolves `outs` as disjoint mutable slices and `ins` as shared ones. Panics (a bug in the
+    /// caller, never user input) if an output overlaps any other view.
+    fn views<const NO: usize, const NI: usize>(&mut self, outs: [Tensor; NO], ins: [Tensor; NI]) -> ([&mut [f32]; NO], [&[f32]; NI]) {
+        for (i, o) in outs.iter().enumerate() {
+            for o2 in &outs[i + 1..] {
+                assert!(!o.overlaps(o2), "output views overlap: {o:?} {o2:?}");
+            }
+            for x in &ins {
+                assert!(!o.overlaps(x), "output {o:?} overlaps input {x:?}");
+            }
+        }
+        let op: [(*mut f32, usize); NO] = outs.map(|t| (self.f32_ptr(t), t.len));
+        let ip: [(*mut f32, usize); NI] = ins.map(|t| (self.f32_ptr(t), t.len));
+        // SAFETY: every pointer is in bounds of a live Vec owned by self (checked in f32_ptr),
+        // outputs are pairwise disjoint and disjoint from inputs (checked above), and the
+        // returned borrows keep `self` mutably borrowed, so no buffer can be reallocated.
+        unsafe {
+            (
+                op.map(|(p, n)| std::slice::from_raw_parts_mut(p, n)),
+                ip.map(|(p, n)| std::slice::from_raw_parts(p as *const f32, n)),
+            )
+        }
+    }
+
+    fn push(&mut self, len: usize, label: &str, s: impl FnOnce() -> Store) -> Result<Tensor> {
+        if len > MAX_ELEMS {
+            return Err(Error::Config(format!(
+                "buffer '{label}' needs {len} elements ({} MiB); the CPU backend allows at most {} MiB per buffer",
+                len * 4 >> 20,
+                MAX_ELEMS * 4 >> 20
+            )));
+        }
+        self.bufs.push(s());
+        Ok(Tensor { buf: self.bufs.len() - 1, off: 0, len })
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        "cpu".to_string()
+    }
+
+    fn alloc(&mut self, len: usize, label: &str) -> Result<Tensor> {
+        self.push(len, label, || Store::F32(vec![0.0; len]))
+    }
+
+    fn alloc_u32(&mut self, len: usize, label: &str) -> Result<Tensor> {
+        self.push(len, label, || Store::U32(vec![0; len]))
+    }
+
+    fn write(&mut self, dst: Tensor, data: &[f32]) {
+        assert_eq!(dst.len, data.len(), "write of {} values into {dst:?}", data.len());
+        let ([d], []) = self.views([dst], []);
+        d.copy_from_slice(data);
+    }
+
+    fn write_u32(&mut self, dst: Tensor, data: &[u32]) {
+        assert_eq!(dst.len, data.len(), "write of {} ids into {dst:?}", data.len());
+        match &mut self.bufs[dst.buf] {
+            Store::U32(v) => v[dst.off..dst.off + dst.len].copy_from_slice(data),
+            Store::F32(_) => panic!("write_u32 into f32 buffer {dst:?}"),
+        }
+    }
+
+    fn read(&mut self, src: Tensor) -> Vec<f32> {
+        let ([], [s]) = self.views([], [src]);
+        s.to_vec()
+    }
+
+    fn zero(&mut self, t: Tensor) {
+        let ([d], []) = self.views([t], []);
+        d.fill(0.0);
+    }
+
+    fn free(&mut self, t: Tensor) {
+        self.bufs[t.buf] = Store::F32(Vec::new());
+    }
+
+    fn encoder_forward(&mut self, out: Tensor, inp: Tensor, wte: Tensor, pe: Tensor, b: usize, t: usize, c: usize, pos0: usize) {
+        let ids = self.ids(inp).to_vec();
+        let ([o], [w, p]) = self.views([out], [wte, pe]);
+        encoder::encoder_forward(o, &ids, w, p, b, t, c, pos0);
+    }
+
+    fn encoder_backward(&mut self, dwte: Tensor, dwpe: Option<Tensor>, dout: Tensor, inp: Tensor, b: usize, t: usize, c: usize) {
+        let ids = self.ids(inp).to_vec();
+        match dwpe {
+            Some(dwpe) => {
+                let ([dw, dp], [d]) = self.views([dwte, dwpe], [dout]);
+                encoder::encoder_backward(dw, Some(dp), d, &ids, b, t, c);
+            }
+            None => {
+                let ([dw], [d]) = self.views([dwte], [dout]);
+                encoder::encoder_backward(dw, None, d, &ids, b, t, c);
+            }
+        }
+    }
+
+    fn layernorm_forward(&mut self, out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, bias: Tensor, n: usize, c: usize) {
+        let ([o, m, r], [x, w, b]) = self.views([out, mean, rstd], [inp, w, bias]);
+        layernorm::layernorm_forward(o, m, r, x, w, b, n, c);
+    }
+
+    fn layernorm_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, n: usize, c: usize) {
+        let ([di, dw, db], [d, x, w, m, r]) = self.views([dinp, dw, dbias], [dout, inp, w, mean, rstd]);
+        layernorm::layernorm_backward(di, dw, db, d, x, w, m, r, n, c);
+    }
+
+    fn matmul_forward(&mut self, out: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
+        match bias {
+            Some(bias) => {
+                let ([o], [x, w, b]) = self.views([out], [inp, w, bias]);
+                matmul::matmul_forward(o, x, w, Some(b), n, c, oc);
+            }
+            None => {
+                let ([o], [x, w]) = self.views([out], [inp, w]);
+                matmul::matmul_forward(o, x, w, None, n, c, oc);
+            }
+        }
+    }
+
+    fn matmul_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, n: usize, c: usize, oc: usize) {
+        match dbias {
+            Some(dbias) => {
+                let ([di, dw, db], [d, x, w]) = self.views([dinp, dw, dbias], [dout, inp, w]);
+                matmul::matmul_backward(di, dw, Some(db), d, x, w, n, c, oc);
+            }
+            None => {
+                let ([di, dw], [d, x, w]) = self.views([dinp, dw], [dout, inp, w]);
+                matmul::matmul_backward(di, dw, None, d, x, w, n, c, oc);
+            }
+        }
+    }
+
+    fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+        let ([o, a], [q]) = self.views([out, att], [qkv]);
+        attention::attention_forward(o, a, q, b, tq, tk, c, nh);
+    }
+
+    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, att: Tensor, b: usize, t: usize, c: usize, nh: usize) {
+        let ([dq], [d, q, a]) = self.views([dqkv], [dout, qkv, att]);
+        attention::attention_backward(dq, d, q, a, b, t, c, nh);
+    }
+
+    fn gelu_forward(&mut self, out: Tensor, inp: Tensor, n: usize) {
+        let ([o], [x]) = self.views([out], [inp]);
+        gelu::gelu_forward(o, x, n);
+    }
+
+    fn gelu_backward(&mut self, dinp: Tensor, inp: Tensor, dout: Tensor, n: usize) {
+        let ([di], [x, d]) = self.views([dinp], [inp, dout]);
+        gelu::gelu_backward(di, x, d, n);
+    }
+
+    fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize) {
+        let ([o], [a, b]) = self.views([out], [a, b]);
+        residual::residual_forward(o, a, b, n);
+    }
+
+    fn crossentropy_forward(&mut self, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize) {
+        let tg = self.ids(targets).to_vec();
+        let ([l, h], [x]) = self.views([losses, hits], [logits]);
+        crossentropy::crossentropy_forward(l, h, x, &tg, n, v);
+    }
+
+    fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize, scale: f32) {
+        let tg = self.ids(targets).to_vec();
+        let ([d], [x]) = self.views([dlogits], [logits]);
+        crossentropy::crossentropy_backward(d, x, &tg, n, v, scale);
+    }
+
+    fn sum(&mut self, out: Tensor, x: Tensor) {
+        let ([o], [x]) = self.views([out], [x]);
+        o[0] = adamw::sum(x);
+    }
+
+    fn norm_sq(&mut self, out: Tensor, x: Tensor) {
+        let ([o], [x]) = self.views([out], [x]);
+        o[0] = adamw::norm_sq(x);
+    }
+
+    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
+        let ([p, m, v], [g, n]) = self.views([p, m, v], [g, grad_norm_sq]);
+        adamw::adamw(p, g, m, v, n[0], h);
+    }
+}

@@ -1,0 +1,14 @@
+//! tinygpt: a small GPT you can train, run and look inside.
+//! Module list only; see docs/architecture.md for how the pieces fit.
+
+pub mod backend;
+pub mod checkpoint;
+pub mod config;
+pub mod cpu;
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod rng;
+pub mod sample;
+pub mod tokenizer;
+pub mod train;

@@ -1,0 +1,633 @@
+//! The GPT-2-style decoder, written once over the Backend trait.
+//!
+//! tokens -> wte + PE -> n_layer × [x + attn(ln_1 x); x + mlp(ln_2 x)] -> ln_f -> logits = x·wteᵀ
+//! Parameters live in one flat buffer, each tensor at an offset aligned to 64 elements (256
+//! bytes, WebGPU's storage offset alignment), named as Hugging Face GPT-2 names them.
+//! Gradients and the two AdamW moments share that layout.
+
+use crate::backend::{AdamWStep, Backend, Tensor};
+use crate::config::{ModelConfig, PosEncoding, TrainConfig};
+use crate::cpu::encoder::sinusoidal_table;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+const ALIGN: usize = 64;
+
+/// One named parameter tensor.
+#[derive(Clone, Debug)]
+pub struct ParamSpec {
+    /// Hugging Face GPT-2 name, e.g. `transformer.h.0.attn.c_attn.weight`.
+    pub name: String,
+    /// Shape as stored here ([OC, C] for linear weights).
+    pub shape: Vec<usize>,
+    /// True for Conv1D weights, which Hugging Face stores transposed ([C, OC]).
+    pub hf_transposed: bool,
+    /// Weight decay applies (2-D tensors only).
+    pub decay: bool,
+    pub off: usize,
+    pub len: usize,
+}
+
+impl ParamSpec {
+    /// Shape in a Hugging Face checkpoint.
+    pub fn hf_shape(&self) -> Vec<usize> {
+        if self.hf_transposed {
+            vec![self.shape[1], self.shape[0]]
+        } else {
+            self.shape.clone()
+        }
+    }
+}
+
+/// Builds the parameter table for a config, in GPT-2 order.
+pub fn param_specs(cfg: &ModelConfig) -> Vec<ParamSpec> {
+    let (v, c, t) = (cfg.vocab_size, cfg.n_embd, cfg.block_size);
+    let mut specs = Vec::new();
+    let mut off = 0;
+    let mut add = |name: String, shape: Vec<usize>, hf_transposed: bool| {
+        let len: usize = shape.iter().product();
+        let decay = shape.len() == 2;
+        specs.push(ParamSpec { name, shape, hf_transposed, decay, off, len });
+        off += len.div_ceil(ALIGN) * ALIGN;
+    };
+    add("transformer.wte.weight".into(), vec![v, c], false);
+    if cfg.pos == PosEncoding::Learned {
+        add("transformer.wpe.weight".into(), vec![t, c], false);
+    }
+    for l in 0..cfg.n_layer {
+        let p = format!("transformer.h.{l}.");
+        add(format!("{p}ln_1.weight"), vec![c], false);
+        add(format!("{p}ln_1.bias"), vec![c], false);
+        add(format!("{p}attn.c_attn.weight"), vec![3 * c, c], true);
+        add(format!("{p}attn.c_attn.bias"), vec![3 * c], false);
+        add(format!("{p}attn.c_proj.weight"), vec![c, c], true);
+        add(format!("{p}attn.c_proj.bias"), vec![c], false);
+        add(format!("{p}ln_2.weight"), vec![c], false);
+        add(format!("{p}ln_2.bias"), vec![c], false);
+        add(format!("{p}mlp.c_fc.weight"), vec![4 * c, c], true);
+        add(format!("{p}mlp.c_fc.bias"), vec![4 * c], false);
+        add(format!("{p}mlp.c_proj.weight"), vec![c, 4 * c], true);
+        add(format!("{p}mlp.c_proj.bias"), vec![c], false);
+    }
+    add("transformer.ln_f.weight".into(), vec![c], false);
+    add("transformer.ln_f.bias".into(), vec![c], false);
+    specs
+}
+
+/// Which of the four parameter-shaped buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Param,
+    Grad,
+    AdamM,
+    AdamV,
+}
+
+/// Views of one block's parameters (or gradients) inside a flat buffer.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    ln1w: Tensor,
+    ln1b: Tensor,
+    qkvw: Tensor,
+    qkvb: Tensor,
+    attprojw: Tensor,
+    attprojb: Tensor,
+    ln2w: Tensor,
+    ln2b: Tensor,
+    fcw: Tensor,
+    fcb: Tensor,
+    fcprojw: Tensor,
+    fcprojb: Tensor,
+}
+
+/// Views of every parameter (or gradient) in a flat buffer.
+#[derive(Clone, Debug)]
+struct Views {
+    wte: Tensor,
+    wpe: Option<Tensor>,
+    blocks: Vec<Block>,
+    lnfw: Tensor,
+    lnfb: Tensor,
+}
+
+fn views(flat: Tensor, specs: &[ParamSpec], learned: bool) -> Views {
+    let mut it = specs.iter().map(|s| flat.view(s.off, s.len));
+    let mut next = || it.next().expect("spec table matches the layout");
+    let wte = next();
+    let wpe = if learned { Some(next()) } else { None };
+    let n_layer = (specs.len() - 3 - learned as usize) / 12;
+    let blocks = (0..n_layer)
+        .map(|_| Block {
+            ln1w: next(),
+            ln1b: next(),
+            qkvw: next(),
+            qkvb: next(),
+            attprojw: next(),
+            attprojb: next(),
+            ln2w: next(),
+            ln2b: next(),
+            fcw: next(),
+            fcb: next(),
+            fcprojw: next(),
+            fcprojb: next(),
+        })
+        .collect();
+    Views { wte, wpe, blocks, lnfw: next(), lnfb: next() }
+}
+
+/// Per-layer activations kept for the backward pass. Shapes in comments: N = B*T.
+struct LayerActs {
+    ln1: Tensor,      // [N,C]
+    ln1_mean: Tensor, // [N]
+    ln1_rstd: Tensor, // [N]
+    qkv: Tensor,      // [N,3C]
+    atty: Tensor,     // [N,C]
+    att: Tensor,      // [B,NH,T,T]
+    attproj: Tensor,  // [N,C]
+    res2: Tensor,     // [N,C]
+    ln2: Tensor,      // [N,C]
+    ln2_mean: Tensor, // [N]
+    ln2_rstd: Tensor, // [N]
+    fch: Tensor,      // [N,4C]
+    fchg: Tensor,     // [N,4C]
+    fcproj: Tensor,   // [N,C]
+    res3: Tensor,     // [N,C]
+}
+
+/// Activations and gradient scratch for one (B, T).
+struct Acts {
+    b: usize,
+    t: usize,
+    inputs: Tensor,   // u32 [N]
+    targets: Tensor,  // u32 [N]
+    encoded: Tensor,  // [N,C]
+    layers: Vec<LayerActs>,
+    lnf: Tensor,      // [N,C]
+    lnf_mean: Tensor, // [N]
+    lnf_rstd: Tensor, // [N]
+    logits: Tensor,   // [N,V]
+    losses: Tensor,   // [N]
+    hits: Tensor,     // [N]
+    // gradient scratch, shared by all layers (backward visits one layer at a time)
+    dlogits: Tensor, // [N,V]
+    dstream: Tensor, // [N,C] gradient of the residual stream
+    dln: Tensor,     // [N,C]
+    datty: Tensor,   // [N,C]
+    dqkv: Tensor,    // [N,3C]
+    dfch: Tensor,    // [N,4C]
+    dfchg: Tensor,   // [N,4C]
+    all: Vec<Tensor>,
+}
+
+/// KV-cached inference buffers for one sequence (B = 1) of up to block_size positions.
+struct Infer {
+    tokens: Tensor, // u32 [T]
+    encoded: Tensor, // [T,C]
+    ln: Tensor,      // [T,C]
+    mean: Tensor,    // [T]
+    rstd: Tensor,    // [T]
+    qkv: Vec<Tensor>, // per layer [T,3C]: the KV cache (q rows are scratch)
+    att: Vec<Tensor>, // per layer [NH,T,T]; a call with n new rows over tk keys fills [NH,n,tk]
+    atty: Tensor,     // [T,C]
+    proj: Tensor,     // [T,C]
+    res_a: Tensor,    // [T,C]
+    res_b: Tensor,    // [T,C]
+    fch: Tensor,      // [T,4C]
+    fchg: Tensor,     // [T,4C]
+    logits: Tensor,   // [V]
+}
+
+/// What one optimizer step reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    pub loss: f32,
+    /// Fraction of positions whose argmax prediction was the target.
+    pub acc: f32,
+    pub grad_norm: f32,
+    pub lr: f32,
+}
+
+pub struct Gpt<B: Backend> {
+    pub cfg: ModelConfig,
+    pub backend: B,
+    pub specs: Vec<ParamSpec>,
+    /// Optimizer steps taken (AdamW's t).
+    pub step: u32,
+    params: Tensor,
+    grads: Tensor,
+    adam_m: Tensor,
+    adam_v: Tensor,
+    pv: Views,
+    gv: Views,
+    /// The table the encoder adds: wpe, or the fixed sinusoid table [block_size, C].
+    pe: Tensor,
+    stats: Tensor, // [4]: loss sum, hit sum, grad norm², unused
+    acts: Option<Acts>,
+    infer: Option<Infer>,
+}
+
+impl<B: Backend> Gpt<B> {
+    /// A model with GPT-2 initialisation from `seed`: weights N(0, 0.02), residual projections
+    /// N(0, 0.02/sqrt(2·n_layer)), biases 0, LayerNorm weights 1.
+    pub fn new(cfg: ModelConfig, backend: B, seed: u64) -> Result<Self> {
+        let mut g = Self::empty(cfg, backend)?;
+        let mut rng = Rng::new(seed);
+        let proj_std = 0.02 / (2.0 * g.cfg.n_layer as f32).sqrt();
+        let mut flat = vec![0.0f32; g.params.len];
+        for s in &g.specs {
+            let dst = &mut flat[s.off..s.off + s.len];
+            if s.name.ends_with("ln_1.weight") || s.name.ends_with("ln_2.weight") || s.name.ends_with("ln_f.weight") {
+                dst.fill(1.0);
+            } else if s.decay {
+                let std = if s.name.ends_with("c_proj.weight") { proj_std } else { 0.02 };
+                dst.iter_mut().for_each(|x| *x = rng.normal() * std);
+            }
+        }
+        g.backend.write(g.params, &flat);
+        Ok(g)
+    }
+
+    /// A model with every parameter zero (to be filled from a checkpoint).
+    pub fn empty(cfg: ModelConfig, mut backend: B) -> Result<Self> {
+        cfg.validate()?;
+        let specs = param_specs(&cfg);
+        let last = specs.last().expect("at least ln_f");
+        let total = last.off + last.len.div_ceil(ALIGN) * ALIGN;
+        let params = backend.alloc(total, "params")?;
+        let grads = backend.alloc(total, "grads")?;
+        let adam_m = backend.alloc(total, "adam_m")?;
+        let adam_v = backend.alloc(total, "adam_v")?;
+        let learned = cfg.pos == PosEncoding::Learned;
+        let pv = views(params, &specs, learned);
+        let gv = views(grads, &specs, learned);
+        let pe = match pv.wpe {
+            Some(wpe) => wpe,
+            None => {
+                let pe = backend.alloc(cfg.block_size * cfg.n_embd, "sinusoid table")?;
+                backend.write(pe, &sinusoidal_table(cfg.block_size, cfg.n_embd));
+                pe
+            }
+        };
+        let stats = backend.alloc(4, "stats")?;
+        Ok(Gpt { cfg, backend, specs, step: 0, params, grads, adam_m, adam_v, pv, gv, pe, stats, acts: None, infer: None })
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.specs.iter().map(|s| s.len).sum()
+    }
+
+    fn slot(&self, slot: Slot) -> Tensor {
+        match slot {
+            Slot::Param => self.params,
+            Slot::Grad => self.grads,
+            Slot::AdamM => self.adam_m,
+            Slot::AdamV => self.adam_v,
+        }
+    }
+
+    fn spec(&self, name: &str) -> Result<&ParamSpec> {
+        self.specs
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::Checkpoint(format!("this model has no parameter '{name}'")))
+    }
+
+    /// One tensor in Hugging Face layout (Conv1D weights transposed to [C, OC]).
+    pub fn read_hf(&mut self, name: &str, slot: Slot) -> Result<Vec<f32>> {
+        let s = self.spec(name)?.clone();
+        let data = self.backend.read(self.slot(slot).view(s.off, s.len));
+        Ok(if s.hf_transposed { transpose(&data, s.shape[0], s.shape[1]) } else { data })
+    }
+
+    /// Writes one tensor given in Hugging Face layout; the length must match.
+    pub fn write_hf(&mut self, name: &str, slot: Slot, data: &[f32]) -> Result<()> {
+        let s = self.spec(name)?.clone();
+        if data.len() != s.len {
+            return Err(Error::Checkpoint(format!(
+                "tensor '{name}': expected {} values (shape {:?}), got {}",
+                s.len,
+                s.hf_shape(),
+                data.len()
+            )));
+        }
+        let t = self.slot(slot).view(s.off, s.len);
+        if s.hf_transposed {
+            // HF [C, OC] -> here [OC, C]
+            self.backend.write(t, &transpose(data, s.shape[1], s.shape[0]));
+        } else {
+            self.backend.write(t, data);
+        }
+        Ok(())
+    }
+
+    /// The whole flat buffer of one slot (padding included), e.g. to snapshot the weights.
+    pub fn read_flat(&mut self, slot: Slot) -> Vec<f32> {
+        self.backend.read(self.slot(slot))
+    }
+
+    pub fn write_flat(&mut self, slot: Slot, data: &[f32]) {
+        self.backend.write(self.slot(slot), data);
+    }
+
+    /// The positional table the encoder adds, [block_size, C] (wpe, or the sinusoids).
+    pub fn pe_table(&mut self) -> Vec<f32> {
+        self.backend.read(self.pe)
+    }
+
+    fn ensure_acts(&mut self, b: usize, t: usize) -> Result<()> {
+        if let Some(a) = &self.acts {
+            if a.b == b && a.t == t {
+                return Ok(());
+            }
+        }
+        if let Some(a) = self.acts.take() {
+            for x in a.all {
+                self.backend.free(x);
+            }
+        }
+        let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
+        let n = b * t;
+        let be = &mut self.backend;
+        let mut all = Vec::new();
+        let mut f = |len: usize, label: &str| -> Result<Tensor> {
+            let x = be.alloc(len, label)?;
+            all.push(x);
+            Ok(x)
+        };
+        let mut layers = Vec::new();
+        for _ in 0..self.cfg.n_layer {
+            layers.push(LayerActs {
+                ln1: f(n * c, "ln_1")?,
+                ln1_mean: f(n, "ln_1 mean")?,
+                ln1_rstd: f(n, "ln_1 rstd")?,
+                qkv: f(n * 3 * c, "qkv")?,
+                atty: f(n * c, "attention out")?,
+                att: f(b * nh * t * t, "attention probabilities")?,
+                attproj: f(n * c, "attn c_proj out")?,
+                res2: f(n * c, "residual 2")?,
+                ln2: f(n * c, "ln_2")?,
+                ln2_mean: f(n, "ln_2 mean")?,
+                ln2_rstd: f(n, "ln_2 rstd")?,
+                fch: f(n * 4 * c, "mlp c_fc out")?,
+                fchg: f(n * 4 * c, "gelu out")?,
+                fcproj: f(n * c, "mlp c_proj out")?,
+                res3: f(n * c, "residual 3")?,
+            });
+        }
+        let encoded = f(n * c, "encoded")?;
+        let lnf = f(n * c, "ln_f")?;
+        let lnf_mean = f(n, "ln_f mean")?;
+        let lnf_rstd = f(n, "ln_f rstd")?;
+        let logits = f(n * v, "logits")?;
+        let losses = f(n, "losses")?;
+        let hits = f(n, "hits")?;
+        let dlogits = f(n * v, "dlogits")?;
+        let dstream = f(n * c, "dresidual")?;
+        let dln = f(n * c, "dln")?;
+        let datty = f(n * c, "datt")?;
+        let dqkv = f(n * 3 * c, "dqkv")?;
+        let dfch = f(n * 4 * c, "dfch")?;
+        let dfchg = f(n * 4 * c, "dgelu")?;
+        let inputs = be.alloc_u32(n, "inputs")?;
+        let targets = be.alloc_u32(n, "targets")?;
+        all.push(inputs);
+        all.push(targets);
+        self.acts = Some(Acts {
+            b, t, inputs, targets, encoded, layers, lnf, lnf_mean, lnf_rstd, logits, losses, hits,
+            dlogits, dstream, dln, datty, dqkv, dfch, dfchg, all,
+        });
+        Ok(())
+    }
+
+    fn check_batch(&self, inputs: &[u32], b: usize, t: usize) -> Result<()> {
+        if t == 0 || t > self.cfg.block_size {
+            return Err(Error::Config(format!("sequence length: expected 1..={}, got {t}", self.cfg.block_size)));
+        }
+        if inputs.len() != b * t {
+            return Err(Error::Config(format!("batch: expected {b}×{t} = {} tokens, got {}", b * t, inputs.len())));
+        }
+        if let Some(&bad) = inputs.iter().find(|&&x| x as usize >= self.cfg.vocab_size) {
+            return Err(Error::Tokenizer(format!("token id {bad} is outside the vocabulary of {}", self.cfg.vocab_size)));
+        }
+        Ok(())
+    }
+
+    /// Forward pass over inputs[B,T]; with targets, also losses and hit counts.
+    /// Returns (mean loss, accuracy) when targets are given.
+    pub fn forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<Option<(f32, f32)>> {
+        self.check_batch(inputs, b, t)?;
+        if let Some(tg) = targets {
+            self.check_batch(tg, b, t)?;
+        }
+        self.ensure_acts(b, t)?;
+        let a = self.acts.as_ref().expect("allocated above");
+        let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
+        let n = b * t;
+        let be = &mut self.backend;
+        be.write_u32(a.inputs, inputs);
+        be.encoder_forward(a.encoded, a.inputs, self.pv.wte, self.pe, b, t, c, 0);
+        let mut x = a.encoded;
+        for (la, p) in a.layers.iter().zip(&self.pv.blocks) {
+            be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, x, p.ln1w, p.ln1b, n, c);
+            be.matmul_forward(la.qkv, la.ln1, p.qkvw, Some(p.qkvb), n, c, 3 * c);
+            be.attention_forward(la.atty, la.att, la.qkv, b, t, t, c, nh);
+            be.matmul_forward(la.attproj, la.atty, p.attprojw, Some(p.attprojb), n, c, c);
+            be.residual_forward(la.res2, x, la.attproj, n * c);
+            be.layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.res2, p.ln2w, p.ln2b, n, c);
+            be.matmul_forward(la.fch, la.ln2, p.fcw, Some(p.fcb), n, c, 4 * c);
+            be.gelu_forward(la.fchg, la.fch, n * 4 * c);
+            be.matmul_forward(la.fcproj, la.fchg, p.fcprojw, Some(p.fcprojb), n, 4 * c, c);
+            be.residual_forward(la.res3, la.res2, la.fcproj, n * c);
+            x = la.res3;
+        }
+        be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, self.pv.lnfw, self.pv.lnfb, n, c);
+        be.matmul_forward(a.logits, a.lnf, self.pv.wte, None, n, c, v);
+        let Some(tg) = targets else { return Ok(None) };
+        be.write_u32(a.targets, tg);
+        be.crossentropy_forward(a.losses, a.hits, a.logits, a.targets, n, v);
+        be.sum(self.stats.view(0, 1), a.losses);
+        be.sum(self.stats.view(1, 1), a.hits);
+        let s = be.read(self.stats.view(0, 2));
+        Ok(Some((s[0] / n as f32, s[1] / n as f32)))
+    }
+
+    /// The logits of the last forward pass, [B,T,V].
+    pub fn read_logits(&mut self) -> Vec<f32> {
+        let a = self.acts.as_ref().expect("forward() first");
+        self.backend.read(a.logits)
+    }
+
+    /// Zeroes the gradients, then back-propagates the mean loss of the last forward pass
+    /// (which must have had targets) into them.
+    pub fn backward(&mut self) {
+        let a = self.acts.as_ref().expect("forward() with targets first");
+        let (b, t) = (a.b, a.t);
+        let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
+        let n = b * t;
+        let be = &mut self.backend;
+        let (p, g) = (&self.pv, &self.gv);
+        be.zero(self.grads);
+        be.crossentropy_backward(a.dlogits, a.logits, a.targets, n, v, 1.0 / n as f32);
+        be.matmul_backward(a.dln, g.wte, None, a.dlogits, a.lnf, p.wte, n, c, v);
+        let last = a.layers.last().map_or(a.encoded, |l| l.res3);
+        be.zero(a.dstream);
+        be.layernorm_backward(a.dstream, g.lnfw, g.lnfb, a.dln, last, p.lnfw, a.lnf_mean, a.lnf_rstd, n, c);
+        for l in (0..a.layers.len()).rev() {
+            let (la, pl, gl) = (&a.layers[l], &p.blocks[l], &g.blocks[l]);
+            let x = if l == 0 { a.encoded } else { a.layers[l - 1].res3 };
+            // dstream holds d(res3); res3 = res2 + fcproj passes it to both unchanged.
+            be.matmul_backward(a.dfchg, gl.fcprojw, Some(gl.fcprojb), a.dstream, la.fchg, pl.fcprojw, n, 4 * c, c);
+            be.gelu_backward(a.dfch, la.fch, a.dfchg, n * 4 * c);
+            be.matmul_backward(a.dln, gl.fcw, Some(gl.fcb), a.dfch, la.ln2, pl.fcw, n, c, 4 * c);
+            be.layernorm_backward(a.dstream, gl.ln2w, gl.ln2b, a.dln, la.res2, pl.ln2w, la.ln2_mean, la.ln2_rstd, n, c);
+            // now dstream = d(res2); res2 = x + attproj.
+            be.matmul_backward(a.datty, gl.attprojw, Some(gl.attprojb), a.dstream, la.atty, pl.attprojw, n, c, c);
+            be.attention_backward(a.dqkv, a.datty, la.qkv, la.att, b, t, c, nh);
+            be.matmul_backward(a.dln, gl.qkvw, Some(gl.qkvb), a.dqkv, la.ln1, pl.qkvw, n, c, 3 * c);
+            be.layernorm_backward(a.dstream, gl.ln1w, gl.ln1b, a.dln, x, pl.ln1w, la.ln1_mean, la.ln1_rstd, n, c);
+            // now dstream = d(x), the previous block's output.
+        }
+        be.encoder_backward(g.wte, g.wpe, a.dstream, a.inputs, b, t, c);
+    }
+
+    /// Clips by global norm and applies one AdamW update with learning rate `lr`.
+    /// Returns the gradient norm before clipping; a NaN/Inf norm leaves the weights unchanged.
+    pub fn update(&mut self, lr: f32, tc: &TrainConfig) -> f32 {
+        self.step += 1;
+        let gn = self.stats.view(2, 1);
+        self.backend.norm_sq(gn, self.grads);
+        for s in &self.specs {
+            let h = AdamWStep {
+                lr,
+                beta1: tc.beta1,
+                beta2: tc.beta2,
+                eps: tc.eps,
+                weight_decay: if s.decay { tc.weight_decay } else { 0.0 },
+                t: self.step,
+                max_norm: tc.grad_clip,
+            };
+            let (p, g, m, v) = (self.params.view(s.off, s.len), self.grads.view(s.off, s.len), self.adam_m.view(s.off, s.len), self.adam_v.view(s.off, s.len));
+            self.backend.adamw(p, g, m, v, gn, &h);
+        }
+        self.backend.read(gn)[0].sqrt()
+    }
+
+    /// forward + backward + update on one batch. The loss is checked after the update:
+    /// a non-finite loss gives an error and (its gradient norm being non-finite too) leaves the
+    /// weights as they were.
+    pub fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
+        let (loss, acc) = self.forward(inputs, Some(targets), b, t)?.expect("targets given");
+        self.backward();
+        let grad_norm = self.update(lr, tc);
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            self.step -= 1;
+            return Err(Error::Numeric(format!(
+                "loss became {} at step {} (gradient norm {grad_norm}); learning rate {lr} may be too high. The weights are those of the last good step.",
+                if loss.is_nan() { "NaN".to_string() } else { loss.to_string() },
+                self.step + 1
+            )));
+        }
+        Ok(StepStats { loss, acc, grad_norm, lr })
+    }
+
+    // ---------------------------------------------------------------- inference with a KV cache
+
+    fn ensure_infer(&mut self) -> Result<()> {
+        if self.infer.is_some() {
+            return Ok(());
+        }
+        let (c, v, nh, t) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head, self.cfg.block_size);
+        let be = &mut self.backend;
+        let mut f = |len: usize, label: &str| be.alloc(len, label);
+        let mut qkv = Vec::new();
+        let mut att = Vec::new();
+        for _ in 0..self.cfg.n_layer {
+            qkv.push(f(t * 3 * c, "kv cache")?);
+            att.push(f(nh * t * t, "attention probabilities")?);
+        }
+        let inf = Infer {
+            encoded: f(t * c, "encoded")?,
+            ln: f(t * c, "ln")?,
+            mean: f(t, "ln mean")?,
+            rstd: f(t, "ln rstd")?,
+            qkv,
+            att,
+            atty: f(t * c, "attention out")?,
+            proj: f(t * c, "proj")?,
+            res_a: f(t * c, "residual")?,
+            res_b: f(t * c, "residual")?,
+            fch: f(t * 4 * c, "mlp")?,
+            fchg: f(t * 4 * c, "gelu")?,
+            logits: f(v, "logits")?,
+            tokens: be.alloc_u32(t, "tokens")?,
+        };
+        self.infer = Some(inf);
+        Ok(())
+    }
+
+    /// Runs `tokens` at positions pos0.. through the model, reusing the cached keys and values
+    /// of positions 0..pos0 (computed by earlier calls), and returns the logits [V] of the last
+    /// new position. pos0 + tokens.len() must not exceed block_size.
+    pub fn decode(&mut self, tokens: &[u32], pos0: usize) -> Result<Vec<f32>> {
+        let n = tokens.len();
+        if n == 0 || pos0 + n > self.cfg.block_size {
+            return Err(Error::Config(format!(
+                "decode: positions {pos0}..{} must lie within the context of {} (and at least one token)",
+                pos0 + n,
+                self.cfg.block_size
+            )));
+        }
+        self.check_batch(tokens, 1, n)?;
+        self.ensure_infer()?;
+        let s = self.infer.as_ref().expect("allocated above");
+        let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
+        let tk = pos0 + n;
+        let be = &mut self.backend;
+        let rows = |t: Tensor, w: usize| t.view(0, n * w);
+        let tok = s.tokens.view(0, n);
+        be.write_u32(tok, tokens);
+        be.encoder_forward(rows(s.encoded, c), tok, self.pv.wte, self.pe, 1, n, c, pos0);
+        // res2 lives in res_a and res3 in res_b: no op reads and writes the same buffer.
+        let (r2, r3) = (rows(s.res_a, c), rows(s.res_b, c));
+        let mut x = rows(s.encoded, c);
+        let (mean, rstd, ln) = (s.mean.view(0, n), s.rstd.view(0, n), rows(s.ln, c));
+        for (l, p) in self.pv.blocks.iter().enumerate() {
+            let cache = s.qkv[l];
+            be.layernorm_forward(ln, mean, rstd, x, p.ln1w, p.ln1b, n, c);
+            be.matmul_forward(cache.view(pos0 * 3 * c, n * 3 * c), ln, p.qkvw, Some(p.qkvb), n, c, 3 * c);
+            be.attention_forward(rows(s.atty, c), s.att[l].view(0, nh * n * tk), cache.view(0, tk * 3 * c), 1, n, tk, c, nh);
+            be.matmul_forward(rows(s.proj, c), rows(s.atty, c), p.attprojw, Some(p.attprojb), n, c, c);
+            be.residual_forward(r2, x, rows(s.proj, c), n * c);
+            be.layernorm_forward(ln, mean, rstd, r2, p.ln2w, p.ln2b, n, c);
+            be.matmul_forward(rows(s.fch, 4 * c), ln, p.fcw, Some(p.fcb), n, c, 4 * c);
+            be.gelu_forward(rows(s.fchg, 4 * c), rows(s.fch, 4 * c), n * 4 * c);
+            be.matmul_forward(rows(s.proj, c), rows(s.fchg, 4 * c), p.fcprojw, Some(p.fcprojb), n, 4 * c, c);
+            be.residual_forward(r3, r2, rows(s.proj, c), n * c);
+            x = r3;
+        }
+        let last = x.view((n - 1) * c, c);
+        be.layernorm_forward(ln.view(0, c), mean.view(0, 1), rstd.view(0, 1), last, self.pv.lnfw, self.pv.lnfb, 1, c);
+        be.matmul_forward(s.logits, ln.view(0, c), self.pv.wte, None, 1, c, v);
+        Ok(be.read(s.logits))
+    }
+
+    /// Attention probabilities of the last decode() call: [layer][head][n][tk] flattened per
+    /// layer as [NH, n, tk], where n new rows attended over tk positions.
+    pub fn read_decode_attention(&mut self, n: usize, tk: usize) -> Vec<Vec<f32>> {
+        let nh = self.cfg.n_head;
+        let s = self.infer.as_ref().expect("decode() first");
+        let atts: Vec<Tensor> = s.att.iter().map(|a| a.view(0, nh * n * tk)).collect();
+        atts.into_iter().map(|a| self.backend.read(a)).collect()
+    }
+}
+
+/// [rows, cols] -> [cols, rows]
+pub fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = x[r * cols + c];
+        }
+    }
+    out
+}

@@ -1,0 +1,199 @@
+//! Sampling: temperature, top-k, top-p and a seed, streamed token by token through a
+//! callback, with a KV cache so each new token costs one position.
+//!
+//! The context window: the model sees at most block_size tokens. A prompt longer than that is
+//! cut to its last block_size tokens; when generation fills the window, it slides to keep the
+//! last 3/4 of it and those are re-encoded once (so the cache is rebuilt every block_size/4
+//! tokens, not every token). With `use_cache: false` the whole window is re-run every token
+//! (the slow reference); both modes see the same windows and give the same tokens.
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::model::Gpt;
+use crate::rng::Rng;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleConfig {
+    /// Tokens to generate.
+    pub max_tokens: usize,
+    /// Softmax temperature; 0 means greedy (argmax).
+    pub temperature: f32,
+    /// Keep only the k most likely tokens; 0 keeps all.
+    pub top_k: usize,
+    /// Keep the smallest set of tokens whose probability reaches p; 1 keeps all.
+    pub top_p: f32,
+    pub seed: u64,
+    /// Reuse keys and values of earlier positions (the fast path).
+    pub use_cache: bool,
+    /// How many alternatives each event reports.
+    pub report_top: usize,
+    /// Read back attention probabilities for each step (for the page's heatmaps).
+    pub with_attention: bool,
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        SampleConfig { max_tokens: 200, temperature: 0.8, top_k: 0, top_p: 1.0, seed: 1337, use_cache: true, report_top: 5, with_attention: false }
+    }
+}
+
+impl SampleConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0 && self.temperature <= 100.0) {
+            return Err(Error::Config(format!("temperature: expected 0..=100 (0 = greedy), got {}", self.temperature)));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(Error::Config(format!("top_p: expected (0, 1], got {}", self.top_p)));
+        }
+        Ok(())
+    }
+}
+
+/// One generated token, as the callback sees it.
+#[derive(Clone, Debug)]
+pub struct TokenEvent {
+    pub id: u32,
+    /// Probability of the chosen token under softmax(logits / temperature) (temperature 1 when
+    /// greedy), before top-k/top-p filtering.
+    pub prob: f32,
+    /// The most likely tokens and their probabilities, most likely first.
+    pub top: Vec<(u32, f32)>,
+    /// Index into the whole sequence (prompt + generated) of the window's first token.
+    pub window_start: usize,
+    /// When asked for: attention rows computed for this step, per layer [NH, rows, keys],
+    /// where rows are the window's last `rows` positions and keys are the window's first
+    /// `keys` positions (after a slide or on the first step rows = keys = window length).
+    pub attention: Option<Attention>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Attention {
+    pub rows: usize,
+    pub keys: usize,
+    pub layers: Vec<Vec<f32>>,
+}
+
+/// Probabilities softmax(logits / temperature) (temperature 0 is treated as 1 here).
+pub fn softmax_t(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let t = if temperature > 0.0 { temperature } else { 1.0 };
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut p: Vec<f32> = logits.iter().map(|&x| ((x - max) / t).exp()).collect();
+    let s: f32 = p.iter().sum();
+    p.iter_mut().for_each(|x| *x /= s);
+    p
+}
+
+/// Ids sorted by probability, most likely first (ties: lower id first).
+fn ranked(p: &[f32]) -> Vec<u32> {
+    let mut ids: Vec<u32> = (0..p.len() as u32).collect();
+    ids.sort_by(|&a, &b| p[b as usize].total_cmp(&p[a as usize]).then(a.cmp(&b)));
+    ids
+}
+
+/// Picks the next token from logits with the config's temperature / top-k / top-p.
+pub fn pick(logits: &[f32], cfg: &SampleConfig, rng: &mut Rng) -> u32 {
+    if cfg.temperature == 0.0 {
+        return ranked(logits)[0];
+    }
+    let p = softmax_t(logits, cfg.temperature);
+    let order = ranked(&p);
+    let mut keep = if cfg.top_k > 0 { cfg.top_k.min(order.len()) } else { order.len() };
+    if cfg.top_p < 1.0 {
+        let mut cum = 0.0;
+        for (i, &id) in order[..keep].iter().enumerate() {
+            cum += p[id as usize];
+            if cum >= cfg.top_p {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    let kept = &order[..keep];
+    let total: f32 = kept.iter().map(|&id| p[id as usize]).sum();
+    let mut u = rng.uniform_f32() * total;
+    for &id in kept {
+        u -= p[id as usize];
+        if u < 0.0 {
+            return id;
+        }
+    }
+    *kept.last().expect("at least one token kept")
+}
+
+/// Generates up to `cfg.max_tokens` tokens after `prompt`, calling `on_token` for each; the
+/// callback returns false to stop early. Returns the generated ids (prompt excluded).
+pub fn generate<B: Backend>(model: &mut Gpt<B>, prompt: &[u32], cfg: &SampleConfig, mut on_token: impl FnMut(&TokenEvent) -> bool) -> Result<Vec<u32>> {
+    cfg.validate()?;
+    if prompt.is_empty() {
+        return Err(Error::Config("prompt is empty: give at least one character to start from".into()));
+    }
+    let bs = model.cfg.block_size;
+    let keep_on_slide = (bs - bs / 4).max(1);
+    let mut rng = Rng::new(cfg.seed);
+    let mut seq = prompt.to_vec();
+    let mut ws = seq.len().saturating_sub(bs); // window start
+    let mut cached = 0usize; // positions of the window already in the KV cache
+    let mut out = Vec::new();
+    while out.len() < cfg.max_tokens {
+        if seq.len() - ws > bs {
+            ws = seq.len() - keep_on_slide;
+            cached = 0;
+        }
+        if !cfg.use_cache {
+            cached = 0;
+        }
+        let window = &seq[ws..];
+        let new = &window[cached..];
+        let logits = model.decode(new, cached)?;
+        let attention = if cfg.with_attention {
+            Some(Attention { rows: new.len(), keys: window.len(), layers: model.read_decode_attention(new.len(), window.len()) })
+        } else {
+            None
+        };
+        cached = window.len();
+        let id = pick(&logits, cfg, &mut rng);
+        let p = softmax_t(&logits, cfg.temperature);
+        let top = ranked(&p).into_iter().take(cfg.report_top).map(|i| (i, p[i as usize])).collect();
+        let ev = TokenEvent { id, prob: p[id as usize], top, window_start: ws, attention };
+        seq.push(id);
+        out.push(id);
+        if !on_token(&ev) {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_top_p_and_greedy_respect_their_sets() {
+        let logits = [0.0f32, 3.0, 1.0, 2.9, -5.0];
+        let mut rng = Rng::new(1);
+        let greedy = SampleConfig { temperature: 0.0, ..Default::default() };
+        assert_eq!(pick(&logits, &greedy, &mut rng), 1);
+        let k2 = SampleConfig { temperature: 1.0, top_k: 2, ..Default::default() };
+        for _ in 0..200 {
+            let id = pick(&logits, &k2, &mut rng);
+            assert!(id == 1 || id == 3);
+        }
+        // p(1) ≈ 0.47, p(3) ≈ 0.43: top_p 0.5 needs both, top_p 0.3 only the first.
+        let p3 = SampleConfig { temperature: 1.0, top_p: 0.3, ..Default::default() };
+        for _ in 0..50 {
+            assert_eq!(pick(&logits, &p3, &mut rng), 1);
+        }
+        let all = SampleConfig { temperature: 1.0, ..Default::default() };
+        let mut seen = [0usize; 5];
+        for _ in 0..4000 {
+            seen[pick(&logits, &all, &mut rng) as usize] += 1;
+        }
+        let p = softmax_t(&logits, 1.0);
+        for i in 0..5 {
+            assert!((seen[i] as f32 / 4000.0 - p[i]).abs() < 0.03, "{seen:?} vs {p:?}");
+        }
+        assert!(SampleConfig { top_p: 0.0, ..Default::default() }.validate().is_err());
+        assert!(SampleConfig { temperature: -1.0, ..Default::default() }.validate().is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Character-level tokenizer: the vocabulary is the sorted set of distinct Unicode scalar
+//! values of the corpus, so any text (CJK, emoji) works and ids are stable for a corpus.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CharTokenizer {
+    /// id -> character, sorted ascending.
+    chars: Vec<char>,
+    #[serde(skip)]
+    index: HashMap<char, u32>,
+}
+
+impl CharTokenizer {
+    /// Builds the vocabulary of `corpus`; an empty corpus is an error.
+    pub fn from_corpus(corpus: &str) -> Result<Self> {
+        let mut chars: Vec<char> = corpus.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        if chars.is_empty() {
+            return Err(Error::Data("the corpus is empty: a character vocabulary needs at least one character".into()));
+        }
+        Ok(Self::from_chars(chars))
+    }
+
+    fn from_chars(chars: Vec<char>) -> Self {
+        let index = chars.iter().enumerate().map(|(i, &c)| (c, i as u32)).collect();
+        CharTokenizer { chars, index }
+    }
+
+    /// Validates a deserialised vocabulary (sorted, distinct, non-empty) and rebuilds the index.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.chars.is_empty() {
+            return Err(Error::Tokenizer("character vocabulary is empty".into()));
+        }
+        if self.chars.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::Tokenizer("character vocabulary is not sorted and distinct".into()));
+        }
+        Ok(())
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.chars.len()
+    }
+
+    pub fn chars(&self) -> &[char] {
+        &self.chars
+    }
+
+    fn index(&self) -> std::borrow::Cow<'_, HashMap<char, u32>> {
+        // After deserialisation the skipped index is empty; rebuild on demand.
+        if self.index.len() == self.chars.len() {
+            std::borrow::Cow::Borrowed(&self.index)
+        } else {
+            std::borrow::Cow::Owned(self.chars.iter().enumerate().map(|(i, &c)| (c, i as u32)).collect())
+        }
+    }
+
+    /// Encodes text; a character outside the vocabulary is an error naming it and where it is.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let index = self.index();
+        text.chars()
+            .enumerate()
+            .map(|(pos, ch)| {
+                index.get(&ch).copied().ok_or_else(|| {
+                    Error::Tokenizer(format!(
+                        "character {:?} (U+{:04X}) at position {pos} is not in the model's vocabulary of {} characters",
+                        ch, ch as u32, self.chars.len()
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        ids.iter()
+            .map(|&id| {
+                self.chars.get(id as usize).copied().ok_or_else(|| {
+                    Error::Tokenizer(format!("token id {id} is outside the vocabulary of {}", self.chars.len()))
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_ascii_cjk_emoji() {
+        for text in ["First Citizen:\nBefore we proceed", "你好，世界！机器学习", "🦀 rust + 🧠 gpt = ❤️‍🔥", "a\u{0}b\tc\r\n"] {
+            let t = CharTokenizer::from_corpus(text).unwrap();
+            let ids = t.encode(text).unwrap();
+            assert_eq!(ids.len(), text.chars().count());
+            assert_eq!(t.decode(&ids).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn vocab_is_sorted_distinct_chars() {
+        let t = CharTokenizer::from_corpus("banana").unwrap();
+        assert_eq!(t.chars(), &['a', 'b', 'n']);
+        assert_eq!(t.encode("nab").unwrap(), vec![2, 0, 1]);
+    }
+
+    #[test]
+    fn unknown_char_and_bad_id_are_clear_errors() {
+        let t = CharTokenizer::from_corpus("abc").unwrap();
+        let e = t.encode("abz").unwrap_err().to_string();
+        assert!(e.contains("'z'") && e.contains("position 2") && e.contains("3 characters"), "{e}");
+        let e = t.decode(&[0, 7]).unwrap_err().to_string();
+        assert!(e.contains("token id 7"), "{e}");
+        assert!(CharTokenizer::from_corpus("").is_err());
+    }
+
+    #[test]
+    fn json_round_trip_rebuilds_index() {
+        let t = crate::tokenizer::Tokenizer::Char(CharTokenizer::from_corpus("héllo wörld").unwrap());
+        let back = crate::tokenizer::Tokenizer::from_json(&t.to_json()).unwrap();
+        assert_eq!(back.encode("wörld").unwrap(), t.encode("wörld").unwrap());
+        assert!(crate::tokenizer::Tokenizer::from_json(r#"{"kind":"char","chars":["b","a"]}"#).is_err());
+        assert!(crate::tokenizer::Tokenizer::from_json("not json").is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! The training loop: seeded batches, the lr schedule, AdamW steps, validation estimates,
+//! and full-split evaluation. Timing is the caller's (native Instant, or performance.now()).
+
+use crate::backend::Backend;
+use crate::config::TrainConfig;
+use crate::data::{eval_windows, Dataset, Split};
+use crate::error::Result;
+use crate::model::{Gpt, StepStats};
+use crate::rng::Rng;
+
+/// The batch of step `step` is a pure function of (seed, step), so a resumed run draws exactly
+/// the batches the uninterrupted run would have.
+pub fn batch_rng(seed: u64, step: u64) -> Rng {
+    Rng::new(seed ^ step.wrapping_add(1).wrapping_mul(0xA24B_AED4_963E_E407))
+}
+
+pub struct Trainer<'d, B: Backend> {
+    pub model: Gpt<B>,
+    pub data: &'d Dataset,
+    pub tc: TrainConfig,
+}
+
+impl<'d, B: Backend> Trainer<'d, B> {
+    pub fn new(model: Gpt<B>, data: &'d Dataset, tc: TrainConfig) -> Result<Self> {
+        tc.validate()?;
+        Ok(Trainer { model, data, tc })
+    }
+
+    /// Steps completed so far (including those of a resumed checkpoint).
+    pub fn steps_done(&self) -> usize {
+        self.model.step as usize
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.steps_done() >= self.tc.steps
+    }
+
+    /// One optimizer step on a fresh training batch.
+    pub fn step(&mut self) -> Result<StepStats> {
+        let s = self.steps_done();
+        let t = self.model.cfg.block_size;
+        let b = self.tc.batch_size;
+        let (x, y) = self.data.batch(Split::Train, b, t, &mut batch_rng(self.tc.seed, s as u64));
+        let lr = self.tc.lr_at(s);
+        self.model.train_step(&x, &y, b, t, lr, &self.tc)
+    }
+
+    /// Mean validation loss and accuracy over `eval_batches` random batches. The batches are
+    /// the same at every call (fixed seed), so the curve shows the model, not sampling noise.
+    pub fn estimate_val(&mut self) -> Result<(f32, f32)> {
+        let t = self.model.cfg.block_size;
+        let b = self.tc.batch_size;
+        let mut rng = Rng::new(self.tc.seed ^ 0x5641_4C5F_4556_414C);
+        let (mut loss, mut acc) = (0.0, 0.0);
+        let n = self.tc.eval_batches.max(1);
+        for _ in 0..n {
+            let (x, y) = self.data.batch(Split::Val, b, t, &mut rng);
+            let (l, a) = self.model.forward(&x, Some(&y), b, t)?.expect("targets given");
+            loss += l;
+            acc += a;
+        }
+        Ok((loss / n as f32, acc / n as f32))
+    }
+}
+
+/// Loss and accuracy over a whole token stream, in consecutive non-overlapping windows of
+/// block_size, every position predicted; `batch` windows per forward pass.
+/// Returns (mean loss, accuracy, number of predicted tokens).
+pub fn evaluate<B: Backend>(model: &mut Gpt<B>, tokens: &[u32], batch: usize) -> Result<(f32, f32, usize)> {
+    let t = model.cfg.block_size;
+    let windows: Vec<_> = eval_windows(tokens, t).collect();
+    let (mut loss_sum, mut hit_sum, mut n) = (0.0f64, 0.0f64, 0usize);
+    for chunk in windows.chunks(batch.max(1)) {
+        let x: Vec<u32> = chunk.iter().flat_map(|w| w.0.iter().copied()).collect();
+        let y: Vec<u32> = chunk.iter().flat_map(|w| w.1.iter().copied()).collect();
+        let (l, a) = model.forward(&x, Some(&y), chunk.len(), t)?.expect("targets given");
+        let k = chunk.len() * t;
+        loss_sum += l as f64 * k as f64;
+        hit_sum += a as f64 * k as f64;
+        n += k;
+    }
+    if n == 0 {
+        return Err(crate::error::Error::Data(format!(
+            "nothing to evaluate: the split has {} tokens and a window needs block_size + 1 = {}",
+            tokens.len(),
+            t + 1
+        )));
+    }
+    Ok(((loss_sum / n as f64) as f32, (hit_sum / n as f64) as f32, n))
+}

@@ -1,0 +1,72 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use safetensors::tensor::{Dtype, SafeTensors};
+use std::collections::HashMap;
+
+/// A safetensors file read into f32 / i64 vectors by name, plus its metadata.
+pub struct Fixture {
+    pub f32s: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    pub i64s: HashMap<String, Vec<i64>>,
+    pub meta: HashMap<String, String>,
+}
+
+impl Fixture {
+    pub fn load(path: &str) -> Fixture {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut f32s = HashMap::new();
+        let mut i64s = HashMap::new();
+        for (name, t) in st.tensors() {
+            match t.dtype() {
+                Dtype::F32 => {
+                    let v = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+                    f32s.insert(name, (t.shape().to_vec(), v));
+                }
+                Dtype::I64 => {
+                    let v = t.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect();
+                    i64s.insert(name, v);
+                }
+                d => panic!("unexpected dtype {d:?} for {name}"),
+            }
+        }
+        Fixture { f32s, i64s, meta: header.metadata().clone().unwrap_or_default() }
+    }
+
+    pub fn f(&self, name: &str) -> &[f32] {
+        &self.f32s.get(name).unwrap_or_else(|| panic!("fixture has no {name}")).1
+    }
+
+    pub fn ids(&self, name: &str) -> Vec<u32> {
+        self.i64s[name].iter().map(|&x| x as u32).collect()
+    }
+
+    pub fn m<T: std::str::FromStr>(&self, key: &str) -> T
+    where
+        T::Err: std::fmt::Debug,
+    {
+        self.meta[key].parse().unwrap()
+    }
+}
+
+/// Asserts |got - want| <= atol + rtol*|want| element-wise, printing the first mismatches.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
+    let mut bad = Vec::new();
+    let mut worst = 0.0f32;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs();
+        let tol = atol + rtol * w.abs();
+        worst = worst.max(err / tol);
+        if !(err <= tol) {
+            bad.push((i, g, w));
+        }
+    }
+    if !bad.is_empty() {
+        for (i, g, w) in bad.iter().take(8) {
+            eprintln!("{what}[{i}]: got {g}, want {w}, diff {}", (g - w).abs());
+        }
+        panic!("{what}: {} of {} values outside atol {atol} + rtol {rtol} (worst {worst:.2}x tolerance)", bad.len(), got.len());
+    }
+}
