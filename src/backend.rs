@@ -55,6 +55,7 @@ pub struct AdamWStep {
     pub max_norm: f32,
 }
 
+#[allow(async_fn_in_trait)]
 pub trait Backend {
     /// A short description: "cpu" or the GPU adapter's name and type.
     fn describe(&self) -> String;
@@ -66,7 +67,10 @@ pub trait Backend {
     fn alloc_u32(&mut self, len: usize, label: &str) -> Result<Tensor>;
     fn write(&mut self, dst: Tensor, data: &[f32]);
     fn write_u32(&mut self, dst: Tensor, data: &[u32]);
-    fn read(&mut self, src: Tensor) -> Vec<f32>;
+    /// Copies a tensor back to the host. Async because in a browser a GPU readback completes
+    /// only once control returns to the event loop; natively (and on the CPU) it is ready
+    /// when polled, and `pollster::block_on` drives it.
+    fn read(&mut self, src: Tensor) -> impl std::future::Future<Output = Vec<f32>>;
     fn zero(&mut self, t: Tensor);
     /// Releases a whole buffer (pass the tensor `alloc` returned); its handle must not be used again.
     fn free(&mut self, t: Tensor);

@@ -37,12 +37,12 @@ fn le_bytes(x: &[f32]) -> Vec<u8> {
 }
 
 /// Serialises a model (weights and AdamW moments) with its tokenizer.
-pub fn to_bytes<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>) -> Result<Vec<u8>> {
+pub async fn to_bytes<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>) -> Result<Vec<u8>> {
     let specs = model.specs.clone();
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for s in &specs {
         for (prefix, slot) in [("", Slot::Param), (M_PREFIX, Slot::AdamM), (V_PREFIX, Slot::AdamV)] {
-            owned.push((format!("{prefix}{}", s.name), s.hf_shape(), le_bytes(&model.read_hf(&s.name, slot)?)));
+            owned.push((format!("{prefix}{}", s.name), s.hf_shape(), le_bytes(&model.read_hf(&s.name, slot).await?)));
         }
     }
     let mut meta = HashMap::new();
@@ -62,8 +62,8 @@ pub fn to_bytes<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&
 
 /// Saves atomically: writes `<path>.tmp`, then renames it over `path`, so a crash mid-save
 /// leaves the previous checkpoint intact.
-pub fn save<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>) -> Result<()> {
-    let bytes = to_bytes(model, tok, train)?;
+pub async fn save<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>) -> Result<()> {
+    let bytes = to_bytes(model, tok, train).await?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);

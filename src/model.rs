@@ -293,9 +293,9 @@ impl<B: Backend> Gpt<B> {
     }
 
     /// One tensor in Hugging Face layout (Conv1D weights transposed to [C, OC]).
-    pub fn read_hf(&mut self, name: &str, slot: Slot) -> Result<Vec<f32>> {
+    pub async fn read_hf(&mut self, name: &str, slot: Slot) -> Result<Vec<f32>> {
         let s = self.spec(name)?.clone();
-        let data = self.backend.read(self.slot(slot).view(s.off, s.len));
+        let data = self.backend.read(self.slot(slot).view(s.off, s.len)).await;
         Ok(if s.hf_transposed { transpose(&data, s.shape[0], s.shape[1]) } else { data })
     }
 
@@ -321,8 +321,8 @@ impl<B: Backend> Gpt<B> {
     }
 
     /// The whole flat buffer of one slot (padding included), e.g. to snapshot the weights.
-    pub fn read_flat(&mut self, slot: Slot) -> Vec<f32> {
-        self.backend.read(self.slot(slot))
+    pub async fn read_flat(&mut self, slot: Slot) -> Vec<f32> {
+        self.backend.read(self.slot(slot)).await
     }
 
     pub fn write_flat(&mut self, slot: Slot, data: &[f32]) {
@@ -330,8 +330,8 @@ impl<B: Backend> Gpt<B> {
     }
 
     /// The positional table the encoder adds, [block_size, C] (wpe, or the sinusoids).
-    pub fn pe_table(&mut self) -> Vec<f32> {
-        self.backend.read(self.pe)
+    pub async fn pe_table(&mut self) -> Vec<f32> {
+        self.backend.read(self.pe).await
     }
 
     fn ensure_acts(&mut self, b: usize, t: usize) -> Result<()> {
@@ -414,7 +414,7 @@ impl<B: Backend> Gpt<B> {
 
     /// Forward pass over inputs[B,T]; with targets, also losses and hit counts.
     /// Returns (mean loss, accuracy) when targets are given.
-    pub fn forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<Option<(f32, f32)>> {
+    pub async fn forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<Option<(f32, f32)>> {
         self.check_batch(inputs, b, t)?;
         if let Some(tg) = targets {
             self.check_batch(tg, b, t)?;
@@ -447,14 +447,14 @@ impl<B: Backend> Gpt<B> {
         be.crossentropy_forward(a.losses, a.hits, a.logits, a.targets, n, v);
         be.sum(self.stats.view(0, 1), a.losses);
         be.sum(self.stats.view(1, 1), a.hits);
-        let s = be.read(self.stats.view(0, 2));
+        let s = be.read(self.stats.view(0, 2)).await;
         Ok(Some((s[0] / n as f32, s[1] / n as f32)))
     }
 
     /// The logits of the last forward pass, [B,T,V].
-    pub fn read_logits(&mut self) -> Vec<f32> {
+    pub async fn read_logits(&mut self) -> Vec<f32> {
         let a = self.acts.as_ref().expect("forward() first");
-        self.backend.read(a.logits)
+        self.backend.read(a.logits).await
     }
 
     /// Zeroes the gradients, then back-propagates the mean loss of the last forward pass
@@ -492,7 +492,7 @@ impl<B: Backend> Gpt<B> {
 
     /// Clips by global norm and applies one AdamW update with learning rate `lr`.
     /// Returns the gradient norm before clipping; a NaN/Inf norm leaves the weights unchanged.
-    pub fn update(&mut self, lr: f32, tc: &TrainConfig) -> f32 {
+    pub async fn update(&mut self, lr: f32, tc: &TrainConfig) -> f32 {
         self.step += 1;
         let gn = self.stats.view(2, 1);
         self.backend.norm_sq(gn, self.grads);
@@ -509,16 +509,16 @@ impl<B: Backend> Gpt<B> {
             let (p, g, m, v) = (self.params.view(s.off, s.len), self.grads.view(s.off, s.len), self.adam_m.view(s.off, s.len), self.adam_v.view(s.off, s.len));
             self.backend.adamw(p, g, m, v, gn, &h);
         }
-        self.backend.read(gn)[0].sqrt()
+        self.backend.read(gn).await[0].sqrt()
     }
 
     /// forward + backward + update on one batch. The loss is checked after the update:
     /// a non-finite loss gives an error and (its gradient norm being non-finite too) leaves the
     /// weights as they were.
-    pub fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
-        let (loss, acc) = self.forward(inputs, Some(targets), b, t)?.expect("targets given");
+    pub async fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
+        let (loss, acc) = self.forward(inputs, Some(targets), b, t).await?.expect("targets given");
         self.backward();
-        let grad_norm = self.update(lr, tc);
+        let grad_norm = self.update(lr, tc).await;
         if !loss.is_finite() || !grad_norm.is_finite() {
             self.step -= 1;
             return Err(Error::Numeric(format!(
@@ -568,7 +568,7 @@ impl<B: Backend> Gpt<B> {
     /// Runs `tokens` at positions pos0.. through the model, reusing the cached keys and values
     /// of positions 0..pos0 (computed by earlier calls), and returns the logits [V] of the last
     /// new position. pos0 + tokens.len() must not exceed block_size.
-    pub fn decode(&mut self, tokens: &[u32], pos0: usize) -> Result<Vec<f32>> {
+    pub async fn decode(&mut self, tokens: &[u32], pos0: usize) -> Result<Vec<f32>> {
         let n = tokens.len();
         if n == 0 || pos0 + n > self.cfg.block_size {
             return Err(Error::Config(format!(
@@ -608,16 +608,20 @@ impl<B: Backend> Gpt<B> {
         let last = x.view((n - 1) * c, c);
         be.layernorm_forward(ln.view(0, c), mean.view(0, 1), rstd.view(0, 1), last, self.pv.lnfw, self.pv.lnfb, 1, c);
         be.matmul_forward(s.logits, ln.view(0, c), self.pv.wte, None, 1, c, v);
-        Ok(be.read(s.logits))
+        Ok(be.read(s.logits).await)
     }
 
     /// Attention probabilities of the last decode() call: [layer][head][n][tk] flattened per
     /// layer as [NH, n, tk], where n new rows attended over tk positions.
-    pub fn read_decode_attention(&mut self, n: usize, tk: usize) -> Vec<Vec<f32>> {
+    pub async fn read_decode_attention(&mut self, n: usize, tk: usize) -> Vec<Vec<f32>> {
         let nh = self.cfg.n_head;
         let s = self.infer.as_ref().expect("decode() first");
         let atts: Vec<Tensor> = s.att.iter().map(|a| a.view(0, nh * n * tk)).collect();
-        atts.into_iter().map(|a| self.backend.read(a)).collect()
+        let mut out = Vec::with_capacity(atts.len());
+        for a in atts {
+            out.push(self.backend.read(a).await);
+        }
+        out
     }
 }
 

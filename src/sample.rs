@@ -122,7 +122,7 @@ pub fn pick(logits: &[f32], cfg: &SampleConfig, rng: &mut Rng) -> u32 {
 
 /// Generates up to `cfg.max_tokens` tokens after `prompt`, calling `on_token` for each; the
 /// callback returns false to stop early. Returns the generated ids (prompt excluded).
-pub fn generate<B: Backend>(model: &mut Gpt<B>, prompt: &[u32], cfg: &SampleConfig, mut on_token: impl FnMut(&TokenEvent) -> bool) -> Result<Vec<u32>> {
+pub async fn generate<B: Backend>(model: &mut Gpt<B>, prompt: &[u32], cfg: &SampleConfig, mut on_token: impl FnMut(&TokenEvent) -> bool) -> Result<Vec<u32>> {
     cfg.validate()?;
     if prompt.is_empty() {
         return Err(Error::Config("prompt is empty: give at least one character to start from".into()));
@@ -144,9 +144,9 @@ pub fn generate<B: Backend>(model: &mut Gpt<B>, prompt: &[u32], cfg: &SampleConf
         }
         let window = &seq[ws..];
         let new = &window[cached..];
-        let logits = model.decode(new, cached)?;
+        let logits = model.decode(new, cached).await?;
         let attention = if cfg.with_attention {
-            Some(Attention { rows: new.len(), keys: window.len(), layers: model.read_decode_attention(new.len(), window.len()) })
+            Some(Attention { rows: new.len(), keys: window.len(), layers: model.read_decode_attention(new.len(), window.len()).await })
         } else {
             None
         };

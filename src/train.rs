@@ -36,18 +36,18 @@ impl<'d, B: Backend> Trainer<'d, B> {
     }
 
     /// One optimizer step on a fresh training batch.
-    pub fn step(&mut self) -> Result<StepStats> {
+    pub async fn step(&mut self) -> Result<StepStats> {
         let s = self.steps_done();
         let t = self.model.cfg.block_size;
         let b = self.tc.batch_size;
         let (x, y) = self.data.batch(Split::Train, b, t, &mut batch_rng(self.tc.seed, s as u64));
         let lr = self.tc.lr_at(s);
-        self.model.train_step(&x, &y, b, t, lr, &self.tc)
+        self.model.train_step(&x, &y, b, t, lr, &self.tc).await
     }
 
     /// Mean validation loss and accuracy over `eval_batches` random batches. The batches are
     /// the same at every call (fixed seed), so the curve shows the model, not sampling noise.
-    pub fn estimate_val(&mut self) -> Result<(f32, f32)> {
+    pub async fn estimate_val(&mut self) -> Result<(f32, f32)> {
         let t = self.model.cfg.block_size;
         let b = self.tc.batch_size;
         let mut rng = Rng::new(self.tc.seed ^ 0x5641_4C5F_4556_414C);
@@ -55,7 +55,7 @@ impl<'d, B: Backend> Trainer<'d, B> {
         let n = self.tc.eval_batches.max(1);
         for _ in 0..n {
             let (x, y) = self.data.batch(Split::Val, b, t, &mut rng);
-            let (l, a) = self.model.forward(&x, Some(&y), b, t)?.expect("targets given");
+            let (l, a) = self.model.forward(&x, Some(&y), b, t).await?.expect("targets given");
             loss += l;
             acc += a;
         }
@@ -66,14 +66,14 @@ impl<'d, B: Backend> Trainer<'d, B> {
 /// Loss and accuracy over a whole token stream, in consecutive non-overlapping windows of
 /// block_size, every position predicted; `batch` windows per forward pass.
 /// Returns (mean loss, accuracy, number of predicted tokens).
-pub fn evaluate<B: Backend>(model: &mut Gpt<B>, tokens: &[u32], batch: usize) -> Result<(f32, f32, usize)> {
+pub async fn evaluate<B: Backend>(model: &mut Gpt<B>, tokens: &[u32], batch: usize) -> Result<(f32, f32, usize)> {
     let t = model.cfg.block_size;
     let windows: Vec<_> = eval_windows(tokens, t).collect();
     let (mut loss_sum, mut hit_sum, mut n) = (0.0f64, 0.0f64, 0usize);
     for chunk in windows.chunks(batch.max(1)) {
         let x: Vec<u32> = chunk.iter().flat_map(|w| w.0.iter().copied()).collect();
         let y: Vec<u32> = chunk.iter().flat_map(|w| w.1.iter().copied()).collect();
-        let (l, a) = model.forward(&x, Some(&y), chunk.len(), t)?.expect("targets given");
+        let (l, a) = model.forward(&x, Some(&y), chunk.len(), t).await?.expect("targets given");
         let k = chunk.len() * t;
         loss_sum += l as f64 * k as f64;
         hit_sum += a as f64 * k as f64;

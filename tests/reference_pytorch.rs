@@ -5,6 +5,7 @@ mod common;
 use common::{assert_close, Fixture};
 use tinygpt::config::{ModelConfig, TrainConfig};
 use tinygpt::cpu::CpuBackend;
+use pollster::block_on;
 use tinygpt::model::{Gpt, Slot};
 
 fn check(path: &str) {
@@ -26,13 +27,13 @@ fn check(path: &str) {
     }
     let (x, y) = (fx.ids("inputs"), fx.ids("targets"));
 
-    let (loss, _) = model.forward(&x, Some(&y), b, t).unwrap().unwrap();
-    assert_close("logits", &model.read_logits(), fx.f("logits"), 1e-5, 1e-4);
+    let (loss, _) = block_on(model.forward(&x, Some(&y), b, t)).unwrap().unwrap();
+    assert_close("logits", &block_on(model.read_logits()), fx.f("logits"), 1e-5, 1e-4);
     assert_close("loss", &[loss], fx.f("loss"), 1e-5, 1e-5);
 
     model.backward();
     for n in &names {
-        let g = model.read_hf(n, Slot::Grad).unwrap();
+        let g = block_on(model.read_hf(n, Slot::Grad)).unwrap();
         assert_close(&format!("grad {n}"), &g, fx.f(&format!("grad.{n}")), 1e-5, 1e-3);
     }
 
@@ -50,13 +51,13 @@ fn check(path: &str) {
     let want_losses = fx.f("adamw_losses");
     let want_norms = fx.f("adamw_grad_norms");
     for step in 0..fx.m::<usize>("steps") {
-        let s = model.train_step(&x, &y, b, t, tc.lr, &tc).unwrap();
+        let s = block_on(model.train_step(&x, &y, b, t, tc.lr, &tc)).unwrap();
         assert_close(&format!("adamw loss at step {step}"), &[s.loss], &want_losses[step..step + 1], 1e-4, 1e-4);
         assert_close(&format!("grad norm at step {step}"), &[s.grad_norm], &want_norms[step..step + 1], 1e-4, 1e-4);
     }
     let c = model.cfg.n_embd;
     for n in &names {
-        let mut p = model.read_hf(n, Slot::Param).unwrap();
+        let mut p = block_on(model.read_hf(n, Slot::Param)).unwrap();
         let mut want = fx.f(&format!("final.{n}")).to_vec();
         if n.ends_with("c_attn.bias") {
             // The key bias adds the same q·b_k to every score of a softmax row, so its true

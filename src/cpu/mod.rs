@@ -116,7 +116,7 @@ impl Backend for CpuBackend {
         }
     }
 
-    fn read(&mut self, src: Tensor) -> Vec<f32> {
+    async fn read(&mut self, src: Tensor) -> Vec<f32> {
         let ([], [s]) = self.views([], [src]);
         s.to_vec()
     }
