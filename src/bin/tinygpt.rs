@@ -1,1 +1,391 @@
-fn main(){}
+//! The tinygpt command line: train, generate, eval, bench.
+//! Bad input gets a one-line message and exit code 2, never a panic.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pollster::block_on;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+use tinygpt::backend::Backend;
+use tinygpt::checkpoint;
+use tinygpt::config::{preset, PosEncoding};
+use tinygpt::cpu::CpuBackend;
+use tinygpt::data::{read_corpus, Dataset};
+use tinygpt::error::{Error, Result};
+use tinygpt::model::Gpt;
+use tinygpt::sample::{generate, SampleConfig};
+use tinygpt::tokenizer::{CharTokenizer, Tokenizer};
+use tinygpt::train::{evaluate, Trainer};
+
+#[derive(Parser)]
+#[command(name = "tinygpt", version, about = "Train, run and look inside a small GPT")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train a model on a UTF-8 text file (character-level tokens).
+    Train(TrainArgs),
+    /// Continue a prompt with a trained model, streaming the text to stdout.
+    Generate(GenerateArgs),
+    /// Loss and next-token accuracy over the validation split of a text file.
+    ///
+    /// The validation split is the last 10% of the file's tokens (the same split training
+    /// uses). It is read in consecutive non-overlapping windows of block_size tokens; in each
+    /// window every position predicts the token after it, so every validation token after the
+    /// first is predicted exactly once (a partial last window is dropped). val_loss is the mean
+    /// cross-entropy in nats, val_acc the fraction of positions whose most likely token is the
+    /// true one, tokens the number of predictions.
+    Eval(EvalArgs),
+    /// Measure speed: matmul GFLOP/s and training ms/step.
+    Bench(BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendKind {
+    Cpu,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PosArg {
+    Sinusoidal,
+    Learned,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// UTF-8 text to train on (90% train, 10% validation).
+    #[arg(long)]
+    data: PathBuf,
+    /// Model size and recipe.
+    #[arg(long, default_value = "baby", value_parser = ["baby", "small"])]
+    preset: String,
+    /// Optimizer steps (also where the cosine schedule ends).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Sequences per batch.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Peak learning rate (min lr stays at a tenth of it).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Positional encoding.
+    #[arg(long, value_enum)]
+    pos: Option<PosArg>,
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendKind,
+    /// Seeds the initial weights and the batches.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Checkpoint to write (at every evaluation and at the end; atomically).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Checkpoint to continue from (weights, optimizer moments, step, recipe).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Steps between validation estimates (0 = only at the end).
+    #[arg(long)]
+    eval_interval: Option<usize>,
+    /// One JSON object per step on stdout instead of a progress bar.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// A checkpoint written by `tinygpt train`.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, default_value = "\n")]
+    prompt: String,
+    #[arg(long, default_value_t = 500)]
+    max_tokens: usize,
+    /// 0 picks the most likely token every time.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// Sample only among the k most likely tokens (0 = all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Sample only among the most likely tokens whose probabilities add up to p.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    /// Re-run the whole window for every token instead of using the KV cache.
+    #[arg(long)]
+    no_cache: bool,
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendKind,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    data: PathBuf,
+    /// Print {"val_loss","val_acc","tokens"} as JSON.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendKind,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Training steps timed per preset (after 3 warm-up steps).
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Also time the `small` preset (slow on a CPU).
+    #[arg(long)]
+    small: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Train(a) => match a.backend {
+            BackendKind::Cpu => train(a, CpuBackend::new()),
+        },
+        Cmd::Generate(a) => match a.backend {
+            BackendKind::Cpu => gen(a, CpuBackend::new()),
+        },
+        Cmd::Eval(a) => match a.backend {
+            BackendKind::Cpu => eval(a, CpuBackend::new()),
+        },
+        Cmd::Bench(a) => bench(a),
+    };
+    if let Err(e) = r {
+        eprintln!("tinygpt: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn json_line(v: serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
+    let text = read_corpus(&a.data)?;
+    let p = preset(&a.preset)?;
+    let (model, tok, mut tc) = match &a.resume {
+        Some(path) => {
+            let (m, tok, tc) = checkpoint::load(path)?.into_model(backend)?;
+            (m, tok, tc.unwrap_or(p.train.clone()))
+        }
+        None => {
+            let tok = Tokenizer::Char(CharTokenizer::from_corpus(&text)?);
+            let mut cfg = p.model.clone();
+            cfg.vocab_size = tok.vocab_size();
+            if let Some(pos) = a.pos {
+                cfg.pos = match pos {
+                    PosArg::Sinusoidal => PosEncoding::Sinusoidal,
+                    PosArg::Learned => PosEncoding::Learned,
+                };
+            }
+            let seed = a.seed.unwrap_or(p.train.seed);
+            (Gpt::new(cfg, backend, seed)?, tok, p.train.clone())
+        }
+    };
+    // Flags override the recipe (on resume, too: e.g. --steps to train further).
+    if let Some(s) = a.steps {
+        tc.steps = s;
+    }
+    if let Some(b) = a.batch {
+        tc.batch_size = b;
+    }
+    if let Some(lr) = a.lr {
+        tc.lr = lr;
+        tc.min_lr = lr / 10.0;
+    }
+    if let Some(s) = a.seed {
+        tc.seed = s;
+    }
+    if let Some(e) = a.eval_interval {
+        tc.eval_interval = e;
+    }
+    tc.validate()?;
+    let ids = tok.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
+    let data = Dataset::new(ids, model.cfg.block_size)?;
+    if !a.json {
+        eprintln!(
+            "tinygpt: {} parameters ({} layers, {} heads, {} wide, context {}, {} positions), vocab {}, backend {}",
+            model.num_params(), model.cfg.n_layer, model.cfg.n_head, model.cfg.n_embd, model.cfg.block_size,
+            model.cfg.pos, model.cfg.vocab_size, model.backend.describe()
+        );
+        eprintln!("tinygpt: {} train / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), model.step, tc.steps);
+    }
+    let tokens_per_step = (tc.batch_size * model.cfg.block_size) as f64;
+    let mut trainer = Trainer::new(model, &data, tc.clone())?;
+    let bar = (!a.json).then(|| {
+        let b = indicatif::ProgressBar::new(tc.steps as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
+                .expect("valid template"),
+        );
+        b.set_position(trainer.steps_done() as u64);
+        b
+    });
+    let save = |tr: &mut Trainer<B>| -> Result<()> {
+        if let Some(out) = &a.out {
+            block_on(checkpoint::save(out, &mut tr.model, &tok, Some(&tr.tc)))?;
+        }
+        Ok(())
+    };
+    let start = Instant::now();
+    let mut last_val = None;
+    while !trainer.is_done() {
+        let t0 = Instant::now();
+        let s = match block_on(trainer.step()) {
+            Ok(s) => s,
+            Err(e) => {
+                // The failed step did not touch the weights: keep them.
+                save(&mut trainer)?;
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                return Err(e);
+            }
+        };
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let step = trainer.steps_done();
+        let eval_now = step == tc.steps || (tc.eval_interval > 0 && step % tc.eval_interval == 0);
+        let val = if eval_now { Some(block_on(trainer.estimate_val())?) } else { None };
+        let mut j = serde_json::json!({
+            "step": step, "loss": s.loss, "acc": s.acc, "lr": s.lr, "grad_norm": s.grad_norm,
+            "ms_per_step": ms, "tokens_per_s": tokens_per_step / (ms / 1e3),
+        });
+        if let Some((vl, va)) = val {
+            j["val_loss"] = vl.into();
+            j["val_acc"] = va.into();
+            last_val = Some((vl, va));
+            save(&mut trainer)?;
+        }
+        match &bar {
+            None => json_line(j),
+            Some(b) => {
+                b.set_position(step as u64);
+                let v = last_val.map_or(String::new(), |(vl, va)| format!(" val {vl:.4} acc {:.1}%", va * 100.0));
+                b.set_message(format!("loss {:.4} {:.0} ms/step{v}", s.loss, ms));
+                if let Some((vl, va)) = val {
+                    b.println(format!("step {step}: train loss {:.4}, val loss {vl:.4}, val acc {:.1}%", s.loss, va * 100.0));
+                }
+            }
+        }
+    }
+    save(&mut trainer)?;
+    if let Some(b) = bar {
+        b.finish();
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!("tinygpt: done in {secs:.1} s{}", a.out.as_ref().map_or(String::new(), |o| format!("; saved {}", o.display())));
+        let prompt = tok.encode("\n").or_else(|_| tok.encode(&text.chars().next().expect("corpus is non-empty").to_string()))?;
+        let cfg = SampleConfig { max_tokens: 300, ..SampleConfig::default() };
+        let ids = block_on(generate(&mut trainer.model, &prompt, &cfg, |_| true))?;
+        println!("--- sample ---\n{}", tok.decode(&ids)?);
+    }
+    Ok(())
+}
+
+fn gen<B: Backend>(a: GenerateArgs, backend: B) -> Result<()> {
+    let (mut model, tok, _) = checkpoint::load(&a.model)?.into_model(backend)?;
+    let prompt = tok.encode(&a.prompt)?;
+    let cfg = SampleConfig {
+        max_tokens: a.max_tokens,
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        seed: a.seed,
+        use_cache: !a.no_cache,
+        ..SampleConfig::default()
+    };
+    cfg.validate()?;
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}", a.prompt);
+    let mut bad = None;
+    block_on(generate(&mut model, &prompt, &cfg, |ev| match tok.decode(&[ev.id]) {
+        Ok(s) => {
+            let _ = write!(out, "{s}");
+            let _ = out.flush();
+            true
+        }
+        Err(e) => {
+            bad = Some(e);
+            false
+        }
+    }))?;
+    let _ = writeln!(out);
+    bad.map_or(Ok(()), Err)
+}
+
+fn eval<B: Backend>(a: EvalArgs, backend: B) -> Result<()> {
+    let (mut model, tok, tc) = checkpoint::load(&a.model)?.into_model(backend)?;
+    let text = read_corpus(&a.data)?;
+    let ids = tok.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
+    let data = Dataset::new(ids, model.cfg.block_size)?;
+    let batch = tc.map_or(12, |t| t.batch_size);
+    let (loss, acc, n) = block_on(evaluate(&mut model, &data.val, batch))?;
+    if a.json {
+        json_line(serde_json::json!({"val_loss": loss, "val_acc": acc, "tokens": n}));
+    } else {
+        println!("val loss {loss:.4}, val acc {:.2}% over {n} tokens", acc * 100.0);
+    }
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let mut results = Vec::new();
+    // matmul GFLOP/s at the model's shapes (N = B*T rows) and at square sizes
+    let shapes: [(usize, usize, usize); 5] = [(768, 128, 384), (768, 128, 512), (768, 512, 128), (1024, 1024, 1024), (2048, 2048, 2048)];
+    for (n, c, oc) in shapes {
+        let mut rng = tinygpt::rng::Rng::new(1);
+        let inp: Vec<f32> = (0..n * c).map(|_| rng.normal()).collect();
+        let w: Vec<f32> = (0..oc * c).map(|_| rng.normal()).collect();
+        let mut out = vec![0.0f32; n * oc];
+        tinygpt::cpu::matmul::matmul_forward(&mut out, &inp, &w, None, n, c, oc);
+        let reps = (2e9 / (2.0 * (n * c * oc) as f64)).clamp(1.0, 200.0) as usize;
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            tinygpt::cpu::matmul::matmul_forward(&mut out, &inp, &w, None, n, c, oc);
+        }
+        let secs = t0.elapsed().as_secs_f64() / reps as f64;
+        let gflops = 2.0 * (n * c * oc) as f64 / secs / 1e9;
+        results.push(serde_json::json!({"backend": "cpu", "kernel": "matmul_forward", "n": n, "c": c, "oc": oc, "gflops": gflops}));
+    }
+    let mut presets = vec!["baby"];
+    if a.small {
+        presets.push("small");
+    }
+    for name in presets {
+        let p = preset(name)?;
+        let mut model = Gpt::new(p.model.clone(), CpuBackend::new(), 1)?;
+        let (b, t) = (p.train.batch_size, p.model.block_size);
+        let mut rng = tinygpt::rng::Rng::new(2);
+        let x: Vec<u32> = (0..b * t).map(|_| rng.below(p.model.vocab_size) as u32).collect();
+        let y: Vec<u32> = (0..b * t).map(|_| rng.below(p.model.vocab_size) as u32).collect();
+        for _ in 0..3 {
+            block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
+        }
+        let t0 = Instant::now();
+        for _ in 0..a.steps {
+            block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
+        }
+        let ms = t0.elapsed().as_secs_f64() * 1e3 / a.steps as f64;
+        results.push(serde_json::json!({"backend": "cpu", "preset": name, "ms_per_step": ms, "tokens_per_s": (b * t) as f64 / (ms / 1e3)}));
+    }
+    for r in &results {
+        if a.json {
+            json_line(r.clone());
+        } else if let Some(g) = r.get("gflops") {
+            println!("{} matmul {}x{}x{}: {:.1} GFLOP/s", r["backend"], r["n"], r["c"], r["oc"], g.as_f64().unwrap_or(0.0));
+        } else {
+            println!("{} preset {}: {:.1} ms/step, {:.0} tokens/s", r["backend"], r["preset"], r["ms_per_step"].as_f64().unwrap_or(0.0), r["tokens_per_s"].as_f64().unwrap_or(0.0));
+        }
+    }
+    Ok(())
+}

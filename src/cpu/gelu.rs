@@ -1,23 +1,63 @@
-//! GELU, tanh approximation as GPT-2 uses it.
+//! GELU, tanh approximation as GPT-2 uses it: 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))).
+//! tanh goes through `exp` written out below, because libm's scalar tanhf was 40% of a CPU
+//! training step; this form auto-vectorises and stays within a few ulp.
 
 const S2PI: f32 = 0.797_884_6; // sqrt(2/pi)
 
+/// exp(x) to ~2 ulp: x = n·ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r, 2^n by
+/// building the float's exponent bits. Saturates to 0 / +inf outside [-87, 88].
+#[inline(always)]
+pub fn exp_approx(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // round to nearest by the 1.5·2^23 trick: `f32::round` is a libm call that blocks
+    // vectorisation on baseline x86-64
+    const MAGIC: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    // two-constant Cody-Waite reduction keeps r accurate
+    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// tanh(u) = 1 - 2/(e^{2u} + 1): exact limits ±1, absolute error ~1e-7 near 0.
+#[inline(always)]
+fn tanh_approx(u: f32) -> f32 {
+    1.0 - 2.0 / (exp_approx(2.0 * u) + 1.0)
+}
+
 pub fn gelu_forward(out: &mut [f32], inp: &[f32], n: usize) {
-    for i in 0..n {
-        let x = inp[i];
+    for (o, &x) in out[..n].iter_mut().zip(&inp[..n]) {
         let u = S2PI * (x + 0.044715 * x * x * x);
-        out[i] = 0.5 * x * (1.0 + u.tanh());
+        *o = 0.5 * x * (1.0 + tanh_approx(u));
     }
 }
 
 /// dinp[N] = gelu'(inp) * dout (overwritten).
 pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32], n: usize) {
-    for i in 0..n {
-        let x = inp[i];
+    for ((di, &x), &d) in dinp[..n].iter_mut().zip(&inp[..n]).zip(&dout[..n]) {
         let u = S2PI * (x + 0.044715 * x * x * x);
-        let th = u.tanh();
+        let th = tanh_approx(u);
         let sech2 = 1.0 - th * th;
         let du = S2PI * (1.0 + 3.0 * 0.044715 * x * x);
-        dinp[i] = (0.5 * (1.0 + th) + 0.5 * x * sech2 * du) * dout[i];
+        *di = (0.5 * (1.0 + th) + 0.5 * x * sech2 * du) * d;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_and_tanh_match_libm() {
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (a, b) = (exp_approx(x), x.exp());
+            if b.is_finite() && b > 1e-37 {
+                assert!(((a - b) / b).abs() < 1e-6, "exp({x}) = {a}, libm {b}");
+            }
+            let (a, b) = (tanh_approx(x / 8.0), (x / 8.0).tanh());
+            assert!((a - b).abs() < 5e-7, "tanh({}) = {a}, libm {b}", x / 8.0);
+            x += 0.0137;
+        }
     }
 }

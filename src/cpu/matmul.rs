@@ -1,43 +1,53 @@
 //! Matmul: out[N,OC] = inp[N,C] · w[OC,C]ᵀ + bias[OC], and its two backward products.
-//! The hot path calls the `gemm` crate (SIMD, multithreaded natively); the `_naive` versions
+//! The hot path calls the `matrixmultiply` crate (SIMD, multithreaded natively); the `_naive` versions
 //! are the plain loops the fast ones and the GPU kernels are tested against.
 
-#[cfg(not(target_arch = "wasm32"))]
-fn par() -> gemm::Parallelism {
-    gemm::Parallelism::Rayon(0)
-}
-#[cfg(target_arch = "wasm32")]
-fn par() -> gemm::Parallelism {
-    gemm::Parallelism::None
-}
-
-/// dst[m,n] (row stride dst_rs) = (acc ? dst : 0) + lhs[m,k] · rhs[k,n], with element strides
-/// given as (row stride, column stride) pairs.
+/// dst[m,n] (row-major, contiguous) = (acc ? dst : 0) + lhs[m,k] · rhs[k,n], where lhs and rhs
+/// are addressed by (row stride, column stride) pairs, so transposes cost nothing.
+/// Natively the rows of dst are split across rayon's threads (one thread pool for every op).
 #[allow(clippy::too_many_arguments)]
 fn gemm_strided(m: usize, n: usize, k: usize, dst: &mut [f32], acc: bool, lhs: &[f32], lhs_rs: usize, lhs_cs: usize, rhs: &[f32], rhs_rs: usize, rhs_cs: usize) {
     if m == 0 || n == 0 {
         return;
     }
     assert!(dst.len() >= m * n);
-    assert!(k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    assert!(k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
     if k == 0 {
         if !acc {
             dst[..m * n].fill(0.0);
         }
         return;
     }
-    // SAFETY: the asserts above bound every index gemm touches; dst does not alias the inputs
-    // (it is a distinct &mut slice).
-    unsafe {
-        gemm::gemm(
-            m, n, k,
-            dst.as_mut_ptr(), 1, n as isize, acc,
-            lhs.as_ptr(), lhs_cs as isize, lhs_rs as isize,
-            rhs.as_ptr(), rhs_cs as isize, rhs_rs as isize,
-            1.0f32, 1.0f32, false, false, false, par(),
-        );
+    assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    let rows = |r0: usize, d: &mut [f32]| {
+        let mr = d.len() / n;
+        // SAFETY: rows r0..r0+mr of lhs are in bounds (asserted above for all m rows), rhs is
+        // in bounds, and d is an exclusive slice of exactly mr*n elements, aliasing neither
+        // input. With beta = 0, sgemm does not read d.
+        unsafe {
+            matrixmultiply::sgemm(
+                mr, k, n,
+                1.0,
+                lhs.as_ptr().add(r0 * lhs_rs), lhs_rs as isize, lhs_cs as isize,
+                rhs.as_ptr(), rhs_rs as isize, rhs_cs as isize,
+                if acc { 1.0 } else { 0.0 },
+                d.as_mut_ptr(), n as isize, 1,
+            );
+        }
+    };
+    let dst = &mut dst[..m * n];
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        let threads = rayon::current_num_threads();
+        if threads > 1 && m * n * k >= 1 << 18 {
+            // blocks of whole rows, a multiple of 16 for the SIMD kernel's row tiles
+            let per = m.div_ceil(threads).div_ceil(16) * 16;
+            dst.par_chunks_mut(per * n).enumerate().for_each(|(i, d)| rows(i * per, d));
+            return;
+        }
     }
+    rows(0, dst);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -3,14 +3,11 @@
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CharTokenizer {
-    /// id -> character, sorted ascending.
+    /// id -> character, sorted ascending (so char -> id is a binary search).
     chars: Vec<char>,
-    #[serde(skip)]
-    index: HashMap<char, u32>,
 }
 
 impl CharTokenizer {
@@ -22,15 +19,10 @@ impl CharTokenizer {
         if chars.is_empty() {
             return Err(Error::Data("the corpus is empty: a character vocabulary needs at least one character".into()));
         }
-        Ok(Self::from_chars(chars))
+        Ok(CharTokenizer { chars })
     }
 
-    fn from_chars(chars: Vec<char>) -> Self {
-        let index = chars.iter().enumerate().map(|(i, &c)| (c, i as u32)).collect();
-        CharTokenizer { chars, index }
-    }
-
-    /// Validates a deserialised vocabulary (sorted, distinct, non-empty) and rebuilds the index.
+    /// Validates a deserialised vocabulary (sorted, distinct, non-empty).
     pub(crate) fn check(&self) -> Result<()> {
         if self.chars.is_empty() {
             return Err(Error::Tokenizer("character vocabulary is empty".into()));
@@ -49,22 +41,12 @@ impl CharTokenizer {
         &self.chars
     }
 
-    fn index(&self) -> std::borrow::Cow<'_, HashMap<char, u32>> {
-        // After deserialisation the skipped index is empty; rebuild on demand.
-        if self.index.len() == self.chars.len() {
-            std::borrow::Cow::Borrowed(&self.index)
-        } else {
-            std::borrow::Cow::Owned(self.chars.iter().enumerate().map(|(i, &c)| (c, i as u32)).collect())
-        }
-    }
-
     /// Encodes text; a character outside the vocabulary is an error naming it and where it is.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let index = self.index();
         text.chars()
             .enumerate()
             .map(|(pos, ch)| {
-                index.get(&ch).copied().ok_or_else(|| {
+                self.chars.binary_search(&ch).map(|i| i as u32).map_err(|_| {
                     Error::Tokenizer(format!(
                         "character {:?} (U+{:04X}) at position {pos} is not in the model's vocabulary of {} characters",
                         ch, ch as u32, self.chars.len()
@@ -117,7 +99,7 @@ mod tests {
     }
 
     #[test]
-    fn json_round_trip_rebuilds_index() {
+    fn json_round_trip() {
         let t = crate::tokenizer::Tokenizer::Char(CharTokenizer::from_corpus("héllo wörld").unwrap());
         let back = crate::tokenizer::Tokenizer::from_json(&t.to_json()).unwrap();
         assert_eq!(back.encode("wörld").unwrap(), t.encode("wörld").unwrap());

@@ -1,0 +1,198 @@
+//! Finite-difference gradient checks for every CPU op, and the fast matmul against the plain
+//! loops. For an op y = f(x) and a random upstream gradient g, the analytic backward must match
+//! d(Σ g·f(x))/dx by central differences.
+
+mod common;
+use common::assert_close;
+use tinygpt::cpu::{attention, crossentropy, encoder, gelu, layernorm, matmul, residual};
+use tinygpt::rng::Rng;
+
+fn randn(r: &mut Rng, n: usize, std: f32) -> Vec<f32> {
+    (0..n).map(|_| r.normal() * std).collect()
+}
+
+/// Numerical gradient of x ↦ Σ g·f(x) (central differences, in f64 accumulation).
+fn numgrad(x: &[f32], g: &[f32], f: impl Fn(&[f32]) -> Vec<f32>) -> Vec<f32> {
+    let h = 1e-2f32;
+    let mut x = x.to_vec();
+    let mut out = vec![0.0; x.len()];
+    let dotg = |y: Vec<f32>| y.iter().zip(g).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
+    for i in 0..x.len() {
+        let keep = x[i];
+        x[i] = keep + h;
+        let up = dotg(f(&x));
+        x[i] = keep - h;
+        let down = dotg(f(&x));
+        x[i] = keep;
+        out[i] = ((up - down) / (2.0 * h as f64)) as f32;
+    }
+    out
+}
+
+#[test]
+fn encoder_gradients() {
+    let (b, t, c, v) = (2, 5, 6, 7);
+    let mut r = Rng::new(1);
+    let ids: Vec<u32> = (0..b * t).map(|_| r.below(v) as u32).collect();
+    let (wte, wpe) = (randn(&mut r, v * c, 1.0), randn(&mut r, t * c, 1.0));
+    let g = randn(&mut r, b * t * c, 1.0);
+    let fwd = |wte: &[f32], wpe: &[f32]| {
+        let mut o = vec![0.0; b * t * c];
+        encoder::encoder_forward(&mut o, &ids, wte, wpe, b, t, c, 0);
+        o
+    };
+    let (mut dwte, mut dwpe) = (vec![0.0; v * c], vec![0.0; t * c]);
+    encoder::encoder_backward(&mut dwte, Some(&mut dwpe), &g, &ids, b, t, c);
+    assert_close("dwte", &dwte, &numgrad(&wte, &g, |x| fwd(x, &wpe)), 1e-3, 1e-2);
+    assert_close("dwpe", &dwpe, &numgrad(&wpe, &g, |x| fwd(&wte, x)), 1e-3, 1e-2);
+    // pos0 offsets the table rows
+    let mut o = vec![0.0; c];
+    encoder::encoder_forward(&mut o, &ids[..1], &wte, &wpe, 1, 1, c, 3);
+    let want: Vec<f32> = (0..c).map(|i| wte[ids[0] as usize * c + i] + wpe[3 * c + i]).collect();
+    assert_eq!(o, want);
+}
+
+#[test]
+fn sinusoidal_table_is_the_vaswani_form() {
+    let (t, c) = (50, 16);
+    let pe = encoder::sinusoidal_table(t, c);
+    for pos in [0usize, 1, 7, 49] {
+        for i in 0..c / 2 {
+            let w = 1.0 / 10000f64.powf(2.0 * i as f64 / c as f64);
+            assert!((pe[pos * c + 2 * i] as f64 - (pos as f64 * w).sin()).abs() < 1e-6);
+            assert!((pe[pos * c + 2 * i + 1] as f64 - (pos as f64 * w).cos()).abs() < 1e-6);
+        }
+    }
+}
+
+#[test]
+fn layernorm_gradients() {
+    let (n, c) = (3, 8);
+    let mut r = Rng::new(2);
+    let (x, w, bias) = (randn(&mut r, n * c, 1.0), randn(&mut r, c, 1.0), randn(&mut r, c, 1.0));
+    let g = randn(&mut r, n * c, 1.0);
+    let fwd = |x: &[f32], w: &[f32], bias: &[f32]| {
+        let (mut o, mut m, mut s) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
+        layernorm::layernorm_forward(&mut o, &mut m, &mut s, x, w, bias, n, c);
+        o
+    };
+    let (mut o, mut m, mut s) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
+    layernorm::layernorm_forward(&mut o, &mut m, &mut s, &x, &w, &bias, n, c);
+    let (mut dx, mut dw, mut db) = (vec![0.5; n * c], vec![0.0; c], vec![0.0; c]);
+    layernorm::layernorm_backward(&mut dx, &mut dw, &mut db, &g, &x, &w, &m, &s, n, c);
+    // dinp accumulates: it started at 0.5
+    let want: Vec<f32> = numgrad(&x, &g, |x| fwd(x, &w, &bias)).iter().map(|v| v + 0.5).collect();
+    assert_close("dinp", &dx, &want, 2e-3, 1e-2);
+    assert_close("dw", &dw, &numgrad(&w, &g, |w| fwd(&x, w, &bias)), 2e-3, 1e-2);
+    assert_close("dbias", &db, &numgrad(&bias, &g, |b| fwd(&x, &w, b)), 2e-3, 1e-2);
+}
+
+#[test]
+fn matmul_gradients_and_fast_equals_naive() {
+    let mut r = Rng::new(3);
+    // awkward sizes: none a multiple of a SIMD tile, and one large enough to be split over threads
+    for (n, c, oc) in [(5, 7, 3), (39, 48, 65), (203, 96, 129)] {
+        let (x, w, bias) = (randn(&mut r, n * c, 1.0), randn(&mut r, oc * c, 1.0), randn(&mut r, oc, 1.0));
+        let g = randn(&mut r, n * oc, 1.0);
+        let (mut fast, mut naive) = (vec![0.0; n * oc], vec![0.0; n * oc]);
+        matmul::matmul_forward(&mut fast, &x, &w, Some(&bias), n, c, oc);
+        matmul::matmul_forward_naive(&mut naive, &x, &w, Some(&bias), n, c, oc);
+        assert_close("matmul forward", &fast, &naive, 1e-4, 1e-4);
+        let (mut dx, mut dw, mut db) = (vec![9.0; n * c], vec![1.0; oc * c], vec![1.0; oc]);
+        let (mut dx2, mut dw2, mut db2) = (vec![0.0; n * c], vec![1.0; oc * c], vec![1.0; oc]);
+        matmul::matmul_backward(&mut dx, &mut dw, Some(&mut db), &g, &x, &w, n, c, oc);
+        matmul::matmul_backward_naive(&mut dx2, &mut dw2, Some(&mut db2), &g, &x, &w, n, c, oc);
+        assert_close("matmul dinp (overwritten)", &dx, &dx2, 1e-4, 1e-4);
+        assert_close("matmul dw (accumulated)", &dw, &dw2, 1e-3, 1e-4);
+        assert_close("matmul dbias (accumulated)", &db, &db2, 1e-3, 1e-4);
+        if n < 10 {
+            let fwd = |x: &[f32], w: &[f32], b: &[f32]| {
+                let mut o = vec![0.0; n * oc];
+                matmul::matmul_forward_naive(&mut o, x, w, Some(b), n, c, oc);
+                o
+            };
+            assert_close("numeric dinp", &dx2, &numgrad(&x, &g, |x| fwd(x, &w, &bias)), 2e-3, 1e-2);
+            let dw0: Vec<f32> = dw2.iter().map(|v| v - 1.0).collect();
+            assert_close("numeric dw", &dw0, &numgrad(&w, &g, |w| fwd(&x, w, &bias)), 2e-3, 1e-2);
+            let db0: Vec<f32> = db2.iter().map(|v| v - 1.0).collect();
+            assert_close("numeric dbias", &db0, &numgrad(&bias, &g, |b| fwd(&x, &w, b)), 2e-3, 1e-2);
+        }
+    }
+}
+
+#[test]
+fn attention_gradients_causality_and_cached_rows() {
+    let (b, t, c, nh) = (2, 5, 8, 2);
+    let mut r = Rng::new(4);
+    let qkv = randn(&mut r, b * t * 3 * c, 1.0);
+    let g = randn(&mut r, b * t * c, 1.0);
+    let fwd = |qkv: &[f32]| {
+        let (mut o, mut a) = (vec![0.0; b * t * c], vec![0.0; b * nh * t * t]);
+        attention::attention_forward(&mut o, &mut a, qkv, b, t, t, c, nh);
+        (o, a)
+    };
+    let (out, att) = fwd(&qkv);
+    for row in att.chunks(t).enumerate() {
+        let i = row.0 % t;
+        assert!((row.1.iter().sum::<f32>() - 1.0).abs() < 1e-5, "probabilities sum to 1");
+        assert!(row.1[i + 1..].iter().all(|&p| p == 0.0), "nothing above the diagonal");
+    }
+    let mut dqkv = vec![7.0; b * t * 3 * c];
+    attention::attention_backward(&mut dqkv, &g, &qkv, &att, b, t, c, nh);
+    assert_close("dqkv", &dqkv, &numgrad(&qkv, &g, |x| fwd(x).0), 2e-3, 1e-2);
+    // Tq < Tk: the last 2 query rows over all 5 keys equal the last 2 rows of the full pass.
+    let one = &qkv[..t * 3 * c];
+    let (mut o2, mut a2) = (vec![0.0; 2 * c], vec![0.0; nh * 2 * t]);
+    attention::attention_forward(&mut o2, &mut a2, one, 1, 2, t, c, nh);
+    assert_close("cached rows out", &o2, &out[(t - 2) * c..t * c], 1e-6, 1e-6);
+    for h in 0..nh {
+        assert_close("cached rows att", &a2[h * 2 * t..(h + 1) * 2 * t], &att[(h * t + t - 2) * t..(h * t + t) * t], 1e-6, 1e-6);
+    }
+}
+
+#[test]
+fn gelu_residual_crossentropy_gradients() {
+    let mut r = Rng::new(5);
+    let n = 40;
+    let x = randn(&mut r, n, 2.0);
+    let g = randn(&mut r, n, 1.0);
+    let fwd = |x: &[f32]| {
+        let mut o = vec![0.0; n];
+        gelu::gelu_forward(&mut o, x, n);
+        o
+    };
+    let mut dx = vec![0.0; n];
+    gelu::gelu_backward(&mut dx, &x, &g, n);
+    assert_close("gelu", &dx, &numgrad(&x, &g, fwd), 1e-3, 1e-2);
+    // GELU(x) ≈ x for large x, ≈ 0 for very negative x, GELU(0) = 0
+    let mut o = vec![0.0; 3];
+    gelu::gelu_forward(&mut o, &[10.0, -10.0, 0.0], 3);
+    assert!((o[0] - 10.0).abs() < 1e-5 && o[1].abs() < 1e-5 && o[2] == 0.0);
+
+    let (a, b2) = (randn(&mut r, n, 1.0), randn(&mut r, n, 1.0));
+    let mut o = vec![0.0; n];
+    residual::residual_forward(&mut o, &a, &b2, n);
+    let (mut da, mut db) = (vec![0.0; n], vec![0.0; n]);
+    residual::residual_backward(&mut da, &mut db, &g, n);
+    assert_close("residual da", &da, &numgrad(&a, &g, |a| a.iter().zip(&b2).map(|(x, y)| x + y).collect()), 1e-3, 1e-2);
+    assert_eq!(da, db);
+
+    let (rows, v) = (4, 9);
+    let logits = randn(&mut r, rows * v, 2.0);
+    let tg: Vec<u32> = (0..rows).map(|_| r.below(v) as u32).collect();
+    let mean_loss = |l: &[f32]| {
+        let (mut ls, mut h) = (vec![0.0; rows], vec![0.0; rows]);
+        crossentropy::crossentropy_forward(&mut ls, &mut h, l, &tg, rows, v);
+        vec![ls.iter().sum::<f32>() / rows as f32]
+    };
+    let mut dl = vec![0.0; rows * v];
+    crossentropy::crossentropy_backward(&mut dl, &logits, &tg, rows, v, 1.0 / rows as f32);
+    assert_close("crossentropy", &dl, &numgrad(&logits, &[1.0], mean_loss), 1e-3, 1e-2);
+    // hits: argmax == target
+    let (mut ls, mut h) = (vec![0.0; 1], vec![0.0; 1]);
+    crossentropy::crossentropy_forward(&mut ls, &mut h, &[0.0, 5.0, 1.0], &[1], 1, 3);
+    assert_eq!(h, vec![1.0]);
+    crossentropy::crossentropy_forward(&mut ls, &mut h, &[0.0, 5.0, 1.0], &[2], 1, 3);
+    assert_eq!(h, vec![0.0]);
+    assert!((ls[0] - (5.0 - 1.0 + (1.0f32 + (-5.0f32).exp() + (-4.0f32).exp()).ln())).abs() < 1e-5);
+}

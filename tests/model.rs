@@ -1,0 +1,251 @@
+//! Whole-model behaviour on the CPU backend: determinism, learning, KV-cache equivalence,
+//! checkpoint round-trips and resume, and checkpoint files that must be refused.
+
+use pollster::block_on;
+use tinygpt::checkpoint;
+use tinygpt::config::{ModelConfig, PosEncoding, TrainConfig};
+use tinygpt::cpu::CpuBackend;
+use tinygpt::data::Dataset;
+use tinygpt::model::{Gpt, Slot};
+use tinygpt::sample::{generate, SampleConfig};
+use tinygpt::tokenizer::{CharTokenizer, Tokenizer};
+use tinygpt::train::{evaluate, Trainer};
+
+const TEXT: &str = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\nThe slings and arrows of outrageous fortune,\nOr to take arms against a sea of troubles\nAnd by opposing end them. To die—to sleep,\nNo more; and by a sleep to say we end\n";
+
+fn setup(pos: PosEncoding) -> (Tokenizer, Dataset, ModelConfig, TrainConfig) {
+    let text = TEXT.repeat(4);
+    let tok = Tokenizer::Char(CharTokenizer::from_corpus(&text).unwrap());
+    let cfg = ModelConfig { vocab_size: tok.vocab_size(), n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, pos };
+    let data = Dataset::new(tok.encode(&text).unwrap(), cfg.block_size).unwrap();
+    let tc = TrainConfig { batch_size: 4, steps: 40, warmup: 5, lr: 3e-3, min_lr: 3e-4, eval_batches: 2, ..TrainConfig::default() };
+    (tok, data, cfg, tc)
+}
+
+fn run(model: Gpt<CpuBackend>, data: &Dataset, tc: &TrainConfig, steps: usize) -> (Gpt<CpuBackend>, Vec<f32>) {
+    let mut tr = Trainer::new(model, data, tc.clone()).unwrap();
+    let losses = (0..steps).map(|_| block_on(tr.step()).unwrap().loss).collect();
+    (tr.model, losses)
+}
+
+#[test]
+fn same_seed_same_losses_and_the_loss_falls() {
+    for pos in [PosEncoding::Learned, PosEncoding::Sinusoidal] {
+        let (_, data, cfg, tc) = setup(pos);
+        let (_, a) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 7).unwrap(), &data, &tc, 40);
+        let (_, b) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 7).unwrap(), &data, &tc, 40);
+        assert_eq!(a, b, "{pos}: same seed, same losses");
+        let first: f32 = a[..5].iter().sum::<f32>() / 5.0;
+        let last: f32 = a[35..].iter().sum::<f32>() / 5.0;
+        assert!(last < first * 0.9, "{pos}: loss should fall: {first} -> {last}");
+        let (_, c) = run(Gpt::new(cfg, CpuBackend::new(), 8).unwrap(), &data, &tc, 3);
+        assert_ne!(a[..3], c[..], "another seed, other weights");
+    }
+}
+
+#[test]
+fn kv_cache_matches_full_recompute_and_forward() {
+    let (tok, data, cfg, tc) = setup(PosEncoding::Learned);
+    let (mut model, _) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 3).unwrap(), &data, &tc, 20);
+    let prompt = tok.encode("To be").unwrap();
+    // 40 tokens with a 16-token context: the window slides several times
+    for temperature in [0.0, 1.0] {
+        let sc = SampleConfig { max_tokens: 40, temperature, seed: 5, ..SampleConfig::default() };
+        let fast = block_on(generate(&mut model, &prompt, &sc, |_| true)).unwrap();
+        let slow = block_on(generate(&mut model, &prompt, &SampleConfig { use_cache: false, ..sc.clone() }, |_| true)).unwrap();
+        assert_eq!(fast.len(), 40);
+        assert_eq!(fast, slow, "cache and no cache must pick the same tokens (temperature {temperature})");
+    }
+    // decode's last-position logits equal the training forward's logits at that position
+    let seq: Vec<u32> = data.train[..cfg.block_size].to_vec();
+    let inc = block_on(model.decode(&seq[..10], 0)).unwrap();
+    let _ = inc;
+    let mut last = Vec::new();
+    for (i, &id) in seq[10..].iter().enumerate() {
+        last = block_on(model.decode(&[id], 10 + i)).unwrap();
+    }
+    block_on(model.forward(&seq, None, 1, seq.len())).unwrap();
+    let full = block_on(model.read_logits());
+    let v = cfg.vocab_size;
+    let want = &full[(seq.len() - 1) * v..];
+    for (a, b) in last.iter().zip(want) {
+        assert!((a - b).abs() < 1e-4, "decode {a} vs forward {b}");
+    }
+}
+
+#[test]
+fn generation_reports_probabilities_and_attention() {
+    let (tok, data, cfg, tc) = setup(PosEncoding::Sinusoidal);
+    let (mut model, _) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 3).unwrap(), &data, &tc, 5);
+    let prompt = tok.encode("the ").unwrap();
+    let sc = SampleConfig { max_tokens: 3, with_attention: true, ..SampleConfig::default() };
+    let mut events = Vec::new();
+    block_on(generate(&mut model, &prompt, &sc, |e| {
+        events.push(e.clone());
+        true
+    }))
+    .unwrap();
+    assert_eq!(events.len(), 3);
+    let a0 = events[0].attention.as_ref().unwrap();
+    assert_eq!((a0.rows, a0.keys, a0.layers.len()), (4, 4, 2));
+    assert_eq!(a0.layers[0].len(), cfg.n_head * 4 * 4);
+    let a1 = events[1].attention.as_ref().unwrap();
+    assert_eq!((a1.rows, a1.keys), (1, 5), "one new row over five keys");
+    for ev in &events {
+        assert_eq!(ev.top.len(), 5);
+        assert!(ev.top.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(ev.prob > 0.0 && ev.prob <= 1.0);
+    }
+    // early stop from the callback
+    let mut n = 0;
+    let out = block_on(generate(&mut model, &prompt, &SampleConfig { max_tokens: 50, ..SampleConfig::default() }, |_| {
+        n += 1;
+        n < 4
+    }))
+    .unwrap();
+    assert_eq!(out.len(), 4);
+    assert!(block_on(generate(&mut model, &[], &SampleConfig::default(), |_| true)).is_err());
+}
+
+#[test]
+fn checkpoint_round_trip_and_resume_are_bit_exact() {
+    let dir = std::env::temp_dir().join(format!("tinygpt-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for pos in [PosEncoding::Learned, PosEncoding::Sinusoidal] {
+        let (tok, data, cfg, tc) = setup(pos);
+        let (_, straight) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 11).unwrap(), &data, &tc, 10);
+        let (mut half, first) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 11).unwrap(), &data, &tc, 5);
+        let path = dir.join(format!("{pos}.safetensors"));
+        block_on(checkpoint::save(&path, &mut half, &tok, Some(&tc))).unwrap();
+        let (mut back, tok2, tc2) = checkpoint::load(&path).unwrap().into_model(CpuBackend::new()).unwrap();
+        assert_eq!(tok2, tok);
+        assert_eq!(tc2.as_ref(), Some(&tc));
+        assert_eq!(back.step, 5);
+        for slot in [Slot::Param, Slot::AdamM, Slot::AdamV] {
+            assert_eq!(block_on(back.read_flat(slot)), block_on(half.read_flat(slot)), "{slot:?} bit-exact");
+        }
+        let (_, second) = run(back, &data, &tc, 5);
+        let resumed: Vec<f32> = first.into_iter().chain(second).collect();
+        assert_eq!(resumed, straight, "{pos}: resume continues the same curve");
+        // Hugging Face layout on disk: c_attn.weight is [C, 3C]
+        let bytes = std::fs::read(&path).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.tensor("transformer.h.0.attn.c_attn.weight").unwrap().shape(), &[32, 96]);
+        assert_eq!(st.tensor("transformer.h.1.mlp.c_proj.weight").unwrap().shape(), &[128, 32]);
+        assert_eq!(st.tensor("transformer.wpe.weight").is_ok(), pos == PosEncoding::Learned);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes a safetensors file from (name, shape, f32 data) and metadata.
+fn write_st(tensors: &[(String, Vec<usize>, Vec<f32>)], meta: std::collections::HashMap<String, String>) -> Vec<u8> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.2.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| (t.0.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.1.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize(views, Some(meta)).unwrap()
+}
+
+#[test]
+fn bad_checkpoints_are_refused_with_names() {
+    let (tok, _, cfg, _) = setup(PosEncoding::Learned);
+    let mut model = Gpt::new(cfg.clone(), CpuBackend::new(), 1).unwrap();
+    let good = block_on(checkpoint::to_bytes(&mut model, &tok, None)).unwrap();
+    assert!(checkpoint::from_bytes(&good, "good").is_ok());
+    let err = |b: &[u8]| checkpoint::from_bytes(b, "f.safetensors").unwrap_err().to_string();
+
+    let e = err(&good[..good.len() / 2]);
+    assert!(e.contains("f.safetensors") && e.contains("not a readable safetensors"), "truncated: {e}");
+    let e = err(b"");
+    assert!(e.contains("not a readable safetensors"), "empty: {e}");
+    let mut huge = good.clone();
+    huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(err(&huge).contains("not a readable safetensors"));
+
+    // rebuild the file with one change at a time
+    let st = safetensors::SafeTensors::deserialize(&good).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&good).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.shape().to_vec(), t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()))
+        .collect();
+    let name = "transformer.h.1.attn.c_attn.weight";
+
+    let missing: Vec<_> = tensors.iter().filter(|t| t.0 != name).cloned().collect();
+    let e = err(&write_st(&missing, meta.clone()));
+    assert!(e.contains(name) && e.contains("missing") && e.contains("[32, 96]"), "{e}");
+
+    let reshaped: Vec<_> = tensors.iter().map(|t| if t.0 == name { (t.0.clone(), vec![96, 32], t.2.clone()) } else { t.clone() }).collect();
+    let e = err(&write_st(&reshaped, meta.clone()));
+    assert!(e.contains(name) && e.contains("[96, 32]") && e.contains("expected [32, 96]"), "{e}");
+
+    let nan: Vec<_> = tensors.iter().map(|t| if t.0 == name { let mut d = t.2.clone(); d[5] = f32::NAN; (t.0.clone(), t.1.clone(), d) } else { t.clone() }).collect();
+    let e = err(&write_st(&nan, meta.clone()));
+    assert!(e.contains(name) && e.contains("non-finite") && e.contains("index 5"), "{e}");
+
+    let mut m2 = meta.clone();
+    m2.insert("config".into(), serde_json::to_string(&ModelConfig { n_layer: 1_000_000_000, ..cfg.clone() }).unwrap());
+    let e = err(&write_st(&tensors, m2));
+    assert!(e.contains("n_layer") && e.contains("1000000000"), "{e}");
+
+    let mut m3 = meta.clone();
+    m3.remove("format");
+    assert!(err(&write_st(&tensors, m3)).contains("not a tinygpt checkpoint"));
+
+    let mut m4 = meta.clone();
+    m4.insert("tokenizer".into(), Tokenizer::Char(CharTokenizer::from_corpus("abc").unwrap()).to_json());
+    assert!(err(&write_st(&tensors, m4)).contains("vocab_size"));
+
+    // a wrong dtype: the same bytes declared F16 with a doubled last dim
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| t.2.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| {
+            if t.0 == name {
+                (t.0.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F16, vec![32, 192], b).unwrap())
+            } else {
+                (t.0.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.1.clone(), b).unwrap())
+            }
+        })
+        .collect();
+    let e = err(&safetensors::serialize(views, Some(meta)).unwrap());
+    assert!(e.contains(name) && e.contains("F16") && e.contains("expected F32"), "{e}");
+}
+
+#[test]
+fn nan_loss_stops_with_a_message_and_keeps_weights() {
+    let (_, data, cfg, tc) = setup(PosEncoding::Learned);
+    let mut model = Gpt::new(cfg.clone(), CpuBackend::new(), 1).unwrap();
+    let (x, y) = (data.train[..16].to_vec(), data.train[1..17].to_vec());
+    block_on(model.train_step(&x, &y, 1, 16, 1e-3, &tc)).unwrap();
+    let before = block_on(model.read_flat(Slot::Param));
+    // poison one embedding row the batch uses: the forward pass goes NaN
+    let mut wte = block_on(model.read_hf("transformer.wte.weight", Slot::Param)).unwrap();
+    let row = x[0] as usize * cfg.n_embd;
+    let saved = wte[row];
+    wte[row] = f32::INFINITY;
+    model.write_hf("transformer.wte.weight", Slot::Param, &wte).unwrap();
+    let e = block_on(model.train_step(&x, &y, 1, 16, 1e-3, &tc)).unwrap_err().to_string();
+    assert!(e.contains("NaN") && e.contains("step 2") && e.contains("learning rate"), "{e}");
+    wte[row] = saved;
+    model.write_hf("transformer.wte.weight", Slot::Param, &wte).unwrap();
+    assert_eq!(block_on(model.read_flat(Slot::Param)), before, "weights untouched by the failed step");
+    assert_eq!(model.step, 1);
+}
+
+#[test]
+fn evaluate_counts_every_window_position() {
+    let (_, data, cfg, _) = setup(PosEncoding::Learned);
+    let mut model = Gpt::new(cfg.clone(), CpuBackend::new(), 1).unwrap();
+    let (loss, acc, n) = block_on(evaluate(&mut model, &data.val, 3)).unwrap();
+    assert_eq!(n, (data.val.len() - 1) / 16 * 16);
+    // an untrained model is near uniform: loss ≈ ln(V)
+    assert!((loss - (cfg.vocab_size as f32).ln()).abs() < 0.3, "{loss}");
+    assert!((0.0..=1.0).contains(&acc));
+    assert!(block_on(evaluate(&mut model, &data.val[..10], 3)).is_err());
+}
