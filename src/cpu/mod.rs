@@ -25,9 +25,12 @@ pub struct CpuBackend {
     bufs: Vec<Store>,
 }
 
-/// Largest single buffer we agree to allocate (elements): beyond this a model is
-/// certainly a mistake on a CPU, and we say so instead of aborting on OOM.
-const MAX_ELEMS: usize = 1 << 31;
+/// Largest single buffer we agree to allocate (bytes): beyond this a model is certainly a
+/// mistake on a CPU (or past wasm32's 4 GiB memory), and we say so instead of aborting on OOM.
+#[cfg(not(target_arch = "wasm32"))]
+const MAX_BYTES: u64 = 8 << 30;
+#[cfg(target_arch = "wasm32")]
+const MAX_BYTES: u64 = 1 << 30;
 
 impl CpuBackend {
     pub fn new() -> Self {
@@ -77,11 +80,12 @@ impl CpuBackend {
     }
 
     fn push(&mut self, len: usize, label: &str, s: impl FnOnce() -> Store) -> Result<Tensor> {
-        if len > MAX_ELEMS {
+        let bytes = len as u64 * 4;
+        if bytes > MAX_BYTES {
             return Err(Error::Config(format!(
-                "buffer '{label}' needs {len} elements ({} MiB); the CPU backend allows at most {} MiB per buffer",
-                len * 4 >> 20,
-                MAX_ELEMS * 4 >> 20
+                "buffer '{label}' needs {} MiB; the CPU backend allows at most {} MiB per buffer",
+                bytes >> 20,
+                MAX_BYTES >> 20
             )));
         }
         self.bufs.push(s());

@@ -1,0 +1,105 @@
+//! The `tinygpt` binary as a user meets it: a short training run with JSON metrics, generate,
+//! eval, resume, and every bad input giving a one-line message with exit code 2.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tinygpt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinygpt")).args(args).output().expect("tinygpt runs")
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tinygpt-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn corpus(dir: &Path) -> PathBuf {
+    let p = dir.join("corpus.txt");
+    let text = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n\nJULIET:\nO Romeo, Romeo! wherefore art thou Romeo?\n";
+    std::fs::write(&p, text.repeat(30)).unwrap();
+    p
+}
+
+fn fails_with(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "exit code 2 expected; stderr: {err}");
+    assert!(err.contains(needle), "stderr should mention {needle:?}: {err}");
+    assert!(!err.contains("panicked"), "no panic: {err}");
+}
+
+#[test]
+fn train_generate_eval_resume() {
+    let dir = tmpdir("flow");
+    let data = corpus(&dir);
+    let ckpt = dir.join("m.safetensors");
+    let (d, c) = (data.to_str().unwrap(), ckpt.to_str().unwrap());
+    let out = tinygpt(&["train", "--data", d, "--steps", "12", "--batch", "4", "--eval-interval", "6", "--seed", "3", "--out", c, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 12);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["step"], i + 1);
+        for k in ["loss", "lr", "grad_norm", "ms_per_step", "tokens_per_s"] {
+            assert!(l[k].as_f64().unwrap().is_finite(), "{k} in {l}");
+        }
+        assert_eq!(l.get("val_loss").is_some(), (i + 1) % 6 == 0, "val_loss on eval steps only: {l}");
+    }
+    assert!(ckpt.exists());
+
+    // generate streams prompt + continuation, deterministic for a seed
+    let g = |seed: &str| tinygpt(&["generate", "--model", c, "--prompt", "ROMEO", "--max-tokens", "30", "--seed", seed]);
+    let (a, b) = (g("1"), g("1"));
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let text = String::from_utf8(a.stdout.clone()).unwrap();
+    assert!(text.starts_with("ROMEO") && text.trim_end().chars().count() >= 30, "{text:?}");
+    assert_eq!(a.stdout, b.stdout);
+    let nc = tinygpt(&["generate", "--model", c, "--prompt", "ROMEO", "--max-tokens", "30", "--seed", "1", "--no-cache"]);
+    assert_eq!(nc.stdout, a.stdout, "KV cache on or off: same text");
+
+    let e = tinygpt(&["eval", "--model", c, "--data", d, "--json"]);
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    assert!(v["val_loss"].as_f64().unwrap() > 0.0 && v["tokens"].as_u64().unwrap() > 0, "{v}");
+    assert!((0.0..=1.0).contains(&v["val_acc"].as_f64().unwrap()));
+
+    // resume to step 16: the first 12 steps are not repeated
+    let r = tinygpt(&["train", "--data", d, "--resume", c, "--steps", "16", "--out", c, "--json"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let steps: Vec<u64> = String::from_utf8(r.stdout).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![13, 14, 15, 16]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_inputs_get_one_line_and_exit_2() {
+    let dir = tmpdir("bad");
+    let data = corpus(&dir);
+    let d = data.to_str().unwrap();
+    fails_with(&tinygpt(&["train", "--data", "/no/such/corpus.txt"]), "/no/such/corpus.txt");
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    fails_with(&tinygpt(&["train", "--data", empty.to_str().unwrap()]), "empty");
+    let bin = dir.join("bin.txt");
+    std::fs::write(&bin, b"hello\xff\xfeworld").unwrap();
+    fails_with(&tinygpt(&["train", "--data", bin.to_str().unwrap()]), "not UTF-8");
+    let short = dir.join("short.txt");
+    std::fs::write(&short, "too short for a 64-token context").unwrap();
+    fails_with(&tinygpt(&["train", "--data", short.to_str().unwrap()]), "too short");
+    fails_with(&tinygpt(&["train", "--data", d, "--pos", "spiral"]), "spiral");
+    fails_with(&tinygpt(&["train", "--data", d, "--preset", "huge"]), "huge");
+    fails_with(&tinygpt(&["train", "--data", d, "--lr=-1"]), "lr");
+    let junk = dir.join("junk.safetensors");
+    std::fs::write(&junk, b"definitely not a checkpoint").unwrap();
+    fails_with(&tinygpt(&["generate", "--model", junk.to_str().unwrap()]), "junk.safetensors");
+    fails_with(&tinygpt(&["generate", "--model", "/no/such.safetensors"]), "/no/such.safetensors");
+    fails_with(&tinygpt(&["eval", "--model", junk.to_str().unwrap(), "--data", d]), "not a readable safetensors");
+
+    // a prompt character the model never saw
+    let ckpt = dir.join("m.safetensors");
+    let c = ckpt.to_str().unwrap();
+    assert!(tinygpt(&["train", "--data", d, "--steps", "1", "--batch", "2", "--out", c, "--json"]).status.success());
+    fails_with(&tinygpt(&["generate", "--model", c, "--prompt", "Zebra 🦓"]), "'Z'");
+    fails_with(&tinygpt(&["generate", "--model", c, "--top-p", "0"]), "top_p");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
