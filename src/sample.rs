@@ -120,43 +120,84 @@ pub fn pick(logits: &[f32], cfg: &SampleConfig, rng: &mut Rng) -> u32 {
     *kept.last().expect("at least one token kept")
 }
 
-/// Generates up to `cfg.max_tokens` tokens after `prompt`, calling `on_token` for each; the
-/// callback returns false to stop early. Returns the generated ids (prompt excluded).
-pub async fn generate<B: Backend>(model: &mut Gpt<B>, prompt: &[u32], cfg: &SampleConfig, mut on_token: impl FnMut(&TokenEvent) -> bool) -> Result<Vec<u32>> {
-    cfg.validate()?;
-    if prompt.is_empty() {
-        return Err(Error::Config("prompt is empty: give at least one character to start from".into()));
+/// A generation in progress: call `next` for each token (the page's worker does, so it can
+/// post each token and notice a stop request between them); `generate` loops over it.
+pub struct Generator {
+    cfg: SampleConfig,
+    rng: Rng,
+    /// prompt + generated ids
+    seq: Vec<u32>,
+    /// index in seq of the window's first token
+    ws: usize,
+    /// positions of the window already in the KV cache
+    cached: usize,
+    produced: usize,
+}
+
+impl Generator {
+    pub fn new(prompt: &[u32], cfg: &SampleConfig, block_size: usize) -> Result<Self> {
+        cfg.validate()?;
+        if prompt.is_empty() {
+            return Err(Error::Config("prompt is empty: give at least one character to start from".into()));
+        }
+        Ok(Generator {
+            cfg: cfg.clone(),
+            rng: Rng::new(cfg.seed),
+            seq: prompt.to_vec(),
+            ws: prompt.len().saturating_sub(block_size),
+            cached: 0,
+            produced: 0,
+        })
     }
-    let bs = model.cfg.block_size;
-    let keep_on_slide = (bs - bs / 4).max(1);
-    let mut rng = Rng::new(cfg.seed);
-    let mut seq = prompt.to_vec();
-    let mut ws = seq.len().saturating_sub(bs); // window start
-    let mut cached = 0usize; // positions of the window already in the KV cache
-    let mut out = Vec::new();
-    while out.len() < cfg.max_tokens {
-        if seq.len() - ws > bs {
-            ws = seq.len() - keep_on_slide;
-            cached = 0;
+
+    /// The whole sequence so far (prompt + generated).
+    pub fn sequence(&self) -> &[u32] {
+        &self.seq
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.produced >= self.cfg.max_tokens
+    }
+
+    /// Generates one token; None once max_tokens have been produced.
+    pub async fn next<B: Backend>(&mut self, model: &mut Gpt<B>) -> Result<Option<TokenEvent>> {
+        if self.is_done() {
+            return Ok(None);
         }
-        if !cfg.use_cache {
-            cached = 0;
+        let bs = model.cfg.block_size;
+        if self.seq.len() - self.ws > bs {
+            self.ws = self.seq.len() - (bs - bs / 4).max(1);
+            self.cached = 0;
         }
-        let window = &seq[ws..];
-        let new = &window[cached..];
-        let logits = model.decode(new, cached).await?;
-        let attention = if cfg.with_attention {
+        if !self.cfg.use_cache {
+            self.cached = 0;
+        }
+        let window = &self.seq[self.ws..];
+        let new = &window[self.cached..];
+        let logits = model.decode(new, self.cached).await?;
+        let attention = if self.cfg.with_attention {
             Some(Attention { rows: new.len(), keys: window.len(), layers: model.read_decode_attention(new.len(), window.len()).await })
         } else {
             None
         };
-        cached = window.len();
-        let id = pick(&logits, cfg, &mut rng);
-        let p = softmax_t(&logits, cfg.temperature);
-        let top = ranked(&p).into_iter().take(cfg.report_top).map(|i| (i, p[i as usize])).collect();
-        let ev = TokenEvent { id, prob: p[id as usize], top, window_start: ws, attention };
-        seq.push(id);
-        out.push(id);
+        self.cached = window.len();
+        let id = pick(&logits, &self.cfg, &mut self.rng);
+        let p = softmax_t(&logits, self.cfg.temperature);
+        let top = ranked(&p).into_iter().take(self.cfg.report_top).map(|i| (i, p[i as usize])).collect();
+        let ev = TokenEvent { id, prob: p[id as usize], top, window_start: self.ws, attention };
+        self.seq.push(id);
+        self.produced += 1;
+        Ok(Some(ev))
+    }
+}
+
+/// Generates up to `cfg.max_tokens` tokens after `prompt`, calling `on_token` for each; the
+/// callback returns false to stop early. Returns the generated ids (prompt excluded).
+pub async fn generate<B: Backend>(model: &mut Gpt<B>, prompt: &[u32], cfg: &SampleConfig, mut on_token: impl FnMut(&TokenEvent) -> bool) -> Result<Vec<u32>> {
+    let mut g = Generator::new(prompt, cfg, model.cfg.block_size)?;
+    let mut out = Vec::new();
+    while let Some(ev) = g.next(model).await? {
+        out.push(ev.id);
         if !on_token(&ev) {
             break;
         }

@@ -8,15 +8,19 @@ const S2PI: f32 = 0.797_884_6; // sqrt(2/pi)
 /// building the float's exponent bits. Saturates to 0 / +inf outside [-87, 88].
 #[inline(always)]
 pub fn exp_approx(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
-    // round to nearest by the 1.5·2^23 trick: `f32::round` is a libm call that blocks
-    // vectorisation on baseline x86-64
+    // selects, not f32::clamp/max/min, which lower to NaN-aware calls that block SIMD
+    let x = if x < -87.0 { -87.0 } else if x > 88.0 { 88.0 } else { x };
+    // Round x·log2(e) to the nearest integer n with the 1.5·2^23 trick: after adding MAGIC, the
+    // low mantissa bits hold n, so both the float n and the integer n come out without a
+    // float->int conversion or libm's roundf (neither vectorises on baseline x86-64).
     const MAGIC: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits());
     // two-constant Cody-Waite reduction keeps r accurate
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    p * f32::from_bits(ni.wrapping_add(127) << 23)
 }
 
 /// tanh(u) = 1 - 2/(e^{2u} + 1): exact limits ±1, absolute error ~1e-7 near 0.
