@@ -12,3 +12,5 @@ pub mod rng;
 pub mod sample;
 pub mod tokenizer;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -37,30 +37,37 @@ impl<'d, B: Backend> Trainer<'d, B> {
 
     /// One optimizer step on a fresh training batch.
     pub async fn step(&mut self) -> Result<StepStats> {
-        let s = self.steps_done();
-        let t = self.model.cfg.block_size;
-        let b = self.tc.batch_size;
-        let (x, y) = self.data.batch(Split::Train, b, t, &mut batch_rng(self.tc.seed, s as u64));
-        let lr = self.tc.lr_at(s);
-        self.model.train_step(&x, &y, b, t, lr, &self.tc).await
+        train_step(&mut self.model, self.data, &self.tc).await
     }
 
-    /// Mean validation loss and accuracy over `eval_batches` random batches. The batches are
-    /// the same at every call (fixed seed), so the curve shows the model, not sampling noise.
+    /// See [`estimate_val`].
     pub async fn estimate_val(&mut self) -> Result<(f32, f32)> {
-        let t = self.model.cfg.block_size;
-        let b = self.tc.batch_size;
-        let mut rng = Rng::new(self.tc.seed ^ 0x5641_4C5F_4556_414C);
-        let (mut loss, mut acc) = (0.0, 0.0);
-        let n = self.tc.eval_batches.max(1);
-        for _ in 0..n {
-            let (x, y) = self.data.batch(Split::Val, b, t, &mut rng);
-            let (l, a) = self.model.forward(&x, Some(&y), b, t).await?.expect("targets given");
-            loss += l;
-            acc += a;
-        }
-        Ok((loss / n as f32, acc / n as f32))
+        estimate_val(&mut self.model, self.data, &self.tc).await
     }
+}
+
+/// One optimizer step of `model` on the training batch of its current step.
+pub async fn train_step<B: Backend>(model: &mut Gpt<B>, data: &Dataset, tc: &TrainConfig) -> Result<StepStats> {
+    let s = model.step as usize;
+    let (b, t) = (tc.batch_size, model.cfg.block_size);
+    let (x, y) = data.batch(Split::Train, b, t, &mut batch_rng(tc.seed, s as u64));
+    model.train_step(&x, &y, b, t, tc.lr_at(s), tc).await
+}
+
+/// Mean validation loss and accuracy over `eval_batches` random batches. The batches are the
+/// same at every call (fixed seed), so the curve shows the model, not sampling noise.
+pub async fn estimate_val<B: Backend>(model: &mut Gpt<B>, data: &Dataset, tc: &TrainConfig) -> Result<(f32, f32)> {
+    let (b, t) = (tc.batch_size, model.cfg.block_size);
+    let mut rng = Rng::new(tc.seed ^ 0x5641_4C5F_4556_414C);
+    let (mut loss, mut acc) = (0.0, 0.0);
+    let n = tc.eval_batches.max(1);
+    for _ in 0..n {
+        let (x, y) = data.batch(Split::Val, b, t, &mut rng);
+        let (l, a) = model.forward(&x, Some(&y), b, t).await?.expect("targets given");
+        loss += l;
+        acc += a;
+    }
+    Ok((loss / n as f32, acc / n as f32))
 }
 
 /// Loss and accuracy over a whole token stream, in consecutive non-overlapping windows of

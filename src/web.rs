@@ -1,0 +1,341 @@
+//! The browser API: a thin #[wasm_bindgen] layer over the library, no maths. The page's Web
+//! Worker owns one `Engine`. Every method that fails returns a JS Error with a message for
+//! the user and leaves the engine as it was (a bad checkpoint keeps the previous model).
+
+use crate::backend::Backend;
+use crate::checkpoint;
+use crate::config::{ModelConfig, PosEncoding, TrainConfig};
+use crate::cpu::CpuBackend;
+use crate::data::Dataset;
+use crate::error::Error;
+use crate::model::Gpt;
+use crate::sample::{Generator, SampleConfig};
+use crate::tokenizer::{CharTokenizer, Tokenizer};
+use crate::train;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+fn js_err(e: Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
+}
+
+fn from_js<T: for<'de> Deserialize<'de>>(v: JsValue, what: &str) -> Result<T, JsError> {
+    serde_wasm_bindgen::from_value(v).map_err(|e| JsError::new(&format!("{what}: {e}")))
+}
+
+/// The model on whichever backend this page got.
+enum AnyModel {
+    Cpu(Gpt<CpuBackend>),
+}
+
+/// Runs `$body` with `$m` bound to the concrete `Gpt<_>`.
+macro_rules! with_model {
+    ($any:expr, $m:ident => $body:expr) => {
+        match $any {
+            AnyModel::Cpu($m) => $body,
+        }
+    };
+}
+
+#[derive(Serialize)]
+struct ModelInfo {
+    n_layer: usize,
+    n_head: usize,
+    n_embd: usize,
+    block_size: usize,
+    vocab_size: usize,
+    pos: String,
+    params: usize,
+    step: u32,
+    /// The tokens as text, id order (characters for a char model).
+    vocab: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct GenOptions {
+    max_tokens: usize,
+    temperature: f32,
+    top_k: usize,
+    top_p: f32,
+    seed: u64,
+    with_attention: bool,
+}
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        let d = SampleConfig::default();
+        GenOptions { max_tokens: d.max_tokens, temperature: d.temperature, top_k: d.top_k, top_p: d.top_p, seed: d.seed, with_attention: false }
+    }
+}
+
+#[derive(Serialize)]
+struct Alt {
+    text: String,
+    prob: f32,
+}
+
+#[derive(Serialize)]
+struct TokenOut {
+    id: u32,
+    text: String,
+    prob: f32,
+    top: Vec<Alt>,
+    window_start: usize,
+}
+
+/// The page's model-shape controls; the vocabulary comes from the corpus.
+#[derive(Deserialize)]
+struct PageModelConfig {
+    n_layer: usize,
+    n_head: usize,
+    n_embd: usize,
+    block_size: usize,
+    pos: PosEncoding,
+}
+
+#[derive(Serialize)]
+struct StepOut {
+    step: usize,
+    loss: f32,
+    acc: f32,
+    lr: f32,
+    grad_norm: f32,
+}
+
+#[wasm_bindgen]
+pub struct Engine {
+    model: Option<AnyModel>,
+    tok: Option<Tokenizer>,
+    train: Option<(Dataset, TrainConfig)>,
+    generator: Option<Generator>,
+    backend_name: String,
+}
+
+impl Engine {
+    fn tok(&self) -> Result<&Tokenizer, JsError> {
+        self.tok.as_ref().ok_or_else(|| JsError::new("no model is loaded"))
+    }
+
+    fn model(&mut self) -> Result<&mut AnyModel, JsError> {
+        self.model.as_mut().ok_or_else(|| JsError::new("no model is loaded"))
+    }
+
+    fn new_model(&self, cfg: ModelConfig, seed: u64) -> Result<AnyModel, Error> {
+        Ok(AnyModel::Cpu(Gpt::new(cfg, CpuBackend::new(), seed)?))
+    }
+
+    fn from_checkpoint(&self, ck: checkpoint::Checkpoint) -> Result<(AnyModel, Tokenizer, Option<TrainConfig>), Error> {
+        let (m, t, tc) = ck.into_model(CpuBackend::new())?;
+        Ok((AnyModel::Cpu(m), t, tc))
+    }
+
+    fn token_text(&self, id: u32) -> String {
+        self.tok.as_ref().and_then(|t| t.decode(&[id]).ok()).unwrap_or_default()
+    }
+}
+
+#[wasm_bindgen]
+impl Engine {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Engine {
+        console_error_panic_hook::set_once();
+        Engine { model: None, tok: None, train: None, generator: None, backend_name: "cpu".into() }
+    }
+
+    /// Which backend this engine computes on, e.g. "CPU (WebAssembly)".
+    pub fn backend(&self) -> String {
+        self.backend_name.clone()
+    }
+
+    /// Replaces the model with a checkpoint's; on any error the current model stays.
+    pub fn load_checkpoint(&mut self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
+        let ck = checkpoint::from_bytes(bytes, name).map_err(js_err)?;
+        let (m, t, tc) = self.from_checkpoint(ck).map_err(js_err)?;
+        self.model = Some(m);
+        self.tok = Some(t);
+        self.generator = None;
+        // a loaded model keeps its recipe for further training on the same corpus
+        self.train = None;
+        let _ = tc;
+        self.info()
+    }
+
+    /// The current model (weights, AdamW moments, step) as .safetensors bytes, the CLI's format.
+    pub async fn checkpoint_bytes(&mut self) -> Result<Vec<u8>, JsError> {
+        let tok = self.tok()?.clone();
+        let tc = self.train.as_ref().map(|t| t.1.clone());
+        let bytes = with_model!(self.model()?, m => checkpoint::to_bytes(m, &tok, tc.as_ref()).await);
+        bytes.map_err(js_err)
+    }
+
+    pub fn info(&mut self) -> Result<JsValue, JsError> {
+        let tok = self.tok()?.clone();
+        let vocab = (0..tok.vocab_size() as u32).map(|i| tok.decode(&[i]).unwrap_or_default()).collect();
+        let info = with_model!(self.model()?, m => ModelInfo {
+            n_layer: m.cfg.n_layer,
+            n_head: m.cfg.n_head,
+            n_embd: m.cfg.n_embd,
+            block_size: m.cfg.block_size,
+            vocab_size: m.cfg.vocab_size,
+            pos: m.cfg.pos.to_string(),
+            params: m.num_params(),
+            step: m.step,
+            vocab,
+        });
+        to_js(&info)
+    }
+
+    /// Starts a generation; then call `next_token` until it returns null.
+    pub fn start_generation(&mut self, prompt: &str, opts: JsValue) -> Result<(), JsError> {
+        let o: GenOptions = if opts.is_undefined() || opts.is_null() { GenOptions::default() } else { from_js(opts, "generation options")? };
+        let ids = self.tok()?.encode(prompt).map_err(js_err)?;
+        let cfg = SampleConfig {
+            max_tokens: o.max_tokens,
+            temperature: o.temperature,
+            top_k: o.top_k,
+            top_p: o.top_p,
+            seed: o.seed,
+            with_attention: o.with_attention,
+            ..SampleConfig::default()
+        };
+        let bs = with_model!(self.model()?, m => m.cfg.block_size);
+        self.generator = Some(Generator::new(&ids, &cfg, bs).map_err(js_err)?);
+        Ok(())
+    }
+
+    /// The next generated token `{id, text, prob, top: [{text, prob}], window_start}`, or null
+    /// when the generation is complete (or none was started).
+    pub async fn next_token(&mut self) -> Result<JsValue, JsError> {
+        let Some(mut g) = self.generator.take() else { return Ok(JsValue::NULL) };
+        let ev = with_model!(self.model()?, m => g.next(m).await).map_err(js_err)?;
+        let Some(ev) = ev else { return Ok(JsValue::NULL) };
+        self.generator = Some(g);
+        let out = TokenOut {
+            id: ev.id,
+            text: self.token_text(ev.id),
+            prob: ev.prob,
+            top: ev.top.iter().map(|&(i, p)| Alt { text: self.token_text(i), prob: p }).collect(),
+            window_start: ev.window_start,
+        };
+        to_js(&out)
+    }
+
+    /// Attention of the model over `text` (its last block_size tokens):
+    /// `{tokens: [str], t, n_layer, n_head, layers: [Float32Array(NH*T*T)]}`.
+    pub async fn attention(&mut self, text: &str) -> Result<JsValue, JsError> {
+        let tok = self.tok()?.clone();
+        let mut ids = tok.encode(text).map_err(js_err)?;
+        if ids.is_empty() {
+            return Err(JsError::new("type some text to see its attention"));
+        }
+        let (bs, nl, nh) = with_model!(self.model()?, m => (m.cfg.block_size, m.cfg.n_layer, m.cfg.n_head));
+        let start = ids.len().saturating_sub(bs);
+        ids.drain(..start);
+        let t = ids.len();
+        let layers = with_model!(self.model()?, m => {
+            m.decode(&ids, 0).await.map_err(js_err)?;
+            m.read_decode_attention(t, t).await
+        });
+        let obj = js_sys::Object::new();
+        let tokens: js_sys::Array = ids.iter().map(|&i| JsValue::from_str(&tok.decode(&[i]).unwrap_or_default())).collect();
+        let arr: js_sys::Array = layers.iter().map(|l| JsValue::from(js_sys::Float32Array::from(l.as_slice()))).collect();
+        js_sys::Reflect::set(&obj, &"tokens".into(), &tokens).ok();
+        js_sys::Reflect::set(&obj, &"offset".into(), &JsValue::from(start as u32)).ok();
+        js_sys::Reflect::set(&obj, &"t".into(), &JsValue::from(t as u32)).ok();
+        js_sys::Reflect::set(&obj, &"n_layer".into(), &JsValue::from(nl as u32)).ok();
+        js_sys::Reflect::set(&obj, &"n_head".into(), &JsValue::from(nh as u32)).ok();
+        js_sys::Reflect::set(&obj, &"layers".into(), &arr).ok();
+        Ok(obj.into())
+    }
+
+    /// The positional table the model adds: `{kind, t, c, data: Float32Array(T*C)}`.
+    pub async fn pe_table(&mut self) -> Result<JsValue, JsError> {
+        let (kind, t, c, data) = with_model!(self.model()?, m => (m.cfg.pos.to_string(), m.cfg.block_size, m.cfg.n_embd, m.pe_table().await));
+        let obj = js_sys::Object::new();
+        js_sys::Reflect::set(&obj, &"kind".into(), &JsValue::from_str(&kind)).ok();
+        js_sys::Reflect::set(&obj, &"t".into(), &JsValue::from(t as u32)).ok();
+        js_sys::Reflect::set(&obj, &"c".into(), &JsValue::from(c as u32)).ok();
+        js_sys::Reflect::set(&obj, &"data".into(), &js_sys::Float32Array::from(data.as_slice()).into()).ok();
+        Ok(obj.into())
+    }
+
+    /// Prepares training on `corpus`. With `continue_model` the current model keeps training
+    /// (its vocabulary must cover the corpus); otherwise a fresh model of `model_cfg`
+    /// ({n_layer, n_head, n_embd, block_size, pos}) is made with the corpus's characters.
+    /// `train_cfg` is a TrainConfig (fields optional). Nothing changes on error.
+    pub fn prepare_training(&mut self, corpus: &str, model_cfg: JsValue, train_cfg: JsValue, continue_model: bool) -> Result<JsValue, JsError> {
+        let tc: TrainConfig = if train_cfg.is_undefined() { TrainConfig::default() } else { from_js(train_cfg, "training settings")? };
+        tc.validate().map_err(js_err)?;
+        if corpus.is_empty() {
+            return Err(JsError::new("the training text is empty"));
+        }
+        if continue_model && self.model.is_some() {
+            let tok = self.tok()?.clone();
+            let ids = tok.encode(corpus).map_err(|e| JsError::new(&format!("the loaded model cannot read this text ({e}); start a new model instead")))?;
+            let bs = with_model!(self.model()?, m => m.cfg.block_size);
+            let data = Dataset::new(ids, bs).map_err(js_err)?;
+            self.train = Some((data, tc));
+        } else {
+            let pc: PageModelConfig = from_js(model_cfg, "model settings")?;
+            let tok = Tokenizer::Char(CharTokenizer::from_corpus(corpus).map_err(js_err)?);
+            let cfg = ModelConfig { vocab_size: tok.vocab_size(), n_layer: pc.n_layer, n_head: pc.n_head, n_embd: pc.n_embd, block_size: pc.block_size, pos: pc.pos };
+            cfg.validate().map_err(js_err)?;
+            let ids = tok.encode(corpus).map_err(js_err)?;
+            let data = Dataset::new(ids, cfg.block_size).map_err(js_err)?;
+            let model = self.new_model(cfg, tc.seed).map_err(js_err)?;
+            self.model = Some(model);
+            self.tok = Some(tok);
+            self.generator = None;
+            self.train = Some((data, tc));
+        }
+        self.info()
+    }
+
+    /// One optimizer step: `{step, loss, acc, lr, grad_norm}`. A NaN loss is an error and the
+    /// weights stay those of the last good step.
+    pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
+        let (data, tc) = self.train.as_ref().ok_or_else(|| JsError::new("prepare training first"))?;
+        let model = self.model.as_mut().ok_or_else(|| JsError::new("no model is loaded"))?;
+        let out = with_model!(model, m => {
+            let r = train::train_step(m, data, tc).await.map_err(js_err)?;
+            StepOut { step: m.step as usize, loss: r.loss, acc: r.acc, lr: r.lr, grad_norm: r.grad_norm }
+        });
+        to_js(&out)
+    }
+
+    /// Validation loss and accuracy estimate: `{val_loss, val_acc}`.
+    pub async fn estimate_val(&mut self) -> Result<JsValue, JsError> {
+        let (data, tc) = self.train.as_ref().ok_or_else(|| JsError::new("prepare training first"))?;
+        let model = self.model.as_mut().ok_or_else(|| JsError::new("no model is loaded"))?;
+        let (l, a) = with_model!(model, m => train::estimate_val(m, data, tc).await).map_err(js_err)?;
+        #[derive(Serialize)]
+        struct V {
+            val_loss: f32,
+            val_acc: f32,
+        }
+        to_js(&V { val_loss: l, val_acc: a })
+    }
+
+    /// Token ids of `text`, or an error naming a character the model does not know.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, JsError> {
+        self.tok()?.encode(text).map_err(js_err)
+    }
+
+    pub fn describe_backend(&mut self) -> String {
+        match &self.model {
+            Some(AnyModel::Cpu(m)) => m.backend.describe(),
+            None => self.backend_name.clone(),
+        }
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
