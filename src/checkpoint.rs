@@ -38,10 +38,17 @@ fn le_bytes(x: &[f32]) -> Vec<u8> {
 
 /// Serialises a model (weights and AdamW moments) with its tokenizer.
 pub async fn to_bytes<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>) -> Result<Vec<u8>> {
+    to_bytes_with(model, tok, train, true).await
+}
+
+/// As `to_bytes`; without the optimizer moments the file is a third of the size (for shipping
+/// a model), and training from it restarts AdamW's moments at zero.
+pub async fn to_bytes_with<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>, with_optimizer: bool) -> Result<Vec<u8>> {
     let specs = model.specs.clone();
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let slots: &[(&str, Slot)] = if with_optimizer { &[("", Slot::Param), (M_PREFIX, Slot::AdamM), (V_PREFIX, Slot::AdamV)] } else { &[("", Slot::Param)] };
     for s in &specs {
-        for (prefix, slot) in [("", Slot::Param), (M_PREFIX, Slot::AdamM), (V_PREFIX, Slot::AdamV)] {
+        for &(prefix, slot) in slots {
             owned.push((format!("{prefix}{}", s.name), s.hf_shape(), le_bytes(&model.read_hf(&s.name, slot).await?)));
         }
     }
@@ -63,7 +70,11 @@ pub async fn to_bytes<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Op
 /// Saves atomically: writes `<path>.tmp`, then renames it over `path`, so a crash mid-save
 /// leaves the previous checkpoint intact.
 pub async fn save<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>) -> Result<()> {
-    let bytes = to_bytes(model, tok, train).await?;
+    save_with(path, model, tok, train, true).await
+}
+
+pub async fn save_with<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>, with_optimizer: bool) -> Result<()> {
+    let bytes = to_bytes_with(model, tok, train, with_optimizer).await?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);

@@ -10,6 +10,8 @@ pub mod error;
 pub mod model;
 pub mod rng;
 pub mod sample;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod serve;
 pub mod tokenizer;
 pub mod train;
 #[cfg(target_arch = "wasm32")]

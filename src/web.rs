@@ -147,6 +147,21 @@ impl Engine {
         Engine { model: None, tok: None, train: None, generator: None, backend_name: "cpu".into() }
     }
 
+    /// Picks the compute backend: WebGPU when `prefer_gpu` and an adapter is available, else
+    /// the CPU (WebAssembly). Returns `{backend: "webgpu"|"cpu", adapter: str, reason: str|null}`
+    /// where `reason` says why the CPU was chosen. Call before loading or creating a model.
+    pub async fn init(&mut self, prefer_gpu: bool) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Init {
+            backend: &'static str,
+            adapter: String,
+            reason: Option<String>,
+        }
+        let reason = if prefer_gpu { "this build has no WebGPU backend yet".to_string() } else { "CPU requested".to_string() };
+        self.backend_name = "CPU (WebAssembly)".into();
+        to_js(&Init { backend: "cpu", adapter: self.backend_name.clone(), reason: Some(reason) })
+    }
+
     /// Which backend this engine computes on, e.g. "CPU (WebAssembly)".
     pub fn backend(&self) -> String {
         self.backend_name.clone()

@@ -41,6 +41,16 @@ enum Cmd {
     Eval(EvalArgs),
     /// Measure speed: matmul GFLOP/s and training ms/step.
     Bench(BenchArgs),
+    /// Serve the web page (a directory, default www/) at http://127.0.0.1:8080.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, default_value = "www")]
+    dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -91,6 +101,9 @@ struct TrainArgs {
     /// One JSON object per step on stdout instead of a progress bar.
     #[arg(long)]
     json: bool,
+    /// Save weights only, without the AdamW moments (a third of the size; for shipping).
+    #[arg(long)]
+    weights_only: bool,
 }
 
 #[derive(Args)]
@@ -158,6 +171,7 @@ fn main() {
             BackendKind::Cpu => eval(a, CpuBackend::new()),
         },
         Cmd::Bench(a) => bench(a),
+        Cmd::Serve(a) => tinygpt::serve::serve(&a.dir, &a.addr),
     };
     if let Err(e) = r {
         eprintln!("tinygpt: {e}");
@@ -234,7 +248,7 @@ fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
     });
     let save = |tr: &mut Trainer<B>| -> Result<()> {
         if let Some(out) = &a.out {
-            block_on(checkpoint::save(out, &mut tr.model, &tok, Some(&tr.tc)))?;
+            block_on(checkpoint::save_with(out, &mut tr.model, &tok, Some(&tr.tc), !a.weights_only))?;
         }
         Ok(())
     };
