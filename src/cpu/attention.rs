@@ -33,6 +33,7 @@ pub fn attention_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], b: usize
     out.zip(att).enumerate().for_each(one);
 }
 
+simd_fn! {
 /// One sequence: out[Tq,C], att[NH,Tq,Tk], qkv[Tk,3C].
 fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usize, tk: usize, c: usize, nh: usize) {
     let hs = c / nh;
@@ -73,6 +74,7 @@ fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usiz
         }
     }
 }
+}
 
 /// dqkv[B,T,3C] (overwritten) from dout[B,T,C], with qkv and the saved probabilities att.
 /// Through softmax: dpre = att ⊙ (datt - Σ att·datt), then dq = dpre·k·scale, dk = dpreᵀ·q·scale.
@@ -88,6 +90,7 @@ pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f3
     dq.enumerate().for_each(one);
 }
 
+simd_fn! {
 /// One sequence: dqkv[T,3C], dout[T,C], qkv[T,3C], att[NH,T,T].
 fn attention_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], t: usize, c: usize, nh: usize) {
     let hs = c / nh;
@@ -124,4 +127,5 @@ fn attention_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f3
             }
         }
     }
+}
 }

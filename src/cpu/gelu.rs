@@ -29,13 +29,16 @@ fn tanh_approx(u: f32) -> f32 {
     1.0 - 2.0 / (exp_approx(2.0 * u) + 1.0)
 }
 
+simd_fn! {
 pub fn gelu_forward(out: &mut [f32], inp: &[f32], n: usize) {
     for (o, &x) in out[..n].iter_mut().zip(&inp[..n]) {
         let u = S2PI * (x + 0.044715 * x * x * x);
         *o = 0.5 * x * (1.0 + tanh_approx(u));
     }
 }
+}
 
+simd_fn! {
 /// dinp[N] = gelu'(inp) * dout (overwritten).
 pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32], n: usize) {
     for ((di, &x), &d) in dinp[..n].iter_mut().zip(&inp[..n]).zip(&dout[..n]) {
@@ -45,6 +48,7 @@ pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32], n: usize) {
         let du = S2PI * (1.0 + 3.0 * 0.044715 * x * x);
         *di = (0.5 * (1.0 + th) + 0.5 * x * sech2 * du) * d;
     }
+}
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub const LN_EPS: f32 = 1e-5;
 
+simd_fn! {
 /// out[N,C] = (inp - mean) * rstd * w + bias; also saves mean[N], rstd[N] for the backward.
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], w: &[f32], bias: &[f32], n: usize, c: usize) {
@@ -18,7 +19,9 @@ pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], in
         rstd[r] = s;
     }
 }
+}
 
+simd_fn! {
 /// dinp[N,C] += ..., dw[C] += ..., dbias[C] += ... (dinp accumulates into the residual stream).
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm_backward(dinp: &mut [f32], dw: &mut [f32], dbias: &mut [f32], dout: &[f32], inp: &[f32], w: &[f32], mean: &[f32], rstd: &[f32], n: usize, c: usize) {
@@ -46,4 +49,5 @@ pub fn layernorm_backward(dinp: &mut [f32], dw: &mut [f32], dbias: &mut [f32], d
             di[i] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
         }
     }
+}
 }

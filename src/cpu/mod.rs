@@ -2,6 +2,34 @@
 //! backward side by side). It is the oracle every GPU kernel is tested against, and the
 //! fallback in a browser without WebGPU, so it builds for wasm32 too.
 
+/// Defines a function whose body is compiled twice: as built (baseline x86-64 has only SSE2)
+/// and with AVX2+FMA enabled, picked at run time by CPU detection. The plain loops stay plain;
+/// the compiler vectorises them 8 wide where it may. No float contraction is enabled, so both
+/// copies compute the same values.
+macro_rules! simd_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn inner($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn fast($($arg: $ty),*) {
+                    inner($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: this CPU has the features `fast` was compiled for.
+                    return unsafe { fast($($arg),*) };
+                }
+            }
+            inner($($arg),*)
+        }
+    };
+}
+
 pub mod adamw;
 pub mod attention;
 pub mod crossentropy;
