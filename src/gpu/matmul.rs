@@ -37,9 +37,8 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, w: Tensor, b
         out_off: u(out.off), a_off: u(inp.off), b_off: u(w.off), bias_off: bias.map_or(0, |b| u(b.off)),
     };
     let (shader, groups) = launch(g, n, oc);
-    let mut bind = vec![(1, out), (2, inp), (3, w)];
-    bind.extend(bias.map(|b| (4, b)));
-    g.dispatch(shader, "matmul_forward", &p, &bind, groups);
+    // Every entry point declares the bias binding; without a bias, `w` stands in (unread).
+    g.dispatch(shader, "matmul_forward", &p, &[(1, out), (2, inp), (3, w), (4, bias.unwrap_or(w))], groups);
 }
 
 /// dinp[N,C] = dout · w (overwritten); dw[OC,C] += doutᵀ · inp; dbias[OC] += column sums of dout.
@@ -48,10 +47,10 @@ pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Opti
     let base = Params { n: u(n), c: u(c), oc: u(oc), flags: 0, out_off: 0, a_off: u(dout.off), b_off: 0, bias_off: 0 };
     let (shader, groups) = launch(g, n, c);
     let p = Params { out_off: u(dinp.off), b_off: u(w.off), ..base };
-    g.dispatch(shader, "matmul_backward_dinp", &p, &[(1, dinp), (2, dout), (3, w)], groups);
+    g.dispatch(shader, "matmul_backward_dinp", &p, &[(1, dinp), (2, dout), (3, w), (4, w)], groups);
     let (shader, groups) = launch(g, oc, c);
     let p = Params { out_off: u(dw.off), b_off: u(inp.off), ..base };
-    g.dispatch(shader, "matmul_backward_dw", &p, &[(1, dw), (2, dout), (3, inp)], groups);
+    g.dispatch(shader, "matmul_backward_dw", &p, &[(1, dw), (2, dout), (3, inp), (4, inp)], groups);
     if let Some(db) = dbias {
         let p = Params { out_off: u(db.off), ..base };
         let groups = g.grid_1d(oc, 64);
