@@ -14,16 +14,25 @@ impl Context {
     /// offers for buffer sizes and storage bindings (the kernels themselves stay within the
     /// WebGPU defaults: <= 8 storage buffers per stage, 16 KiB workgroup memory, 256 invocations).
     pub async fn new() -> Result<Context> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
-            .await
-            .map_err(|e| {
-                Error::Gpu(format!(
-                    "no GPU adapter found ({e}). Natively wgpu needs a Vulkan, Metal or DX12 driver (on Linux without a GPU, \
-                     install Mesa's lavapipe: apt-get install mesa-vulkan-drivers); in a browser, WebGPU must be enabled"
-                ))
-            })?;
+        // Vulkan/Metal/DX12/WebGPU first; GL only when none of those has an adapter (probing GL
+        // on a headless Linux box prints EGL noise). WGPU_BACKEND overrides both.
+        let mut found = None;
+        for backends in [wgpu::Backends::PRIMARY, wgpu::Backends::all()] {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+            desc.backends = backends;
+            let instance = wgpu::Instance::new(desc.with_env());
+            let opts = wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
+            found = Some(instance.request_adapter(&opts).await);
+            if found.as_ref().is_some_and(|a| a.is_ok()) {
+                break;
+            }
+        }
+        let adapter = found.expect("tried at least once").map_err(|e| {
+            Error::Gpu(format!(
+                "no GPU adapter found ({e}). Natively wgpu needs a Vulkan, Metal or DX12 driver (on Linux without a GPU, \
+                 install Mesa's lavapipe: apt-get install mesa-vulkan-drivers); in a browser, WebGPU must be enabled"
+            ))
+        })?;
         let info = adapter.get_info();
         let offered = adapter.limits();
         let wanted = wgpu::Limits {

@@ -22,8 +22,8 @@ struct Params {
 /// (shader, workgroups) covering an `rows` x `cols` output with the current variant.
 fn launch(g: &GpuBackend, rows: usize, cols: usize) -> (&'static str, [u32; 3]) {
     match g.matmul {
-        // 8x8 invocations of 4x4 outputs = 32x32 per workgroup
-        MatmulVariant::Blocked => ("matmul_blocked", [u(cols.div_ceil(32)), u(rows.div_ceil(32)), 1]),
+        // 8x1 invocations of 16x16 outputs = 16 rows x 128 columns per workgroup
+        MatmulVariant::Blocked => ("matmul_blocked", [u(cols.div_ceil(128)), u(rows.div_ceil(16)), 1]),
         // 16x16 invocations of 4x4 outputs = 64x64 per workgroup
         MatmulVariant::Tiled => ("matmul_tiled", [u(cols.div_ceil(64)), u(rows.div_ceil(64)), 1]),
     }

@@ -130,6 +130,8 @@ pub struct GpuBackend {
     /// Backend-internal scratch buffers by purpose (attention row dots, reduction partials).
     scratch: HashMap<&'static str, Tensor>,
     matmul: MatmulVariant,
+    /// Per entry point: (dispatches, seconds), when profiling (native only).
+    profile: Option<HashMap<&'static str, (usize, f64)>>,
 }
 
 impl GpuBackend {
@@ -147,6 +149,7 @@ impl GpuBackend {
             uniforms: Uniforms { bufs: Vec::new(), host: Vec::new(), used: 0 },
             scratch: HashMap::new(),
             matmul,
+            profile: None,
         })
     }
 
@@ -173,6 +176,21 @@ impl GpuBackend {
     /// Forces the matmul kernels (tests and benchmarks exercise both).
     pub fn set_matmul_variant(&mut self, v: MatmulVariant) {
         self.matmul = v;
+    }
+
+    /// Profiling: when on, every dispatch is submitted and waited for on its own and its wall
+    /// time added to its entry point's total (slow; native only). Turning it on clears the totals.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn set_profiling(&mut self, on: bool) {
+        self.sync();
+        self.profile = on.then(HashMap::new);
+    }
+
+    /// (entry point, dispatches, total seconds), most expensive first.
+    pub fn profile(&self) -> Vec<(&'static str, usize, f64)> {
+        let mut v: Vec<_> = self.profile.iter().flatten().map(|(k, &(n, s))| (*k, n, s)).collect();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
     }
 
     /// Submits the pending work without waiting for it.
@@ -293,10 +311,25 @@ impl GpuBackend {
         for &(_, t) in bindings {
             self.pending.insert(t.buf);
         }
-        let mut pass = self.encoder().begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
-        pass.set_pipeline(&pipe.raw);
-        pass.set_bind_group(0, &group, &[]);
-        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.profile.is_some() {
+            self.sync();
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        let t0 = std::time::Instant::now();
+        {
+            let mut pass = self.encoder().begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
+            pass.set_pipeline(&pipe.raw);
+            pass.set_bind_group(0, &group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.profile.is_some() {
+            self.sync();
+            let e = self.profile.as_mut().expect("checked").entry(entry).or_default();
+            e.0 += 1;
+            e.1 += t0.elapsed().as_secs_f64();
+        }
     }
 
     /// Workgroups for `n` invocations of a 1-D kernel `wg` wide, spread over a 2-D grid when
