@@ -23,7 +23,7 @@ struct Params {
 /// out[B,Tq,C] and att[B,NH,Tq,Tk] from qkv[B,Tk,3C]; the queries are the last Tq positions.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward(g: &mut GpuBackend, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
-    assert!(tq <= tk && c % nh == 0, "attention: Tq {tq} <= Tk {tk}, C {c} divisible by NH {nh}");
+    assert!(tq <= tk && c.is_multiple_of(nh), "attention: Tq {tq} <= Tk {tk}, C {c} divisible by NH {nh}");
     let p = Params {
         b: u(b), tq: u(tq), tk: u(tk), c: u(c), nh: u(nh),
         out_off: u(out.off), att_off: u(att.off), qkv_off: u(qkv.off), dout_off: 0, dots_off: 0, _pad: [0; 2],

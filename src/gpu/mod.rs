@@ -86,7 +86,7 @@ const SLOTS_PER_BUF: usize = 256;
 
 impl Uniforms {
     fn push(&mut self, device: &wgpu::Device, bytes: &[u8]) -> (wgpu::Buffer, u64) {
-        assert!(bytes.len() <= SLOT && bytes.len() % 16 == 0, "uniform params must be a multiple of 16 bytes, at most {SLOT}");
+        assert!(bytes.len() <= SLOT && bytes.len().is_multiple_of(16), "uniform params must be a multiple of 16 bytes, at most {SLOT}");
         let i = self.used;
         self.used += 1;
         let (b, k) = (i / SLOTS_PER_BUF, i % SLOTS_PER_BUF);
@@ -231,7 +231,7 @@ impl GpuBackend {
     fn create(&mut self, len: usize, label: &str, ids: bool) -> Result<Tensor> {
         let bytes = (len.max(1) * 4) as u64;
         let l = &self.ctx.limits;
-        let max = l.max_buffer_size.min(l.max_storage_buffer_binding_size as u64);
+        let max = l.max_buffer_size.min(l.max_storage_buffer_binding_size);
         if bytes > max {
             return Err(Error::Gpu(format!(
                 "buffer '{label}' needs {len} elements ({} bytes, {} MiB); the GPU adapter '{}' allows at most {max} bytes ({} MiB) per storage buffer",
