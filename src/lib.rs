@@ -7,6 +7,7 @@ pub mod config;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod gpu;
 pub mod model;
 pub mod rng;
 pub mod sample;

@@ -70,3 +70,17 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         panic!("{what}: {} of {} values outside atol {atol} + rtol {rtol} (worst {worst:.2}x tolerance)", bad.len(), got.len());
     }
 }
+
+/// The GPU backend for a test, under one policy: with no adapter, a test FAILS when the
+/// environment variable CI is "true" (CI must have lavapipe or a GPU) and is skipped with a
+/// message otherwise (a laptop without Vulkan can still run `cargo test`).
+pub fn gpu_or_skip() -> Option<tinygpt::gpu::GpuBackend> {
+    match tinygpt::gpu::GpuBackend::new_blocking() {
+        Ok(g) => Some(g),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("CI=true but no GPU backend: {e}"),
+        Err(e) => {
+            eprintln!("skipping GPU test: {e}");
+            None
+        }
+    }
+}

@@ -1,0 +1,70 @@
+// Token embedding + positional encoding.
+//
+// Bindings (group 0; every storage buffer is read_write so that views of one buffer may be
+// bound twice in a dispatch; offsets are in elements, into whole bound buffers):
+//   0 p     uniform Params
+//   1 out   [B,T,C]        encoder_forward: written
+//   2 inp   u32 [B,T]      token ids
+//   3 wte   [V,C]          forward: read;  encoder_backward: dwte, accumulated
+//   4 pe    [>=pos0+T, C]  forward: read;  encoder_backward_dwpe: dwpe, accumulated
+//   5 dout  [B,T,C]        backward: read
+//
+// encoder_forward:       one invocation per (b,t,c): out = wte[inp[b,t]] + pe[pos0+t].
+// encoder_backward:      one invocation per (v,c) of dwte, walking every token in order
+//                        (no atomics; the same order as the CPU, so the sums match).
+// encoder_backward_dwpe: one invocation per (t,c) of dwpe, summing over the batch in order.
+
+struct Params {
+    B: u32, T: u32, C: u32, V: u32,
+    pos0: u32, out_off: u32, inp_off: u32, wte_off: u32,
+    pe_off: u32, dout_off: u32, _p0: u32, _p1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> inp: array<u32>;
+@group(0) @binding(3) var<storage, read_write> wte: array<f32>;
+@group(0) @binding(4) var<storage, read_write> pe: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dout: array<f32>;
+
+// Flat index of a 1-D launch spread over a 2-D grid of 256-wide workgroups.
+fn flat(id: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return id.y * nwg.x * 256u + id.x;
+}
+
+@compute @workgroup_size(256)
+fn encoder_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(id, nwg);
+    if i >= p.B * p.T * p.C { return; }
+    let bt = i / p.C;
+    let c = i % p.C;
+    let t = bt % p.T;
+    let tok = inp[p.inp_off + bt];
+    out[p.out_off + i] = wte[p.wte_off + tok * p.C + c] + pe[p.pe_off + (p.pos0 + t) * p.C + c];
+}
+
+@compute @workgroup_size(256)
+fn encoder_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(id, nwg);
+    if i >= p.V * p.C { return; }
+    let v = i / p.C;
+    let c = i % p.C;
+    var acc = wte[p.wte_off + i];
+    for (var bt = 0u; bt < p.B * p.T; bt++) {
+        if inp[p.inp_off + bt] == v {
+            acc += dout[p.dout_off + bt * p.C + c];
+        }
+    }
+    wte[p.wte_off + i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn encoder_backward_dwpe(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(id, nwg);
+    if i >= p.T * p.C { return; }
+    var acc = pe[p.pe_off + i];
+    for (var b = 0u; b < p.B; b++) {
+        acc += dout[p.dout_off + b * p.T * p.C + i];
+    }
+    pe[p.pe_off + i] = acc;
+}

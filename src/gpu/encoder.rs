@@ -1,0 +1,43 @@
+//! Launchers for shaders/encoder.wgsl: token embedding + positional encoding.
+
+use super::{u, GpuBackend};
+use crate::backend::Tensor;
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    b: u32,
+    t: u32,
+    c: u32,
+    v: u32,
+    pos0: u32,
+    out_off: u32,
+    inp_off: u32,
+    wte_off: u32,
+    pe_off: u32,
+    dout_off: u32,
+    _pad: [u32; 2],
+}
+
+/// out[B,T,C] = wte[inp[b,t]] + pe[pos0 + t]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, wte: Tensor, pe: Tensor, b: usize, t: usize, c: usize, pos0: usize) {
+    let p = Params { b: u(b), t: u(t), c: u(c), v: 0, pos0: u(pos0), out_off: u(out.off), inp_off: u(inp.off), wte_off: u(wte.off), pe_off: u(pe.off), dout_off: 0, _pad: [0; 2] };
+    let groups = g.grid_1d(b * t * c, 256);
+    g.dispatch("encoder", "encoder_forward", &p, &[(1, out), (2, inp), (3, wte), (4, pe)], groups);
+}
+
+/// dwte[V,C] += dout rows scattered by token; dwpe[T,C] += dout summed over the batch.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward(g: &mut GpuBackend, dwte: Tensor, dwpe: Option<Tensor>, dout: Tensor, inp: Tensor, b: usize, t: usize, c: usize) {
+    let v = dwte.len / c;
+    let mut p = Params { b: u(b), t: u(t), c: u(c), v: u(v), pos0: 0, out_off: 0, inp_off: u(inp.off), wte_off: u(dwte.off), pe_off: 0, dout_off: u(dout.off), _pad: [0; 2] };
+    let groups = g.grid_1d(v * c, 256);
+    g.dispatch("encoder", "encoder_backward", &p, &[(2, inp), (3, dwte), (5, dout)], groups);
+    if let Some(dwpe) = dwpe {
+        p.pe_off = u(dwpe.off);
+        let groups = g.grid_1d(t * c, 256);
+        g.dispatch("encoder", "encoder_backward_dwpe", &p, &[(4, dwpe), (5, dout)], groups);
+    }
+}

@@ -1,0 +1,46 @@
+//! Launchers for shaders/layernorm.wgsl: LayerNorm over the last dimension, eps 1e-5.
+
+use super::{u, GpuBackend};
+use crate::backend::Tensor;
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    c: u32,
+    out_off: u32,
+    mean_off: u32,
+    rstd_off: u32,
+    inp_off: u32,
+    w_off: u32,
+    bias_off: u32,
+    dout_off: u32,
+    _pad: [u32; 3],
+}
+
+/// out[N,C] = (inp - mean) * rstd * w + bias; saves mean[N], rstd[N].
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward(g: &mut GpuBackend, out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, bias: Tensor, n: usize, c: usize) {
+    let p = Params {
+        n: u(n), c: u(c), out_off: u(out.off), mean_off: u(mean.off), rstd_off: u(rstd.off),
+        inp_off: u(inp.off), w_off: u(w.off), bias_off: u(bias.off), dout_off: 0, _pad: [0; 3],
+    };
+    let groups = g.grid_1d(n, 64);
+    g.dispatch("layernorm", "layernorm_forward", &p, &[(1, out), (2, mean), (3, rstd), (4, inp), (5, w), (6, bias)], groups);
+}
+
+/// dinp[N,C] += ..., then (a second pass, one invocation per channel) dw[C] += ..., dbias[C] += ...
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, n: usize, c: usize) {
+    let mut p = Params {
+        n: u(n), c: u(c), out_off: u(dinp.off), mean_off: u(mean.off), rstd_off: u(rstd.off),
+        inp_off: u(inp.off), w_off: u(w.off), bias_off: 0, dout_off: u(dout.off), _pad: [0; 3],
+    };
+    let groups = g.grid_1d(n, 64);
+    g.dispatch("layernorm", "layernorm_backward", &p, &[(1, dinp), (2, mean), (3, rstd), (4, inp), (5, w), (7, dout)], groups);
+    p.w_off = u(dw.off);
+    p.bias_off = u(dbias.off);
+    let groups = g.grid_1d(c, 64);
+    g.dispatch("layernorm", "layernorm_backward_dw", &p, &[(2, mean), (3, rstd), (4, inp), (5, dw), (6, dbias), (7, dout)], groups);
+}

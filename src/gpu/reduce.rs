@@ -1,0 +1,23 @@
+//! Launchers for shaders/reduce.wgsl: sum and sum of squares, two fixed-shape passes.
+
+use super::{u, GpuBackend};
+use crate::backend::Tensor;
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    square: u32,
+    out_off: u32,
+    x_off: u32,
+}
+
+/// out[0] = Σ x (or Σ x² when `square`): 256 workgroups write partial sums to a scratch
+/// buffer, then one workgroup adds those.
+pub(super) fn reduce(g: &mut GpuBackend, out: Tensor, x: Tensor, square: bool) {
+    let partials = g.scratch("reduction partials", 256);
+    let p = Params { n: u(x.len), square: square as u32, out_off: u(out.off), x_off: u(x.off) };
+    g.dispatch("reduce", "reduce_partials", &p, &[(2, x), (3, partials)], [256, 1, 1]);
+    g.dispatch("reduce", "reduce_final", &p, &[(1, out), (3, partials)], [1, 1, 1]);
+}

@@ -1,0 +1,20 @@
+//! Launcher for shaders/residual.wgsl: out = a + b.
+
+use super::{u, GpuBackend};
+use crate::backend::Tensor;
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    out_off: u32,
+    a_off: u32,
+    b_off: u32,
+}
+
+pub(super) fn forward(g: &mut GpuBackend, out: Tensor, a: Tensor, b: Tensor, n: usize) {
+    let p = Params { n: u(n), out_off: u(out.off), a_off: u(a.off), b_off: u(b.off) };
+    let groups = g.grid_1d(n, 256);
+    g.dispatch("residual", "residual_forward", &p, &[(1, out), (2, a), (3, b)], groups);
+}

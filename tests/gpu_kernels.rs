@@ -1,0 +1,266 @@
+//! Every GPU op, forward and backward, against the CPU reference ops on random inputs with
+//! awkward sizes (nothing a multiple of a tile) and non-zero view offsets. Each buffer has
+//! random padding on both sides of its view, and the whole buffer is compared, so a kernel
+//! that writes outside its view (or ignores an offset) fails too. Both matmul variants.
+
+mod common;
+use common::{assert_close, gpu_or_skip};
+use pollster::block_on;
+use tinygpt::backend::{AdamWStep, Backend, Tensor};
+use tinygpt::cpu::CpuBackend;
+use tinygpt::gpu::{GpuBackend, MatmulVariant};
+use tinygpt::rng::Rng;
+
+const B: usize = 3;
+const T: usize = 13;
+const C: usize = 48;
+const NH: usize = 4;
+const V: usize = 65;
+const N: usize = B * T;
+
+/// Padding before a view: odd, so views are not 16-byte aligned either.
+const PAD: usize = 5;
+
+fn rand(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| r.normal()).collect()
+}
+
+fn ids(n: usize, v: usize, seed: u64) -> Vec<u32> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| r.below(v) as u32).collect()
+}
+
+/// `data` in a fresh buffer, PAD random values before it and 3 after; returns the view.
+fn put<Be: Backend>(be: &mut Be, data: &[f32], seed: u64) -> Tensor {
+    let whole = be.alloc(PAD + data.len() + 3, "test").unwrap();
+    let mut all = rand(whole.len, seed ^ 0xABCD);
+    all[PAD..PAD + data.len()].copy_from_slice(data);
+    be.write(whole, &all);
+    whole.view(PAD, data.len())
+}
+
+fn put_ids<Be: Backend>(be: &mut Be, data: &[u32]) -> Tensor {
+    let whole = be.alloc_u32(PAD + data.len() + 3, "test ids").unwrap();
+    let mut all = vec![7u32; whole.len];
+    all[PAD..PAD + data.len()].copy_from_slice(data);
+    be.write_u32(whole, &all);
+    whole.view(PAD, data.len())
+}
+
+/// The whole buffer behind a view (padding included).
+fn whole<Be: Backend>(be: &mut Be, t: Tensor) -> Vec<f32> {
+    block_on(be.read(Tensor { buf: t.buf, off: 0, len: t.off + t.len + 3 }))
+}
+
+/// Runs `$body` (which returns Vec<(&str, Vec<f32>)>) with `$be` bound to a CPU backend and to
+/// the GPU backend, and compares every named result.
+macro_rules! compare {
+    ($gpu:expr, $atol:expr, $rtol:expr, |$be:ident| $body:block) => {{
+        let want = {
+            let $be = &mut CpuBackend::new();
+            $body
+        };
+        let got = {
+            let $be: &mut GpuBackend = $gpu;
+            $body
+        };
+        for ((name, g), (_, w)) in got.iter().zip(&want) {
+            assert_close(name, g, w, $atol, $rtol);
+        }
+    }};
+}
+
+#[test]
+fn encoder_forward_and_backward() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    for pos0 in [0, 4] {
+        compare!(&mut g, 1e-6, 1e-6, |be| {
+            let inp = put_ids(be, &ids(N, V, 1));
+            let wte = put(be, &rand(V * C, 2), 3);
+            let pe = put(be, &rand((T + pos0) * C, 4), 5);
+            let out = put(be, &rand(N * C, 6), 7);
+            be.encoder_forward(out, inp, wte, pe, B, T, C, pos0);
+            vec![("encoder out", whole(be, out))]
+        });
+    }
+    for learned in [true, false] {
+        compare!(&mut g, 1e-5, 1e-5, |be| {
+            let inp = put_ids(be, &ids(N, V, 8));
+            let dout = put(be, &rand(N * C, 9), 10);
+            let dwte = put(be, &rand(V * C, 11), 12);
+            let dwpe = put(be, &rand((T + 2) * C, 13), 14);
+            be.encoder_backward(dwte, learned.then_some(dwpe), dout, inp, B, T, C);
+            vec![("dwte", whole(be, dwte)), ("dwpe", whole(be, dwpe))]
+        });
+    }
+}
+
+#[test]
+fn layernorm_forward_and_backward() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    compare!(&mut g, 1e-5, 1e-4, |be| {
+        let x: Vec<f32> = rand(N * C, 1).iter().map(|v| v * 3.0 + 0.5).collect();
+        let inp = put(be, &x, 2);
+        let w = put(be, &rand(C, 3), 4);
+        let bias = put(be, &rand(C, 5), 6);
+        let out = put(be, &rand(N * C, 7), 8);
+        let mean = put(be, &rand(N, 9), 10);
+        let rstd = put(be, &rand(N, 11), 12);
+        be.layernorm_forward(out, mean, rstd, inp, w, bias, N, C);
+        let dout = put(be, &rand(N * C, 13), 14);
+        let dinp = put(be, &rand(N * C, 15), 16);
+        let dw = put(be, &rand(C, 17), 18);
+        let db = put(be, &rand(C, 19), 20);
+        be.layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+        vec![
+            ("ln out", whole(be, out)),
+            ("ln mean", whole(be, mean)),
+            ("ln rstd", whole(be, rstd)),
+            ("ln dinp (accumulated)", whole(be, dinp)),
+            ("ln dw", whole(be, dw)),
+            ("ln dbias", whole(be, db)),
+        ]
+    });
+}
+
+fn matmul_case(g: &mut GpuBackend, n: usize, c: usize, oc: usize, bias: bool) {
+    compare!(g, 1e-4, 1e-4, |be| {
+        let inp = put(be, &rand(n * c, 1), 2);
+        let w = put(be, &rand(oc * c, 3), 4);
+        let b = put(be, &rand(oc, 5), 6);
+        let out = put(be, &rand(n * oc, 7), 8);
+        be.matmul_forward(out, inp, w, bias.then_some(b), n, c, oc);
+        let dout = put(be, &rand(n * oc, 9), 10);
+        let dinp = put(be, &rand(n * c, 11), 12);
+        let dw = put(be, &rand(oc * c, 13), 14);
+        let db = put(be, &rand(oc, 15), 16);
+        be.matmul_backward(dinp, dw, bias.then_some(db), dout, inp, w, n, c, oc);
+        vec![("matmul out", whole(be, out)), ("matmul dinp", whole(be, dinp)), ("matmul dw", whole(be, dw)), ("matmul dbias", whole(be, db))]
+    });
+}
+
+#[test]
+fn matmul_forward_and_backward_both_variants() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    for v in [MatmulVariant::Blocked, MatmulVariant::Tiled] {
+        g.set_matmul_variant(v);
+        eprintln!("matmul variant {v:?}");
+        for (n, c, oc, bias) in [(N, C, 3 * C, true), (N, C, 4 * C, true), (N, 4 * C, C, true), (N, C, V, false), (1, C, V, false), (70, 67, 33, true), (130, 5, 3, true)] {
+            eprintln!("  N={n} C={c} OC={oc} bias={bias}");
+            matmul_case(&mut g, n, c, oc, bias);
+        }
+    }
+}
+
+#[test]
+fn attention_forward_and_backward() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    for nh in [3, NH] {
+        compare!(&mut g, 1e-5, 1e-4, |be| {
+            let qkv = put(be, &rand(N * 3 * C, 1), 2);
+            let out = put(be, &rand(N * C, 3), 4);
+            let att = put(be, &rand(B * nh * T * T, 5), 6);
+            be.attention_forward(out, att, qkv, B, T, T, C, nh);
+            let dout = put(be, &rand(N * C, 7), 8);
+            let dqkv = put(be, &rand(N * 3 * C, 9), 10);
+            be.attention_backward(dqkv, dout, qkv, att, B, T, C, nh);
+            vec![("attention out", whole(be, out)), ("attention probs", whole(be, att)), ("attention dqkv", whole(be, dqkv))]
+        });
+    }
+    // KV-cached decoding: 3 new queries over 11 keys, two sequences, the cache at an offset.
+    let (tq, tk) = (3, 11);
+    compare!(&mut g, 1e-5, 1e-4, |be| {
+        let qkv = put(be, &rand(3 * tk * 3 * C, 11), 12).view(tk * 3 * C, 2 * tk * 3 * C);
+        let out = put(be, &rand(2 * tq * C, 13), 14);
+        let att = put(be, &rand(2 * NH * tq * tk, 15), 16);
+        be.attention_forward(out, att, qkv, 2, tq, tk, C, NH);
+        vec![("decode attention out", whole(be, out)), ("decode attention probs", whole(be, att))]
+    });
+}
+
+#[test]
+fn gelu_and_residual() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    let n = N * 4 * C + 3;
+    compare!(&mut g, 1e-5, 1e-4, |be| {
+        let mut x = rand(n, 1);
+        x[0] = 30.0; // tanh saturates: must stay finite
+        x[1] = -30.0;
+        let inp = put(be, &x, 2);
+        let out = put(be, &rand(n, 3), 4);
+        be.gelu_forward(out, inp, n);
+        let dout = put(be, &rand(n, 5), 6);
+        let dinp = put(be, &rand(n, 7), 8);
+        be.gelu_backward(dinp, inp, dout, n);
+        let a = put(be, &rand(n, 9), 10);
+        let r = put(be, &rand(n, 11), 12);
+        be.residual_forward(r, a, inp, n);
+        vec![("gelu out", whole(be, out)), ("gelu dinp", whole(be, dinp)), ("residual out", whole(be, r))]
+    });
+}
+
+#[test]
+fn crossentropy_forward_and_backward() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    compare!(&mut g, 1e-5, 1e-4, |be| {
+        let logits: Vec<f32> = rand(N * V, 1).iter().map(|x| x * 4.0).collect();
+        let lg = put(be, &logits, 2);
+        let tg = put_ids(be, &ids(N, V, 3));
+        let losses = put(be, &rand(N, 4), 5);
+        let hits = put(be, &rand(N, 6), 7);
+        be.crossentropy_forward(losses, hits, lg, tg, N, V);
+        let dl = put(be, &rand(N * V, 8), 9);
+        be.crossentropy_backward(dl, lg, tg, N, V, 1.0 / N as f32);
+        vec![("ce losses", whole(be, losses)), ("ce hits", whole(be, hits)), ("ce dlogits", whole(be, dl))]
+    });
+}
+
+#[test]
+fn sum_and_norm_sq() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    for n in [1, 255, 257, 70_001] {
+        compare!(&mut g, 1e-4, 1e-5, |be| {
+            let x = put(be, &rand(n, n as u64), 2);
+            let out = put(be, &rand(4, 3), 4);
+            be.sum(out.view(1, 1), x);
+            be.norm_sq(out.view(3, 1), x);
+            vec![("sum / norm_sq", whole(be, out))]
+        });
+    }
+}
+
+#[test]
+fn adamw_clips_updates_and_skips_non_finite() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    let n = 1000;
+    for (max_norm, gn) in [(1.0, 25.0), (1.0, 0.01), (0.0, 25.0), (1.0, f32::NAN), (1.0, f32::INFINITY)] {
+        compare!(&mut g, 1e-6, 1e-5, |be| {
+            let p = put(be, &rand(n, 1), 2);
+            let gr = put(be, &rand(n, 3), 4);
+            let m = put(be, &rand(n, 5).iter().map(|x| x * 0.1).collect::<Vec<_>>(), 6);
+            let v = put(be, &rand(n, 7).iter().map(|x| x * x * 0.01).collect::<Vec<_>>(), 8);
+            let norm = put(be, &[gn], 9);
+            let h = AdamWStep { lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, t: 3, max_norm };
+            be.adamw(p, gr, m, v, norm, &h);
+            vec![("adamw p", whole(be, p)), ("adamw m", whole(be, m)), ("adamw v", whole(be, v))]
+        });
+    }
+}
+
+#[test]
+fn buffers_write_read_zero_and_limits() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    eprintln!("adapter: {}", g.describe());
+    let t = g.alloc(10, "x").unwrap();
+    g.write(t, &(0..10).map(|i| i as f32).collect::<Vec<_>>());
+    g.zero(t.view(2, 3));
+    // a write after recorded work that touches the same buffer must land after it
+    g.write(t.view(3, 1), &[42.0]);
+    assert_eq!(block_on(g.read(t)), vec![0.0, 1.0, 0.0, 42.0, 0.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    assert_eq!(block_on(g.read(t.view(8, 2))), vec![8.0, 9.0]);
+    let huge = g.limits().max_storage_buffer_binding_size as usize; // elements: 4x too many bytes
+    let e = g.alloc(huge, "too big").unwrap_err().to_string();
+    assert!(e.contains("too big") && e.contains(&huge.to_string()), "{e}");
+    g.free(t);
+}
