@@ -2,6 +2,8 @@
 //! Module list only; see docs/architecture.md for how the pieces fit.
 
 pub mod backend;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod cpu;

@@ -10,6 +10,7 @@ use tinygpt::backend::Backend;
 use tinygpt::checkpoint;
 use tinygpt::config::{preset, PosEncoding};
 use tinygpt::cpu::CpuBackend;
+use tinygpt::gpu::GpuBackend;
 use tinygpt::data::{read_corpus, Dataset};
 use tinygpt::error::{Error, Result};
 use tinygpt::model::Gpt;
@@ -53,9 +54,62 @@ struct ServeArgs {
     addr: String,
 }
 
+/// Where the maths runs.
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendKind {
+    /// The GPU through wgpu when a hardware adapter exists, else the CPU backend (a software
+    /// GPU adapter such as lavapipe is slower than the CPU backend, so auto skips it).
+    Auto,
+    /// The GPU through wgpu (any adapter, software ones included).
+    Gpu,
+    /// The CPU reference backend (multithreaded, SIMD).
     Cpu,
+}
+
+/// The backend a command runs on, chosen from --backend.
+enum Chosen {
+    Cpu(CpuBackend),
+    Gpu(GpuBackend),
+}
+
+fn choose(kind: BackendKind, quiet: bool) -> Result<Chosen> {
+    let say = |m: String| {
+        if !quiet {
+            eprintln!("tinygpt: {m}");
+        }
+    };
+    match kind {
+        BackendKind::Cpu => Ok(Chosen::Cpu(CpuBackend::new())),
+        BackendKind::Gpu => {
+            let g = GpuBackend::new_blocking()?;
+            say(format!("backend gpu: {}", g.describe()));
+            Ok(Chosen::Gpu(g))
+        }
+        BackendKind::Auto => match GpuBackend::new_blocking() {
+            Ok(g) if g.adapter_info().device_type != wgpu::DeviceType::Cpu => {
+                say(format!("backend gpu (auto): {}", g.describe()));
+                Ok(Chosen::Gpu(g))
+            }
+            Ok(g) => {
+                say(format!("backend cpu (auto): the only GPU adapter is a software one ({}), slower than the CPU backend; --backend gpu forces it", g.describe()));
+                Ok(Chosen::Cpu(CpuBackend::new()))
+            }
+            Err(e) => {
+                say(format!("backend cpu (auto): {e}"));
+                Ok(Chosen::Cpu(CpuBackend::new()))
+            }
+        },
+    }
+}
+
+/// Runs `$f(args, backend)` on the chosen backend.
+macro_rules! on_backend {
+    ($kind:expr, $quiet:expr, $f:ident($a:expr)) => {
+        match choose($kind, $quiet)? {
+            Chosen::Cpu(b) => $f($a, b),
+            Chosen::Gpu(b) => $f($a, b),
+        }
+    };
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,7 +138,7 @@ struct TrainArgs {
     /// Positional encoding.
     #[arg(long, value_enum)]
     pos: Option<PosArg>,
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_enum, default_value = "auto")]
     backend: BackendKind,
     /// Seeds the initial weights and the batches.
     #[arg(long)]
@@ -129,7 +183,7 @@ struct GenerateArgs {
     /// Re-run the whole window for every token instead of using the KV cache.
     #[arg(long)]
     no_cache: bool,
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_enum, default_value = "auto")]
     backend: BackendKind,
 }
 
@@ -142,37 +196,34 @@ struct EvalArgs {
     /// Print {"val_loss","val_acc","tokens"} as JSON.
     #[arg(long)]
     json: bool,
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_enum, default_value = "auto")]
     backend: BackendKind,
 }
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Training steps timed per preset (after 3 warm-up steps).
+    /// Training steps timed per preset (after 2 warm-up steps).
     #[arg(long, default_value_t = 20)]
     steps: usize,
     /// Also time the `small` preset (slow on a CPU).
     #[arg(long)]
     small: bool,
+    /// Which backends to measure: cpu, gpu or both (all).
+    #[arg(long, default_value = "all", value_parser = ["all", "cpu", "gpu"])]
+    backend: String,
     #[arg(long)]
     json: bool,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let r = match cli.cmd {
-        Cmd::Train(a) => match a.backend {
-            BackendKind::Cpu => train(a, CpuBackend::new()),
-        },
-        Cmd::Generate(a) => match a.backend {
-            BackendKind::Cpu => gen(a, CpuBackend::new()),
-        },
-        Cmd::Eval(a) => match a.backend {
-            BackendKind::Cpu => eval(a, CpuBackend::new()),
-        },
+    let r = (|| match cli.cmd {
+        Cmd::Train(a) => on_backend!(a.backend, a.json, train(a)),
+        Cmd::Generate(a) => on_backend!(a.backend, false, gen(a)),
+        Cmd::Eval(a) => on_backend!(a.backend, a.json, eval(a)),
         Cmd::Bench(a) => bench(a),
         Cmd::Serve(a) => tinygpt::serve::serve(&a.dir, &a.addr),
-    };
+    })();
     if let Err(e) = r {
         eprintln!("tinygpt: {e}");
         std::process::exit(2);
@@ -353,52 +404,12 @@ fn eval<B: Backend>(a: EvalArgs, backend: B) -> Result<()> {
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
-    let mut results = Vec::new();
-    // matmul GFLOP/s at the model's shapes (N = B*T rows) and at square sizes
-    let shapes: [(usize, usize, usize); 5] = [(768, 128, 384), (768, 128, 512), (768, 512, 128), (1024, 1024, 1024), (2048, 2048, 2048)];
-    for (n, c, oc) in shapes {
-        let mut rng = tinygpt::rng::Rng::new(1);
-        let inp: Vec<f32> = (0..n * c).map(|_| rng.normal()).collect();
-        let w: Vec<f32> = (0..oc * c).map(|_| rng.normal()).collect();
-        let mut out = vec![0.0f32; n * oc];
-        tinygpt::cpu::matmul::matmul_forward(&mut out, &inp, &w, None, n, c, oc);
-        let reps = (2e9 / (2.0 * (n * c * oc) as f64)).clamp(1.0, 200.0) as usize;
-        let t0 = Instant::now();
-        for _ in 0..reps {
-            tinygpt::cpu::matmul::matmul_forward(&mut out, &inp, &w, None, n, c, oc);
-        }
-        let secs = t0.elapsed().as_secs_f64() / reps as f64;
-        let gflops = 2.0 * (n * c * oc) as f64 / secs / 1e9;
-        results.push(serde_json::json!({"backend": "cpu", "kernel": "matmul_forward", "n": n, "c": c, "oc": oc, "gflops": gflops}));
-    }
-    let mut presets = vec!["baby"];
-    if a.small {
-        presets.push("small");
-    }
-    for name in presets {
-        let p = preset(name)?;
-        let mut model = Gpt::new(p.model.clone(), CpuBackend::new(), 1)?;
-        let (b, t) = (p.train.batch_size, p.model.block_size);
-        let mut rng = tinygpt::rng::Rng::new(2);
-        let x: Vec<u32> = (0..b * t).map(|_| rng.below(p.model.vocab_size) as u32).collect();
-        let y: Vec<u32> = (0..b * t).map(|_| rng.below(p.model.vocab_size) as u32).collect();
-        for _ in 0..3 {
-            block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
-        }
-        let t0 = Instant::now();
-        for _ in 0..a.steps {
-            block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
-        }
-        let ms = t0.elapsed().as_secs_f64() * 1e3 / a.steps as f64;
-        results.push(serde_json::json!({"backend": "cpu", "preset": name, "ms_per_step": ms, "tokens_per_s": (b * t) as f64 / (ms / 1e3)}));
-    }
-    for r in &results {
+    let o = tinygpt::bench::BenchOptions { cpu: a.backend != "gpu", gpu: a.backend != "cpu", small: a.small, steps: a.steps.max(1) };
+    for r in tinygpt::bench::run(&o)? {
         if a.json {
-            json_line(r.clone());
-        } else if let Some(g) = r.get("gflops") {
-            println!("{} matmul {}x{}x{}: {:.1} GFLOP/s", r["backend"], r["n"], r["c"], r["oc"], g.as_f64().unwrap_or(0.0));
+            json_line(r);
         } else {
-            println!("{} preset {}: {:.1} ms/step, {:.0} tokens/s", r["backend"], r["preset"], r["ms_per_step"].as_f64().unwrap_or(0.0), r["tokens_per_s"].as_f64().unwrap_or(0.0));
+            println!("{}", tinygpt::bench::describe(&r));
         }
     }
     Ok(())

@@ -1,0 +1,146 @@
+//! `tinygpt bench`: the speed figures docs/benchmarks.md records (native only).
+//! Each result is one JSON object; the CLI prints them as lines or as a table.
+
+use crate::backend::Backend;
+use crate::config::preset;
+use crate::cpu::CpuBackend;
+use crate::error::Result;
+use crate::gpu::{GpuBackend, MatmulVariant};
+use crate::model::Gpt;
+use crate::rng::Rng;
+use crate::sample::{generate, SampleConfig};
+use pollster::block_on;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+pub struct BenchOptions {
+    pub cpu: bool,
+    pub gpu: bool,
+    /// Also time the `small` preset.
+    pub small: bool,
+    /// Timed training steps per preset.
+    pub steps: usize,
+}
+
+/// Matmul shapes: the baby model's (N = B·T = 768) and two squares.
+const SHAPES: [(usize, usize, usize); 5] = [(768, 128, 384), (768, 128, 512), (768, 512, 128), (1024, 1024, 1024), (2048, 2048, 2048)];
+
+/// Runs `f` once to warm up, then repeatedly until ~0.5 s have passed (at least twice);
+/// returns seconds per run.
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    let t0 = Instant::now();
+    let mut n = 0;
+    while n < 2 || t0.elapsed().as_secs_f64() < 0.5 {
+        f();
+        n += 1;
+    }
+    t0.elapsed().as_secs_f64() / n as f64
+}
+
+fn rand_ids(n: usize, v: usize, seed: u64) -> Vec<u32> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| r.below(v) as u32).collect()
+}
+
+/// Matmul forward GFLOP/s on a backend at every shape; `sync` waits for queued work.
+fn matmuls<B: Backend>(be: &mut B, label: &str, mut sync: impl FnMut(&mut B), out: &mut Vec<Value>) -> Result<()> {
+    let mut r = Rng::new(1);
+    for (n, c, oc) in SHAPES {
+        let (x, w, y) = (be.alloc(n * c, "bench inp")?, be.alloc(oc * c, "bench w")?, be.alloc(n * oc, "bench out")?);
+        be.write(x, &(0..n * c).map(|_| r.normal()).collect::<Vec<_>>());
+        be.write(w, &(0..oc * c).map(|_| r.normal()).collect::<Vec<_>>());
+        let secs = time(|| {
+            be.matmul_forward(y, x, w, None, n, c, oc);
+            sync(be);
+        });
+        out.push(json!({"backend": label, "kernel": "matmul_forward", "n": n, "c": c, "oc": oc,
+            "ms": secs * 1e3, "gflops": 2.0 * (n * c * oc) as f64 / secs / 1e9}));
+        for t in [x, w, y] {
+            be.free(t);
+        }
+    }
+    Ok(())
+}
+
+/// ms per training step of a preset, and generation tokens/s with and without the KV cache.
+fn model_speed<B: Backend>(mk: &mut dyn FnMut() -> Result<B>, label: &str, name: &str, steps: usize, out: &mut Vec<Value>) -> Result<Gpt<B>> {
+    let p = preset(name)?;
+    let mut model = Gpt::new(p.model.clone(), mk()?, 1)?;
+    let (b, t) = (p.train.batch_size, p.model.block_size);
+    let (x, y) = (rand_ids(b * t, p.model.vocab_size, 2), rand_ids(b * t, p.model.vocab_size, 3));
+    for _ in 0..2 {
+        block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
+    }
+    let ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    out.push(json!({"backend": label, "preset": name, "ms_per_step": ms, "tokens_per_s": (b * t) as f64 / (ms / 1e3)}));
+    for cache in [true, false] {
+        let n = p.model.block_size * 2; // long enough that the window slides
+        let sc = SampleConfig { max_tokens: n, temperature: 0.0, use_cache: cache, ..SampleConfig::default() };
+        let t0 = Instant::now();
+        block_on(generate(&mut model, &[0], &sc, |_| true))?;
+        let s = t0.elapsed().as_secs_f64();
+        out.push(json!({"backend": label, "preset": name, "generate_tokens": n, "kv_cache": cache, "tokens_per_s": n as f64 / s}));
+    }
+    Ok(model)
+}
+
+pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut presets = vec!["baby"];
+    if o.small {
+        presets.push("small");
+    }
+    if o.cpu {
+        matmuls(&mut CpuBackend::new(), "cpu", |_| {}, &mut out)?;
+        for name in &presets {
+            model_speed(&mut || Ok(CpuBackend::new()), "cpu", name, o.steps, &mut out)?;
+        }
+    }
+    if o.gpu {
+        let mut g = GpuBackend::new_blocking()?;
+        out.push(json!({"backend": "gpu", "adapter": g.describe()}));
+        let default = g.matmul_variant();
+        for v in [MatmulVariant::Blocked, MatmulVariant::Tiled] {
+            g.set_matmul_variant(v);
+            let label = format!("gpu/{v:?}").to_lowercase();
+            matmuls(&mut g, &label, |g| g.sync(), &mut out)?;
+        }
+        g.set_matmul_variant(default);
+        for name in &presets {
+            let mut model = model_speed(&mut GpuBackend::new_blocking, "gpu", name, o.steps, &mut out)?;
+            // per-kernel times for one training step: each dispatch waited for on its own
+            let p = preset(name)?;
+            let (b, t) = (p.train.batch_size, p.model.block_size);
+            let (x, y) = (rand_ids(b * t, p.model.vocab_size, 2), rand_ids(b * t, p.model.vocab_size, 3));
+            model.backend.set_profiling(true);
+            block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
+            for (entry, n, s) in model.backend.profile() {
+                out.push(json!({"backend": "gpu", "preset": name, "kernel": entry, "dispatches": n, "ms": s * 1e3}));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One result as a line of text.
+pub fn describe(r: &Value) -> String {
+    let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+    let be = r["backend"].as_str().unwrap_or("?");
+    if let Some(a) = r["adapter"].as_str() {
+        format!("{be}: adapter {a}")
+    } else if r.get("gflops").is_some() {
+        format!("{be:<12} matmul {}x{}x{}: {:.2} ms, {:.1} GFLOP/s", r["n"], r["c"], r["oc"], f("ms"), f("gflops"))
+    } else if r.get("dispatches").is_some() {
+        format!("{be:<12} {} step, {:<28} {:>4} dispatches {:>9.3} ms", r["preset"].as_str().unwrap_or(""), r["kernel"].as_str().unwrap_or(""), r["dispatches"], f("ms"))
+    } else if r.get("generate_tokens").is_some() {
+        let cache = if r["kv_cache"] == true { "with" } else { "without" };
+        format!("{be:<12} {} generation {cache} KV cache: {:.0} tokens/s", r["preset"].as_str().unwrap_or(""), f("tokens_per_s"))
+    } else {
+        format!("{be:<12} {} training: {:.1} ms/step, {:.0} tokens/s", r["preset"].as_str().unwrap_or(""), f("ms_per_step"), f("tokens_per_s"))
+    }
+}
