@@ -66,12 +66,27 @@ build_web() {
   cargo build --release --bin tinygpt
 }
 
+# GPU tests run on a software Vulkan adapter (lavapipe) on machines without a GPU.
+need_vulkan() {
+  if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      say "apt-get install mesa-vulkan-drivers (a software Vulkan adapter for the GPU tests)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+    else
+      echo "build.sh: no Vulkan driver found; install mesa-vulkan-drivers to run the GPU tests" >&2
+    fi
+  fi
+  # Mesa warns on every adapter probe without it.
+  export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+}
+
 cmd=${1:-help}
 case "$cmd" in
   test)
     need_rust
     need_wasm_target
-    say "cargo test --release (unit, CPU ops, model, PyTorch reference, CLI)"
+    need_vulkan
+    say "cargo test --release (unit, CPU ops, model, PyTorch reference, CLI, GPU kernels on Vulkan)"
     cargo test --release --all-targets
     # The CPU backend is also the browser's fallback: it must keep building for wasm32.
     say "cargo build --lib --target wasm32-unknown-unknown"
@@ -84,6 +99,7 @@ case "$cmd" in
     ;;
   bench)
     need_rust
+    need_vulkan
     cargo build --release --bin tinygpt
     ./target/release/tinygpt bench "${@:2}"
     ;;
