@@ -6,6 +6,7 @@ use crate::backend::Backend;
 use crate::checkpoint;
 use crate::config::{ModelConfig, PosEncoding, TrainConfig};
 use crate::cpu::CpuBackend;
+use crate::gpu::GpuBackend;
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::model::Gpt;
@@ -30,6 +31,7 @@ fn from_js<T: for<'de> Deserialize<'de>>(v: JsValue, what: &str) -> Result<T, Js
 /// The model on whichever backend this page got.
 enum AnyModel {
     Cpu(Gpt<CpuBackend>),
+    Gpu(Gpt<GpuBackend>),
 }
 
 /// Runs `$body` with `$m` bound to the concrete `Gpt<_>`.
@@ -37,6 +39,7 @@ macro_rules! with_model {
     ($any:expr, $m:ident => $body:expr) => {
         match $any {
             AnyModel::Cpu($m) => $body,
+            AnyModel::Gpu($m) => $body,
         }
     };
 }
@@ -114,6 +117,8 @@ pub struct Engine {
     train: Option<(Dataset, TrainConfig)>,
     generator: Option<Generator>,
     backend_name: String,
+    /// New models go on WebGPU (set by `init` when an adapter was found).
+    gpu: bool,
 }
 
 impl Engine {
@@ -125,13 +130,23 @@ impl Engine {
         self.model.as_mut().ok_or_else(|| JsError::new("no model is loaded"))
     }
 
-    fn new_model(&self, cfg: ModelConfig, seed: u64) -> Result<AnyModel, Error> {
-        Ok(AnyModel::Cpu(Gpt::new(cfg, CpuBackend::new(), seed)?))
+    /// Each model gets its own device, so a failed replacement never disturbs the current one.
+    async fn new_model(&self, cfg: ModelConfig, seed: u64) -> Result<AnyModel, Error> {
+        if self.gpu {
+            Ok(AnyModel::Gpu(Gpt::new(cfg, GpuBackend::new().await?, seed)?))
+        } else {
+            Ok(AnyModel::Cpu(Gpt::new(cfg, CpuBackend::new(), seed)?))
+        }
     }
 
-    fn from_checkpoint(&self, ck: checkpoint::Checkpoint) -> Result<(AnyModel, Tokenizer, Option<TrainConfig>), Error> {
-        let (m, t, tc) = ck.into_model(CpuBackend::new())?;
-        Ok((AnyModel::Cpu(m), t, tc))
+    async fn from_checkpoint(&self, ck: checkpoint::Checkpoint) -> Result<(AnyModel, Tokenizer, Option<TrainConfig>), Error> {
+        if self.gpu {
+            let (m, t, tc) = ck.into_model(GpuBackend::new().await?)?;
+            Ok((AnyModel::Gpu(m), t, tc))
+        } else {
+            let (m, t, tc) = ck.into_model(CpuBackend::new())?;
+            Ok((AnyModel::Cpu(m), t, tc))
+        }
     }
 
     fn token_text(&self, id: u32) -> String {
@@ -144,7 +159,7 @@ impl Engine {
     #[wasm_bindgen(constructor)]
     pub fn new() -> Engine {
         console_error_panic_hook::set_once();
-        Engine { model: None, tok: None, train: None, generator: None, backend_name: "cpu".into() }
+        Engine { model: None, tok: None, train: None, generator: None, backend_name: "CPU (WebAssembly)".into(), gpu: false }
     }
 
     /// Picks the compute backend: WebGPU when `prefer_gpu` and an adapter is available, else
@@ -157,9 +172,23 @@ impl Engine {
             adapter: String,
             reason: Option<String>,
         }
-        let reason = if prefer_gpu { "this build has no WebGPU backend yet".to_string() } else { "CPU requested".to_string() };
+        if prefer_gpu {
+            match GpuBackend::new().await {
+                Ok(g) => {
+                    self.gpu = true;
+                    self.backend_name = format!("WebGPU: {}", g.describe());
+                    return to_js(&Init { backend: "webgpu", adapter: self.backend_name.clone(), reason: None });
+                }
+                Err(e) => {
+                    self.gpu = false;
+                    self.backend_name = "CPU (WebAssembly)".into();
+                    return to_js(&Init { backend: "cpu", adapter: self.backend_name.clone(), reason: Some(e.to_string()) });
+                }
+            }
+        }
+        self.gpu = false;
         self.backend_name = "CPU (WebAssembly)".into();
-        to_js(&Init { backend: "cpu", adapter: self.backend_name.clone(), reason: Some(reason) })
+        to_js(&Init { backend: "cpu", adapter: self.backend_name.clone(), reason: Some("the CPU was requested".into()) })
     }
 
     /// Which backend this engine computes on, e.g. "CPU (WebAssembly)".
@@ -168,9 +197,9 @@ impl Engine {
     }
 
     /// Replaces the model with a checkpoint's; on any error the current model stays.
-    pub fn load_checkpoint(&mut self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
-        let ck = checkpoint::from_bytes(bytes, name).map_err(js_err)?;
-        let (m, t, tc) = self.from_checkpoint(ck).map_err(js_err)?;
+    pub async fn load_checkpoint(&mut self, bytes: Vec<u8>, name: String) -> Result<JsValue, JsError> {
+        let ck = checkpoint::from_bytes(&bytes, &name).map_err(js_err)?;
+        let (m, t, tc) = self.from_checkpoint(ck).await.map_err(js_err)?;
         self.model = Some(m);
         self.tok = Some(t);
         self.generator = None;
@@ -283,7 +312,8 @@ impl Engine {
     /// (its vocabulary must cover the corpus); otherwise a fresh model of `model_cfg`
     /// ({n_layer, n_head, n_embd, block_size, pos}) is made with the corpus's characters.
     /// `train_cfg` is a TrainConfig (fields optional). Nothing changes on error.
-    pub fn prepare_training(&mut self, corpus: &str, model_cfg: JsValue, train_cfg: JsValue, continue_model: bool) -> Result<JsValue, JsError> {
+    pub async fn prepare_training(&mut self, corpus: String, model_cfg: JsValue, train_cfg: JsValue, continue_model: bool) -> Result<JsValue, JsError> {
+        let corpus = corpus.as_str();
         let tc: TrainConfig = if train_cfg.is_undefined() { TrainConfig::default() } else { from_js(train_cfg, "training settings")? };
         tc.validate().map_err(js_err)?;
         if corpus.is_empty() {
@@ -302,7 +332,7 @@ impl Engine {
             cfg.validate().map_err(js_err)?;
             let ids = tok.encode(corpus).map_err(js_err)?;
             let data = Dataset::new(ids, cfg.block_size).map_err(js_err)?;
-            let model = self.new_model(cfg, tc.seed).map_err(js_err)?;
+            let model = self.new_model(cfg, tc.seed).await.map_err(js_err)?;
             self.model = Some(model);
             self.tok = Some(tok);
             self.generator = None;
@@ -344,6 +374,7 @@ impl Engine {
     pub fn describe_backend(&mut self) -> String {
         match &self.model {
             Some(AnyModel::Cpu(m)) => m.backend.describe(),
+            Some(AnyModel::Gpu(m)) => m.backend.describe(),
             None => self.backend_name.clone(),
         }
     }

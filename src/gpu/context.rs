@@ -17,7 +17,12 @@ impl Context {
         // Vulkan/Metal/DX12/WebGPU first; GL only when none of those has an adapter (probing GL
         // on a headless Linux box prints EGL noise). WGPU_BACKEND overrides both.
         let mut found = None;
-        for backends in [wgpu::Backends::PRIMARY, wgpu::Backends::all()] {
+        // In a browser only WebGPU runs compute shaders: never fall back to WebGL there.
+        #[cfg(target_arch = "wasm32")]
+        let tries = [wgpu::Backends::BROWSER_WEBGPU];
+        #[cfg(not(target_arch = "wasm32"))]
+        let tries = [wgpu::Backends::PRIMARY, wgpu::Backends::all()];
+        for backends in tries {
             let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
             desc.backends = backends;
             let instance = wgpu::Instance::new(desc.with_env());
