@@ -83,14 +83,42 @@ pub async fn save_with<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokeni
     Ok(())
 }
 
+/// Largest JSON header we accept; ours are a few KB even for GPT-2 sizes.
+pub const MAX_HEADER: u64 = 16 << 20;
+
+/// Loads a checkpoint file. The 8-byte header length is checked against the file size and
+/// MAX_HEADER before the file is read, so a hostile length never drives an allocation.
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("cannot read checkpoint {}: {e}", path.display())))?;
-    from_bytes(&bytes, &path.display().to_string())
+    use std::io::Read;
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| Error::Io(format!("cannot read checkpoint {name}: {e}"));
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut n = [0u8; 8];
+    if len < 8 || f.read_exact(&mut n).is_err() {
+        return Err(Error::Checkpoint(format!("{name}: {len} bytes is too short for a safetensors file (8-byte header length first)")));
+    }
+    check_header_len(u64::from_le_bytes(n), len, &name)?;
+    let bytes = std::fs::read(path).map_err(io)?;
+    from_bytes(&bytes, &name)
+}
+
+fn check_header_len(n: u64, file_len: u64, name: &str) -> Result<()> {
+    if n > file_len.saturating_sub(8) {
+        return Err(Error::Checkpoint(format!("{name}: header length {n} is larger than the file ({file_len} bytes): truncated or not a safetensors file")));
+    }
+    if n > MAX_HEADER {
+        return Err(Error::Checkpoint(format!("{name}: header of {n} bytes is larger than the {} MiB a checkpoint header may have", MAX_HEADER >> 20)));
+    }
+    Ok(())
 }
 
 /// Parses and validates checkpoint bytes; `name` (a path or file name) is used in messages.
 pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Checkpoint> {
     let err = |m: String| Error::Checkpoint(format!("{name}: {m}"));
+    if bytes.len() >= 8 {
+        check_header_len(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")), bytes.len() as u64, name)?;
+    }
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
     let meta = header.metadata().clone().unwrap_or_default();

@@ -162,7 +162,11 @@ fn bad_checkpoints_are_refused_with_names() {
     assert!(e.contains("not a readable safetensors"), "empty: {e}");
     let mut huge = good.clone();
     huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert!(err(&huge).contains("not a readable safetensors"));
+    assert!(err(&huge).contains("larger than the file"), "{}", err(&huge));
+    // a 20 MB header of valid JSON padding: refused by size, before parsing
+    let mut big = 20_000_000u64.to_le_bytes().to_vec();
+    big.extend(std::iter::repeat_n(b' ', 20_000_000));
+    assert!(err(&big).contains("header of 20000000 bytes"), "{}", err(&big));
 
     // rebuild the file with one change at a time
     let st = safetensors::SafeTensors::deserialize(&good).unwrap();
