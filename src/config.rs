@@ -183,7 +183,8 @@ impl TrainConfig {
     /// `step` is 0-based.
     pub fn lr_at(&self, step: usize) -> f32 {
         if step < self.warmup {
-            return self.lr * (step + 1) as f32 / (self.warmup + 1) as f32;
+            // in f32: warmup + 1 must not overflow for any warmup a file may hold
+            return self.lr * (step as f32 + 1.0) / (self.warmup as f32 + 1.0);
         }
         if step >= self.steps || self.steps <= self.warmup {
             return self.min_lr;
