@@ -16,6 +16,7 @@ pub mod rng;
 pub mod sample;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
+pub mod selfcheck;
 pub mod tokenizer;
 pub mod train;
 #[cfg(target_arch = "wasm32")]

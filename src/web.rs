@@ -191,6 +191,22 @@ impl Engine {
         to_js(&Init { backend: "cpu", adapter: self.backend_name.clone(), reason: Some("the CPU was requested".into()) })
     }
 
+    /// Runs every op on this engine's GPU and on the CPU backend with the same random inputs:
+    /// `[{op, rel_err}]` (largest relative difference per op). Empty on the CPU backend.
+    pub async fn self_check(&mut self) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Row {
+            op: &'static str,
+            rel_err: f32,
+        }
+        if !self.gpu {
+            return to_js(&Vec::<Row>::new());
+        }
+        let mut g = GpuBackend::new().await.map_err(js_err)?;
+        let rows = crate::selfcheck::compare(&mut CpuBackend::new(), &mut g).await;
+        to_js(&rows.into_iter().map(|(op, rel_err)| Row { op, rel_err }).collect::<Vec<_>>())
+    }
+
     /// Which backend this engine computes on, e.g. "CPU (WebAssembly)".
     pub fn backend(&self) -> String {
         self.backend_name.clone()

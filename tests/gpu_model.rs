@@ -57,3 +57,14 @@ fn gpu_model_trains_and_generates_like_the_cpu() {
         assert_eq!(gt, ct, "{pos}: greedy tokens");
     }
 }
+
+/// The device self-check the page runs: every op on lavapipe agrees with the CPU.
+#[test]
+fn selfcheck_agrees_with_the_cpu() {
+    let Some(mut g) = common::gpu_or_skip() else { return };
+    let rows = pollster::block_on(tinygpt::selfcheck::compare(&mut tinygpt::cpu::CpuBackend::new(), &mut g));
+    assert_eq!(rows.len(), 17);
+    for (op, err) in rows {
+        assert!(err < 1e-3, "{op}: relative error {err}");
+    }
+}

@@ -29,7 +29,7 @@ struct Params {
 /// skipped when that is not finite. Bias corrections are computed here exactly as the CPU does.
 pub(super) fn update(g: &mut GpuBackend, p: Tensor, gr: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
     let prm = Params {
-        n: u(p.len), p_off: u(p.off), g_off: u(gr.off), m_off: u(m.off), v_off: u(v.off), gn_off: u(grad_norm_sq.off),
+        n: u(p.len), p_off: g.off(p), g_off: g.off(gr), m_off: g.off(m), v_off: g.off(v), gn_off: g.off(grad_norm_sq),
         lr: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps,
         decay: 1.0 - h.lr * h.weight_decay,
         max_norm: h.max_norm,

@@ -26,7 +26,7 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, att: Tensor, qkv: Tensor,
     assert!(tq <= tk && c.is_multiple_of(nh), "attention: Tq {tq} <= Tk {tk}, C {c} divisible by NH {nh}");
     let p = Params {
         b: u(b), tq: u(tq), tk: u(tk), c: u(c), nh: u(nh),
-        out_off: u(out.off), att_off: u(att.off), qkv_off: u(qkv.off), dout_off: 0, dots_off: 0, _pad: [0; 2],
+        out_off: g.off(out), att_off: g.off(att), qkv_off: g.off(qkv), dout_off: 0, dots_off: 0, _pad: [0; 2],
     };
     let groups = g.grid_1d(b * nh * tq, 64);
     g.dispatch("attention", "attention_forward", &p, &[(1, out), (2, att), (3, qkv)], groups);
@@ -39,7 +39,7 @@ pub(super) fn backward(g: &mut GpuBackend, dqkv: Tensor, dout: Tensor, qkv: Tens
     let dots = g.scratch("attention row dots", b * nh * t);
     let p = Params {
         b: u(b), tq: u(t), tk: u(t), c: u(c), nh: u(nh),
-        out_off: u(dqkv.off), att_off: u(att.off), qkv_off: u(qkv.off), dout_off: u(dout.off), dots_off: u(dots.off), _pad: [0; 2],
+        out_off: g.off(dqkv), att_off: g.off(att), qkv_off: g.off(qkv), dout_off: g.off(dout), dots_off: g.off(dots), _pad: [0; 2],
     };
     let bind = [(1, dqkv), (2, att), (3, qkv), (4, dout), (5, dots)];
     let groups = g.grid_1d(b * nh * t, 64);

@@ -20,8 +20,8 @@ struct Params {
 /// losses[N] = -log softmax(logits)[target]; hits[N] = 1 when argmax == target.
 pub(super) fn forward(g: &mut GpuBackend, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize) {
     let p = Params {
-        n: u(n), v: u(v), out_off: u(losses.off), hits_off: u(hits.off),
-        logits_off: u(logits.off), targets_off: u(targets.off), scale: 0.0, _pad: 0,
+        n: u(n), v: u(v), out_off: g.off(losses), hits_off: g.off(hits),
+        logits_off: g.off(logits), targets_off: g.off(targets), scale: 0.0, _pad: 0,
     };
     let groups = g.grid_1d(n, 64);
     g.dispatch("crossentropy", "crossentropy_forward", &p, &[(1, losses), (2, hits), (3, logits), (4, targets)], groups);
@@ -30,8 +30,8 @@ pub(super) fn forward(g: &mut GpuBackend, losses: Tensor, hits: Tensor, logits: 
 /// dlogits[N,V] = scale * (softmax(logits) - onehot(target)), overwritten.
 pub(super) fn backward(g: &mut GpuBackend, dlogits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize, scale: f32) {
     let p = Params {
-        n: u(n), v: u(v), out_off: u(dlogits.off), hits_off: 0,
-        logits_off: u(logits.off), targets_off: u(targets.off), scale, _pad: 0,
+        n: u(n), v: u(v), out_off: g.off(dlogits), hits_off: 0,
+        logits_off: g.off(logits), targets_off: g.off(targets), scale, _pad: 0,
     };
     let groups = g.grid_1d(n, 64);
     g.dispatch("crossentropy", "crossentropy_backward", &p, &[(1, dlogits), (3, logits), (4, targets)], groups);

@@ -23,7 +23,7 @@ struct Params {
 /// out[B,T,C] = wte[inp[b,t]] + pe[pos0 + t]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, wte: Tensor, pe: Tensor, b: usize, t: usize, c: usize, pos0: usize) {
-    let p = Params { b: u(b), t: u(t), c: u(c), v: 0, pos0: u(pos0), out_off: u(out.off), inp_off: u(inp.off), wte_off: u(wte.off), pe_off: u(pe.off), dout_off: 0, _pad: [0; 2] };
+    let p = Params { b: u(b), t: u(t), c: u(c), v: 0, pos0: u(pos0), out_off: g.off(out), inp_off: g.off(inp), wte_off: g.off(wte), pe_off: g.off(pe), dout_off: 0, _pad: [0; 2] };
     let groups = g.grid_1d(b * t * c, 256);
     g.dispatch("encoder", "encoder_forward", &p, &[(1, out), (2, inp), (3, wte), (4, pe)], groups);
 }
@@ -32,11 +32,11 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, wte: Tensor,
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(g: &mut GpuBackend, dwte: Tensor, dwpe: Option<Tensor>, dout: Tensor, inp: Tensor, b: usize, t: usize, c: usize) {
     let v = dwte.len / c;
-    let mut p = Params { b: u(b), t: u(t), c: u(c), v: u(v), pos0: 0, out_off: 0, inp_off: u(inp.off), wte_off: u(dwte.off), pe_off: 0, dout_off: u(dout.off), _pad: [0; 2] };
+    let mut p = Params { b: u(b), t: u(t), c: u(c), v: u(v), pos0: 0, out_off: 0, inp_off: g.off(inp), wte_off: g.off(dwte), pe_off: 0, dout_off: g.off(dout), _pad: [0; 2] };
     let groups = g.grid_1d(v * c, 256);
     g.dispatch("encoder", "encoder_backward", &p, &[(2, inp), (3, dwte), (5, dout)], groups);
     if let Some(dwpe) = dwpe {
-        p.pe_off = u(dwpe.off);
+        p.pe_off = g.off(dwpe);
         let groups = g.grid_1d(t * c, 256);
         g.dispatch("encoder", "encoder_backward_dwpe", &p, &[(4, dwpe), (5, dout)], groups);
     }

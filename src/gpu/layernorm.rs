@@ -23,8 +23,8 @@ struct Params {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward(g: &mut GpuBackend, out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, bias: Tensor, n: usize, c: usize) {
     let p = Params {
-        n: u(n), c: u(c), out_off: u(out.off), mean_off: u(mean.off), rstd_off: u(rstd.off),
-        inp_off: u(inp.off), w_off: u(w.off), bias_off: u(bias.off), dout_off: 0, _pad: [0; 3],
+        n: u(n), c: u(c), out_off: g.off(out), mean_off: g.off(mean), rstd_off: g.off(rstd),
+        inp_off: g.off(inp), w_off: g.off(w), bias_off: g.off(bias), dout_off: 0, _pad: [0; 3],
     };
     let groups = g.grid_1d(n, 64);
     g.dispatch("layernorm", "layernorm_forward", &p, &[(1, out), (2, mean), (3, rstd), (4, inp), (5, w), (6, bias)], groups);
@@ -34,13 +34,13 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, mean: Tensor, rstd: Tenso
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, n: usize, c: usize) {
     let mut p = Params {
-        n: u(n), c: u(c), out_off: u(dinp.off), mean_off: u(mean.off), rstd_off: u(rstd.off),
-        inp_off: u(inp.off), w_off: u(w.off), bias_off: 0, dout_off: u(dout.off), _pad: [0; 3],
+        n: u(n), c: u(c), out_off: g.off(dinp), mean_off: g.off(mean), rstd_off: g.off(rstd),
+        inp_off: g.off(inp), w_off: g.off(w), bias_off: 0, dout_off: g.off(dout), _pad: [0; 3],
     };
     let groups = g.grid_1d(n, 64);
     g.dispatch("layernorm", "layernorm_backward", &p, &[(1, dinp), (2, mean), (3, rstd), (4, inp), (5, w), (7, dout)], groups);
-    p.w_off = u(dw.off);
-    p.bias_off = u(dbias.off);
+    p.w_off = g.off(dw);
+    p.bias_off = g.off(dbias);
     let groups = g.grid_1d(c, 64);
     g.dispatch("layernorm", "layernorm_backward_dw", &p, &[(2, mean), (3, rstd), (4, inp), (5, dw), (6, dbias), (7, dout)], groups);
 }

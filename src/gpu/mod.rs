@@ -264,6 +264,25 @@ impl GpuBackend {
         t
     }
 
+    /// A 4-element buffer for a binding an entry point declares but does not read.
+    fn unused(&mut self) -> Tensor {
+        self.scratch("unused binding", 4)
+    }
+
+    /// The byte offset at which a view is bound: its start rounded down to the adapter's
+    /// storage-offset alignment. Binding each view's own range (not the whole buffer) lets two
+    /// views of one buffer be written by one dispatch (dw and dbias in the gradient buffer):
+    /// WebGPU forbids overlapping writable bindings.
+    fn bind_start(&self, t: Tensor) -> u64 {
+        let a = self.ctx.limits.min_storage_buffer_offset_alignment as u64;
+        (t.off as u64 * 4) / a * a
+    }
+
+    /// The element offset a kernel adds for view `t`, relative to where `dispatch` binds it.
+    pub(super) fn off(&self, t: Tensor) -> u32 {
+        u(t.off - (self.bind_start(t) / 4) as usize)
+    }
+
     fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
         let device = &self.ctx.device;
         self.encoder.get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinygpt ops") }))
@@ -305,7 +324,12 @@ impl GpuBackend {
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &ubuf, offset: uoff, size: wgpu::BufferSize::new(bytes.len() as u64) }),
         }];
         for &(binding, t) in bindings {
-            entries.push(wgpu::BindGroupEntry { binding, resource: self.buf(t).raw.as_entire_binding() });
+            let start = self.bind_start(t);
+            let buf = self.buf(t);
+            // at least one element: WebGPU has no empty bindings
+            let end = ((t.off + t.len.max(1)) * 4) as u64;
+            let size = wgpu::BufferSize::new(end.min(buf.raw.size()) - start);
+            entries.push(wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &buf.raw, offset: start, size }) });
         }
         let group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &pipe.layout, entries: &entries });
         for &(_, t) in bindings {

@@ -17,7 +17,7 @@ struct Params {
 /// buffer, then one workgroup adds those.
 pub(super) fn reduce(g: &mut GpuBackend, out: Tensor, x: Tensor, square: bool) {
     let partials = g.scratch("reduction partials", 256);
-    let p = Params { n: u(x.len), square: square as u32, out_off: u(out.off), x_off: u(x.off) };
+    let p = Params { n: u(x.len), square: square as u32, out_off: g.off(out), x_off: g.off(x) };
     g.dispatch("reduce", "reduce_partials", &p, &[(2, x), (3, partials)], [256, 1, 1]);
     g.dispatch("reduce", "reduce_final", &p, &[(1, out), (3, partials)], [1, 1, 1]);
 }

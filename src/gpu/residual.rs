@@ -14,7 +14,7 @@ struct Params {
 }
 
 pub(super) fn forward(g: &mut GpuBackend, out: Tensor, a: Tensor, b: Tensor, n: usize) {
-    let p = Params { n: u(n), out_off: u(out.off), a_off: u(a.off), b_off: u(b.off) };
+    let p = Params { n: u(n), out_off: g.off(out), a_off: g.off(a), b_off: g.off(b) };
     let groups = g.grid_1d(n, 256);
     g.dispatch("residual", "residual_forward", &p, &[(1, out), (2, a), (3, b)], groups);
 }

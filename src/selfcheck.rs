@@ -1,0 +1,134 @@
+//! A device self-check: every op run on two backends with the same random inputs, reporting
+//! the largest relative difference per op. The page runs it on WebGPU against the CPU backend
+//! (browsers' adapters differ, and a wrong kernel would otherwise only show as odd text), and
+//! the e2e tests assert it.
+
+use crate::backend::{AdamWStep, Backend, Tensor};
+use crate::rng::Rng;
+
+const B: usize = 2;
+const T: usize = 7;
+const C: usize = 24;
+const NH: usize = 3;
+const V: usize = 11;
+const N: usize = B * T;
+
+/// Buffers of one backend for the check.
+struct Bufs {
+    f: Vec<Tensor>,
+}
+
+fn rand(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| r.normal()).collect()
+}
+
+impl Bufs {
+    fn put<X: Backend>(&mut self, be: &mut X, data: &[f32]) -> Tensor {
+        let t = be.alloc(data.len(), "selfcheck").expect("small buffer");
+        be.write(t, data);
+        self.f.push(t);
+        t
+    }
+    fn zeros<X: Backend>(&mut self, be: &mut X, n: usize) -> Tensor {
+        let t = be.alloc(n, "selfcheck").expect("small buffer");
+        self.f.push(t);
+        t
+    }
+}
+
+/// Runs every op on `be` and returns (op, outputs) in a fixed order.
+async fn run_all<X: Backend>(be: &mut X) -> Vec<(&'static str, Vec<f32>)> {
+    let mut b = Bufs { f: Vec::new() };
+    let mut out = Vec::new();
+    let mut r = Rng::new(9);
+    let ids: Vec<u32> = (0..N).map(|_| r.below(V) as u32).collect();
+    let inp = be.alloc_u32(N, "selfcheck ids").expect("small buffer");
+    be.write_u32(inp, &ids);
+
+    let (wte, pe) = (b.put(be, &rand(V * C, 1)), b.put(be, &rand(T * C, 2)));
+    let enc = b.zeros(be, N * C);
+    be.encoder_forward(enc, inp, wte, pe, B, T, C, 0);
+    out.push(("encoder_forward", be.read(enc).await));
+    let (dwte, dwpe) = (b.zeros(be, V * C), b.zeros(be, T * C));
+    let dout = b.put(be, &rand(N * C, 3));
+    be.encoder_backward(dwte, Some(dwpe), dout, inp, B, T, C);
+    out.push(("encoder_backward", [be.read(dwte).await, be.read(dwpe).await].concat()));
+
+    let (x, w, bias) = (b.put(be, &rand(N * C, 4)), b.put(be, &rand(C, 5)), b.put(be, &rand(C, 6)));
+    let (y, mean, rstd) = (b.zeros(be, N * C), b.zeros(be, N), b.zeros(be, N));
+    be.layernorm_forward(y, mean, rstd, x, w, bias, N, C);
+    out.push(("layernorm_forward", be.read(y).await));
+    let (dx, dw, db) = (b.zeros(be, N * C), b.zeros(be, C), b.zeros(be, C));
+    be.layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, N, C);
+    out.push(("layernorm_backward", [be.read(dx).await, be.read(dw).await, be.read(db).await].concat()));
+
+    let oc = 3 * C;
+    let (mw, mb) = (b.put(be, &rand(oc * C, 7)), b.put(be, &rand(oc, 8)));
+    let qkv = b.zeros(be, N * oc);
+    be.matmul_forward(qkv, x, mw, Some(mb), N, C, oc);
+    out.push(("matmul_forward", be.read(qkv).await));
+    let dq = b.put(be, &rand(N * oc, 10));
+    let (mdx, mdw, mdb) = (b.zeros(be, N * C), b.zeros(be, oc * C), b.zeros(be, oc));
+    be.matmul_backward(mdx, mdw, Some(mdb), dq, x, mw, N, C, oc);
+    out.push(("matmul_backward dinp", be.read(mdx).await));
+    out.push(("matmul_backward dw", be.read(mdw).await));
+    out.push(("matmul_backward dbias", be.read(mdb).await));
+
+    let (ay, att) = (b.zeros(be, N * C), b.zeros(be, B * NH * T * T));
+    be.attention_forward(ay, att, qkv, B, T, T, C, NH);
+    out.push(("attention_forward", [be.read(ay).await, be.read(att).await].concat()));
+    let dqkv = b.zeros(be, N * oc);
+    be.attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
+    out.push(("attention_backward", be.read(dqkv).await));
+
+    let (g, dg) = (b.zeros(be, N * C), b.zeros(be, N * C));
+    be.gelu_forward(g, x, N * C);
+    out.push(("gelu_forward", be.read(g).await));
+    be.gelu_backward(dg, x, dout, N * C);
+    out.push(("gelu_backward", be.read(dg).await));
+    let res = b.zeros(be, N * C);
+    be.residual_forward(res, x, dout, N * C);
+    out.push(("residual_forward", be.read(res).await));
+
+    let logits = b.put(be, &rand(N * V, 11));
+    let tg: Vec<u32> = (0..N).map(|_| r.below(V) as u32).collect();
+    let targets = be.alloc_u32(N, "selfcheck targets").expect("small buffer");
+    be.write_u32(targets, &tg);
+    let (losses, hits, dl) = (b.zeros(be, N), b.zeros(be, N), b.zeros(be, N * V));
+    be.crossentropy_forward(losses, hits, logits, targets, N, V);
+    out.push(("crossentropy_forward", [be.read(losses).await, be.read(hits).await].concat()));
+    be.crossentropy_backward(dl, logits, targets, N, V, 0.1);
+    out.push(("crossentropy_backward", be.read(dl).await));
+
+    let (s, nsq) = (b.zeros(be, 1), b.zeros(be, 1));
+    be.sum(s, x);
+    be.norm_sq(nsq, x);
+    out.push(("reduce", [be.read(s).await, be.read(nsq).await].concat()));
+    let (p, m, v) = (b.put(be, &rand(C, 12)), b.zeros(be, C), b.zeros(be, C));
+    let h = AdamWStep { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, t: 1, max_norm: 1.0 };
+    be.adamw(p, w, m, v, nsq, &h);
+    out.push(("adamw", [be.read(p).await, be.read(m).await, be.read(v).await].concat()));
+
+    for t in b.f.into_iter().chain([inp, targets]) {
+        be.free(t);
+    }
+    out
+}
+
+/// Largest |a-b| / (1e-3 + |a|) per op between backend `a` (the reference) and `b`.
+pub async fn compare<A: Backend, X: Backend>(a: &mut A, b: &mut X) -> Vec<(&'static str, f32)> {
+    let ra = run_all(a).await;
+    let rb = run_all(b).await;
+    ra.iter()
+        .zip(&rb)
+        .map(|((name, x), (_, y))| {
+            let worst = if x.len() != y.len() {
+                f32::INFINITY
+            } else {
+                x.iter().zip(y).map(|(p, q)| (p - q).abs() / (1e-3 + p.abs())).fold(0.0f32, |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) })
+            };
+            (*name, worst)
+        })
+        .collect()
+}

@@ -1,0 +1,110 @@
+// Drawing: a viridis colour map, heatmaps on canvases, and small line charts.
+
+// Viridis, sampled at 11 stops (matplotlib's), linearly interpolated.
+const VIRIDIS = [
+  [68, 1, 84], [72, 35, 116], [64, 67, 135], [52, 94, 141], [41, 120, 142], [32, 144, 140],
+  [34, 167, 132], [68, 190, 112], [121, 209, 81], [189, 222, 38], [253, 231, 37],
+];
+
+export function viridis(t) {
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = VIRIDIS[i], b = VIRIDIS[i + 1];
+  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
+}
+
+// A diverging map for signed values (PE, similarities): t in [0,1], blue - white - red.
+export function diverging(t) {
+  const x = Math.min(1, Math.max(-1, Number.isFinite(t) ? 2 * t - 1 : 0));
+  return x < 0 ? [255 * (1 + x), 255 * (1 + x), 255] : [255, 255 * (1 - x), 255 * (1 - x)];
+}
+
+// Draws rows x cols values (row-major, offset `off`) into `canvas`, one cell per value,
+// scaled to the canvas size. `color` maps a value to [r,g,b]; `mask(r,c)` true paints grey.
+export function heatmap(canvas, data, rows, cols, { off = 0, color = viridis, mask = null, lo = 0, hi = 1 } = {}) {
+  const w = canvas.width, h = canvas.height;
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(w, h);
+  const span = hi - lo || 1;
+  for (let y = 0; y < h; y++) {
+    const r = Math.min(rows - 1, Math.floor((y * rows) / h));
+    for (let x = 0; x < w; x++) {
+      const c = Math.min(cols - 1, Math.floor((x * cols) / w));
+      const p = (y * w + x) * 4;
+      let rgb;
+      if (mask && mask(r, c)) rgb = [46, 46, 52];
+      else rgb = color((data[off + r * cols + c] - lo) / span);
+      img.data[p] = rgb[0]; img.data[p + 1] = rgb[1]; img.data[p + 2] = rgb[2]; img.data[p + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
+// A colour-scale legend bar with its end labels.
+export function legend(canvas, color, lo, hi) {
+  const ctx = canvas.getContext('2d');
+  const w = canvas.width, h = canvas.height;
+  for (let x = 0; x < w; x++) {
+    const t = x / (w - 1);
+    const [r, g, b] = color(t);
+    ctx.fillStyle = `rgb(${r|0},${g|0},${b|0})`;
+    ctx.fillRect(x, 0, 1, h - 14);
+  }
+  ctx.fillStyle = getComputedStyle(canvas).color || '#ccc';
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.textBaseline = 'bottom';
+  ctx.textAlign = 'left'; ctx.fillText(lo, 0, h);
+  ctx.textAlign = 'right'; ctx.fillText(hi, w, h);
+}
+
+// Line chart: series = [{points: [[x,y]...], color, label}], with axes and a legend.
+export function lineChart(canvas, series, { yLabel = '', xMax = null } = {}) {
+  const dpr = window.devicePixelRatio || 1;
+  const cw = canvas.clientWidth || canvas.width, ch = canvas.clientHeight || canvas.height;
+  canvas.width = cw * dpr; canvas.height = ch * dpr;
+  const ctx = canvas.getContext('2d');
+  ctx.scale(dpr, dpr);
+  ctx.clearRect(0, 0, cw, ch);
+  const pad = { l: 44, r: 10, t: 10, b: 22 };
+  const all = series.flatMap((s) => s.points);
+  const fg = getComputedStyle(canvas).color || '#ccc';
+  ctx.strokeStyle = fg; ctx.fillStyle = fg; ctx.globalAlpha = 0.5;
+  ctx.strokeRect(pad.l, pad.t, cw - pad.l - pad.r, ch - pad.t - pad.b);
+  ctx.globalAlpha = 1;
+  ctx.font = '11px system-ui, sans-serif';
+  if (!all.length) return;
+  const x1 = xMax ?? Math.max(...all.map((p) => p[0]), 1);
+  const ys = all.map((p) => p[1]).filter(Number.isFinite);
+  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  if (y1 - y0 < 1e-6) { y0 -= 0.5; y1 += 0.5; }
+  const X = (x) => pad.l + (x / x1) * (cw - pad.l - pad.r);
+  const Y = (y) => pad.t + (1 - (y - y0) / (y1 - y0)) * (ch - pad.t - pad.b);
+  ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
+  for (let k = 0; k <= 4; k++) {
+    const y = y0 + ((y1 - y0) * k) / 4;
+    ctx.fillText(y.toFixed(2), pad.l - 4, Y(y));
+  }
+  ctx.textAlign = 'center'; ctx.textBaseline = 'top';
+  ctx.fillText(`step ${Math.round(x1)}`, cw - 40, ch - pad.b + 4);
+  ctx.fillText(yLabel, pad.l + 30, ch - pad.b + 4);
+  let lx = pad.l + 90;
+  for (const s of series) {
+    ctx.strokeStyle = s.color; ctx.lineWidth = 1.6;
+    ctx.beginPath();
+    s.points.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
+    ctx.stroke();
+    ctx.fillStyle = s.color; ctx.textAlign = 'left';
+    ctx.fillText(s.label, lx, ch - pad.b + 4);
+    lx += ctx.measureText(s.label).width + 16;
+  }
+}
+
+// Keeps at most `max` points by dropping every other one when full (the chart's history
+// stays bounded however long training runs).
+export function pushDecimated(points, p, max = 600) {
+  points.push(p);
+  if (points.length > max) {
+    for (let i = 1; i < points.length / 2; i++) points.splice(i, 1);
+  }
+}
