@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tinygpt's single entry point. Installs what is missing (idempotently), then builds or tests.
-#   ./build.sh test    every test: Rust unit + integration tests (CPU reference, PyTorch fixtures)
+#   ./build.sh test    every test: Rust unit + integration tests (CPU reference, PyTorch fixtures,
+#                      GPU kernels on lavapipe), then the page in headless Chromium
 #   ./build.sh cli     build the native `tinygpt` binary (target/release/tinygpt)
 #   ./build.sh bench   speed figures for docs/benchmarks.md (tinygpt bench)
 #   ./build.sh web     build the page's wasm module into www/pkg and its corpus into www/data
@@ -80,6 +81,27 @@ need_vulkan() {
   export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 }
 
+# The page tests drive Debian's Chromium with playwright-core (never a downloaded browser).
+need_e2e() {
+  if [ ! -x /usr/bin/chromium ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      say "apt-get install chromium (headless browser for the page tests)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      echo "build.sh: /usr/bin/chromium is missing; install Debian's chromium to run the page tests" >&2
+      exit 1
+    fi
+  fi
+  if ! command -v node >/dev/null 2>&1; then
+    echo "build.sh: node is missing; install Node.js to run the page tests" >&2
+    exit 1
+  fi
+  if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+    say "npm install (tests/e2e: playwright-core)"
+    (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
+  fi
+}
+
 cmd=${1:-help}
 case "$cmd" in
   test)
@@ -88,9 +110,11 @@ case "$cmd" in
     need_vulkan
     say "cargo test --release (unit, CPU ops, model, PyTorch reference, CLI, GPU kernels on Vulkan)"
     cargo test --release --all-targets
-    # The CPU backend is also the browser's fallback: it must keep building for wasm32.
-    say "cargo build --lib --target wasm32-unknown-unknown"
-    cargo build --lib --release --target wasm32-unknown-unknown
+    # The page in a real headless browser (builds the wasm module and the corpus first).
+    build_web
+    need_e2e
+    say "node --test tests/e2e (the page in headless Chromium)"
+    node --test --test-concurrency=1 tests/e2e/
     ;;
   cli)
     need_rust

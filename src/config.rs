@@ -102,7 +102,9 @@ impl ModelConfig {
     }
 }
 
+/// Fields missing from JSON (the page, a checkpoint) take their defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainConfig {
     /// Sequences per step, B.
     pub batch_size: usize,

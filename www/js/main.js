@@ -32,7 +32,9 @@ function call(type, payload = {}, transfer = []) {
 }
 
 // ---------------------------------------------------------------- messages
-function showError(msg) {
+let errorFrom = null;
+function showError(msg, from = null) {
+  errorFrom = from;
   const el = $('error');
   el.textContent = msg;
   el.hidden = false;
@@ -44,11 +46,19 @@ function clearError() {
 function status(msg) {
   $('status').textContent = msg;
 }
-const clean = (e) => String(e && e.message ? e.message : e).replace(/^Error: /, '');
+// The engine's messages, with the most common one (an unknown character) said more plainly.
+function clean(e) {
+  const msg = String(e && e.message ? e.message : e).replace(/^Error: /, '');
+  const m = /character '(.+)' \(U\+([0-9A-Fa-f]+)\) at position (\d+) is not in the model's vocabulary of (\d+) characters/.exec(msg);
+  if (m) return `The text has “${m[1]}” (U+${m[2]}, character ${Number(m[3]) + 1}), which this model never saw: it knows only the ${m[4]} characters of its training text. Remove it, or train a model on text that has it.`;
+  return msg;
+}
 
 // ---------------------------------------------------------------- model info
 let info = null;
+let modelEpoch = 0; // bumped whenever the model (and so maybe its vocabulary) changes
 function showInfo(i) {
+  modelEpoch++;
   info = i;
   $('modelinfo').textContent = `${i.n_layer} layers × ${i.n_head} heads, width ${i.n_embd}, context ${i.block_size}, ` +
     `${i.pos} positions, vocabulary ${i.vocab_size}, ${i.params.toLocaleString()} parameters, ${i.step} steps trained.`;
@@ -83,6 +93,9 @@ async function generate() {
   out.append(p);
   generated = '';
   generating = true;
+  document.body.dataset.generating = '1';
+  out.dataset.done = '0';
+  hidePop();
   $('generate').disabled = true;
   $('stop').disabled = false;
   const t0 = performance.now();
@@ -93,23 +106,64 @@ async function generate() {
     s.className = 'tok';
     s.textContent = token.text;
     s.style.setProperty('--p', token.prob.toFixed(3));
-    s.title = `p = ${(token.prob * 100).toFixed(1)}%\n` + token.top.map((a) => `${showChar(a.text)}  ${(a.prob * 100).toFixed(1)}%`).join('\n');
+    s.title = `“${showChar(token.text)}” p = ${pct(token.prob)}\n` + token.top.map((a) => `${showChar(a.text)}  ${pct(a.prob)}`).join('\n');
+    tokData.set(s, token);
+    const stick = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
     out.append(s);
+    if (stick) out.scrollTop = out.scrollHeight;
     generated += token.text;
     if (n % 8 === 0) scheduleAttention();
   };
   try {
     await call('generate', { prompt, opts: genOptions(), stream: 'main' });
     const secs = (performance.now() - t0) / 1000;
-    status(`${n} tokens in ${secs.toFixed(1)} s (${(n / secs).toFixed(0)} tokens/s).`);
+    status(`Generated ${n} tokens in ${secs.toFixed(1)} s (${(n / secs).toFixed(0)} tokens/s).`);
   } catch (e) {
     showError(clean(e));
   } finally {
     generating = false;
     $('generate').disabled = false;
     $('stop').disabled = true;
+    out.dataset.done = '1';
+    document.body.dataset.generating = '0';
     scheduleAttention();
   }
+}
+
+// The popover with a generated character's top-5 alternatives (hover, focus or tap).
+const tokData = new WeakMap();
+const pct = (p) => `${(p * 100).toFixed(p < 0.001 ? 2 : 1)}%`;
+function showPop(span) {
+  const token = tokData.get(span);
+  if (!token) return;
+  const pop = $('tokpop');
+  pop.textContent = '';
+  const head = document.createElement('div');
+  head.className = 'pophead';
+  head.textContent = `“${showChar(token.text)}” was picked at ${pct(token.prob)}`;
+  pop.append(head);
+  for (const a of token.top.slice(0, 5)) {
+    const row = document.createElement('div');
+    row.className = 'poprow' + (a.text === token.text ? ' picked' : '');
+    const ch = document.createElement('code');
+    ch.textContent = showChar(a.text);
+    const bar = document.createElement('span');
+    bar.className = 'popbar';
+    bar.style.setProperty('--w', Math.max(0.02, a.prob).toFixed(3));
+    const v = document.createElement('span');
+    v.textContent = pct(a.prob);
+    row.append(ch, bar, v);
+    pop.append(row);
+  }
+  pop.hidden = false;
+  const box = span.getBoundingClientRect();
+  const host = pop.offsetParent ? pop.offsetParent.getBoundingClientRect() : { left: 0, top: 0 };
+  const x = Math.min(box.left - host.left, (pop.offsetParent?.clientWidth || 300) - pop.offsetWidth - 4);
+  pop.style.setProperty('--x', `${Math.max(0, x)}px`);
+  pop.style.setProperty('--y', `${box.bottom - host.top + 4}px`);
+}
+function hidePop() {
+  $('tokpop').hidden = true;
 }
 
 // ---------------------------------------------------------------- attention
@@ -124,10 +178,15 @@ function scheduleAttention() {
 async function updateAttention() {
   const text = $('prompt').value + generated;
   if (!info || !text) return;
+  const epoch = modelEpoch;
   try {
-    att = await call('attention', { text });
+    const a = await call('attention', { text });
+    if (epoch !== modelEpoch) return scheduleAttention(); // asked of a model since replaced
+    att = a;
+    if (errorFrom === 'attention') clearError();
   } catch (e) {
-    showError(clean(e));
+    if (epoch !== modelEpoch) return scheduleAttention();
+    showError(`Attention: ${clean(e)}`, 'attention');
     return;
   }
   $('att-note').textContent = att.offset > 0
@@ -135,7 +194,44 @@ async function updateAttention() {
     : 'Every head of every layer over the prompt (and generated text). Click a head to enlarge it; hover a token to see what it attends to (row) and what attends to it (column).';
   if (selected[0] >= att.n_layer || selected[1] >= att.n_head) selected = [0, 0];
   drawAttentionGrid();
+  drawTokenStrip();
   drawAttentionMain(null);
+}
+
+// The tokens as a strip: hover or focus one to tint the others by how much it attends to them
+// (and outline those that attend to it most), and to mark its row and column in the heatmap.
+function drawTokenStrip() {
+  const strip = $('atttokens');
+  strip.textContent = '';
+  att.tokens.forEach((tok, i) => {
+    const s = document.createElement('span');
+    s.className = 'atok';
+    s.textContent = showChar(tok);
+    s.tabIndex = 0;
+    s.dataset.i = i;
+    strip.append(s);
+  });
+}
+function hoverToken(i) {
+  const spans = $('atttokens').children;
+  const [l, h] = selected;
+  const t = att.t, a = att.layers[l], o = h * t * t;
+  for (let j = 0; j < spans.length; j++) {
+    const sp = spans[j];
+    sp.classList.toggle('focus', j === i);
+    if (i === null) { sp.style.removeProperty('--bg'); sp.classList.remove('from'); continue; }
+    const w = j <= i ? a[o + i * t + j] : 0; // i attends to j
+    const [r, g, b] = viridis(w);
+    sp.style.setProperty('--bg', j <= i ? `rgb(${r | 0} ${g | 0} ${b | 0})` : 'transparent');
+    sp.classList.toggle('light', j <= i && w > 0.55);
+    sp.classList.toggle('from', j > i && a[o + j * t + i] >= 0.2); // j attends to i strongly
+  }
+  drawAttentionMain(i);
+  if (i === null) { $('atthover').textContent = ''; return; }
+  const top = [...Array(i + 1).keys()].map((k) => [k, a[o + i * t + k]]).sort((x, y) => y[1] - x[1]).slice(0, 3);
+  const back = [...Array(t - i).keys()].map((k) => k + i).map((k) => [k, a[o + k * t + i]]).sort((x, y) => y[1] - x[1]).slice(0, 3);
+  $('atthover').textContent = `“${showChar(att.tokens[i])}” (#${i}) attends most to ${top.map(([k, q]) => `“${showChar(att.tokens[k])}” #${k} ${(q * 100).toFixed(0)}%`).join(', ')}; ` +
+    `it is attended to most by ${back.map(([k, q]) => `#${k} “${showChar(att.tokens[k])}” ${(q * 100).toFixed(0)}%`).join(', ')}.`;
 }
 
 function drawAttentionGrid() {
@@ -152,7 +248,7 @@ function drawAttentionGrid() {
       c.title = `layer ${l}, head ${h}`;
       c.setAttribute('aria-label', `layer ${l} head ${h}`);
       heatmap(c, att.layers[l], t, t, { off: h * t * t, mask: (r, k) => k > r });
-      const pick = () => { selected = [l, h]; drawAttentionGrid(); drawAttentionMain(null); };
+      const pick = () => { selected = [l, h]; drawAttentionGrid(); drawAttentionMain(null); hoverToken(null); grid.children[l * att.n_head + h].focus(); };
       c.onclick = pick;
       c.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } };
       grid.append(c);
@@ -204,8 +300,8 @@ function attendHover(e) {
   const y = ((e.clientY - r.top) * c.height) / r.height - MARGIN;
   const cell = (c.width - MARGIN) / att.t;
   const i = Math.floor(y / cell), j = Math.floor(x / cell);
-  if (i < 0 || j < 0 || i >= att.t || j >= att.t) { drawAttentionMain(null); $('atthover').textContent = ''; return; }
-  drawAttentionMain(i);
+  if (i < 0 || j < 0 || i >= att.t || j >= att.t) { hoverToken(null); return; }
+  hoverToken(i);
   const [l, h] = selected;
   const p = att.layers[l][h * att.t * att.t + i * att.t + j];
   const top = [...Array(i + 1).keys()].map((k) => [k, att.layers[l][h * att.t * att.t + i * att.t + k]]).sort((a, b) => b[1] - a[1]).slice(0, 3);
@@ -246,11 +342,19 @@ async function updatePE() {
     }
   }
   heatmap($('pesim'), sim, t, t, { color: diverging, lo: -1, hi: 1 });
-  const dims = [...new Set([0, 1, Math.min(c - 1, 4), Math.min(c - 1, 5), Math.floor(c / 2)])];
-  const colors = ['#e76f51', '#2a9d8f', '#e9c46a', '#8ab17d', '#9b5de5'];
-  $('pedims').textContent = dims.join(', ');
-  lineChart($('pelines'), dims.map((d, k) => ({ label: `dim ${d}`, color: colors[k], points: [...Array(t).keys()].map((p) => [p, data[p * c + d]]) })), { yLabel: 'value' });
+  lastPE = pe;
+  drawPELines();
   legend($('pelegend'), diverging, (-m).toFixed(2), m.toFixed(2));
+}
+
+let lastPE = null;
+function drawPELines() {
+  if (!lastPE) return;
+  const { t, c, data } = lastPE;
+  let dims = [...new Set($('pedims').value.split(/[\s,]+/).filter(Boolean).map(Number).filter((d) => Number.isInteger(d) && d >= 0 && d < c))].slice(0, 6);
+  if (!dims.length) dims = [0, 1];
+  const colors = ['#e76f51', '#2a9d8f', '#e9c46a', '#8ab17d', '#9b5de5', '#4cc9f0'];
+  lineChart($('pelines'), dims.map((d, k) => ({ label: `dim ${d}`, color: colors[k], points: [...Array(t).keys()].map((p) => [p, data[p * c + d]]) })), { yLabel: 'value', xLabel: 'position', xMax: t - 1 });
 }
 
 // ---------------------------------------------------------------- training
@@ -285,6 +389,12 @@ async function readUpload() {
   }
 }
 
+function previewCorpus(text, name) {
+  const chars = new Set(text).size;
+  $('corpusinfo').textContent = `${name ? `“${name}”: ` : ''}${text.length.toLocaleString()} characters, ${chars} distinct.`;
+  $('corpuspreview').textContent = text.slice(0, 300) + (text.length > 300 ? ' …' : '');
+}
+
 async function corpusText() {
   switch (corpusKind()) {
     case 'shakespeare': {
@@ -317,7 +427,12 @@ function modelSettings() {
 function trainSettings() {
   const lr = Number($('lr').value);
   const steps = Number($('steps').value);
-  return { batch_size: Number($('batch').value), steps, lr, min_lr: lr / 10, warmup: Math.min(100, Math.floor(steps / 10)), eval_batches: 4, seed: Number($('seed').value) || 1337 };
+  // Every TrainConfig field: the engine's deserializer does not fill in defaults.
+  return {
+    batch_size: Number($('batch').value), steps, lr, min_lr: lr / 10, warmup: Math.min(100, Math.floor(steps / 10)),
+    beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, grad_clip: 1.0, eval_interval: 0, eval_batches: 4,
+    seed: Number($('seed').value) || 1337,
+  };
 }
 
 function validateSettings(m, t) {
@@ -332,13 +447,29 @@ async function prepare(fresh) {
   validateSettings(m, t);
   const i = await call('prepareTraining', { corpus: text, model: m, train: t, continueModel: !fresh });
   showInfo(i);
-  $('corpusinfo').textContent = `${text.length.toLocaleString()} characters${toy ? ` of “${TASKS[toy.name].label}” examples (${toy.test.length} held out)` : ''}.`;
+  // a new vocabulary may not cover the prompt: start from a line of the new corpus instead
+  try {
+    await call('encode', { text: $('prompt').value });
+  } catch {
+    $('prompt').value = toy ? toy.test[0][0] : text.split('\n').find((l) => l.trim()) .slice(0, 40) || text.slice(0, 20);
+    generated = '';
+    $('output').textContent = '';
+  }
+  previewCorpus(text, corpusKind() === 'upload' ? $('corpusfile').files[0].name : '');
+  if (toy) $('corpusinfo').textContent = `${text.length.toLocaleString()} characters of “${TASKS[toy.name].label}” examples; ${toy.test.length} more held out for scoring.`;
   prepared = true;
   totalSteps = t.steps;
   if (fresh) { losses = []; vals = []; accs = []; }
 }
 
-async function startTraining() {
+let trainLoop = null;
+function startTraining() {
+  if (training) return;
+  trainLoop = trainRun();
+  return trainLoop;
+}
+
+async function trainRun() {
   clearError();
   try {
     if (!prepared) await prepare(!resumable);
@@ -356,50 +487,83 @@ async function startTraining() {
   const t = trainSettings();
   totalSteps = t.steps;
   const evalEvery = Math.max(10, Math.min(250, Math.floor(t.steps / 10)));
+  const sampleEvery = Math.max(50, Math.min(500, Math.floor(t.steps / 8)));
+  let lastSave = info.step, lastSample = info.step, finished = false;
+  document.body.dataset.training = '1';
+  status('Training… (Pause keeps the model; it is autosaved in this browser every 50 steps.)');
   try {
     while (training) {
-      const r = await call('train', { steps: 25, evalEvery, total: totalSteps });
-      if (!r.last || r.paused || r.last.step >= totalSteps) break;
-      if (r.last.step % 100 < 25) await sampleAndSave(r.last.step);
+      const r = await call('train', { steps: 10, evalEvery, total: totalSteps });
+      if (!r.last) break;
+      const step = r.last.step;
+      if (step >= totalSteps) { finished = true; break; }
+      if (r.paused) break;
+      if (step - lastSample >= sampleEvery) { lastSample = step; await sample(step); }
+      if (step - lastSave >= 50) { lastSave = step; await save(step); }
+      if (info.pos === 'learned') updatePE();
     }
   } catch (e) {
     showError(`${clean(e)} — training stopped; the model is as of the last good step.`);
   }
   training = false;
-  $('trainstart').disabled = false;
-  $('trainstart').textContent = 'Resume';
   $('trainpause').disabled = true;
   try {
     showInfo(await call('info'));
-    await sampleAndSave(info.step);
+    await sample(info.step);
+    await save(info.step);
     if (toy) await scoreToy();
   } catch (e) {
     showError(clean(e));
   }
+  if (finished) {
+    prepared = false;
+    $('trainstart').textContent = 'Start';
+    status(`Training finished at step ${info.step}. Start trains a new model from scratch.`);
+  } else {
+    $('trainstart').textContent = 'Resume';
+    status(`Paused at step ${info.step}; the model is saved in this browser. Resume continues.`);
+  }
+  $('trainstart').disabled = false;
+  document.body.dataset.training = '0';
   updatePE();
+  scheduleAttention();
 }
 
-async function sampleAndSave(step) {
-  const prompt = toy ? toy.test[0][0] : '\n';
+async function sample(step) {
   try {
-    const r = await call('generate', { prompt, opts: { max_tokens: toy ? 12 : 160, temperature: toy ? 0 : 0.8, seed: 1 } });
-    $('sample').textContent = `— sample at step ${step} —\n${prompt}${r.tokens.map((t) => t.text).join('')}`;
+    let text;
+    if (toy) {
+      const lines = [];
+      for (const [p, a] of toy.test.slice(0, 3)) {
+        const r = await call('generate', { prompt: p, opts: { max_tokens: a.length + 2, temperature: 0, seed: 1 }, stopAt: '\n' });
+        const got = r.tokens.map((t) => t.text).join('').split('\n')[0];
+        lines.push(`${p}${got}   ${got === a ? '✓' : `✗ (want ${a})`}`);
+      }
+      text = lines.join('\n');
+    } else {
+      const r = await call('generate', { prompt: '\n', opts: { max_tokens: 160, temperature: 0.8, seed: step } });
+      text = r.tokens.map((t) => t.text).join('').replace(/^\n+/, '');
+    }
+    $('sample').textContent = `— sample at step ${step} —\n${text}`;
   } catch {
     /* a prompt character outside a new vocabulary: no sample */
   }
+}
+
+async function save(step) {
   try {
     const bytes = await call('save');
-    await store.autosave(bytes, { step, savedAt: Date.now() });
+    await store.autosave(bytes, { step, corpus: corpusKind(), toy: toy ? toy.name : null, settings: { ...modelSettings(), ...trainSettings() } });
+    $('savestate').textContent = `Autosaved at step ${step}, ${new Date().toLocaleTimeString()}.`;
   } catch (e) {
     showError(clean(e));
   }
-  updatePE();
 }
 
 async function scoreToy() {
   let right = 0;
   for (const [p, a] of toy.test) {
-    const r = await call('generate', { prompt: p, opts: { max_tokens: a.length + 1, temperature: 0, seed: 1 } });
+    const r = await call('generate', { prompt: p, opts: { max_tokens: a.length + 2, temperature: 0, seed: 1 }, stopAt: '\n' });
     const got = r.tokens.map((t) => t.text).join('').split('\n')[0];
     if (got === a) right++;
   }
@@ -409,6 +573,7 @@ async function scoreToy() {
 listeners.step = (s) => {
   $('mstep').textContent = s.step;
   $('mloss').textContent = s.loss.toFixed(4);
+  if (!losses.length) $('mloss').dataset.first = s.loss.toFixed(4);
   $('macc').textContent = `${(s.acc * 100).toFixed(1)}%`;
   $('mms').textContent = s.ms.toFixed(0);
   const tokens = Number($('batch').value) * Number($('blocksize').value);
@@ -423,11 +588,16 @@ listeners.step = (s) => {
     $('mval').textContent = s.val_loss.toFixed(4);
     pushDecimated(vals, [s.step, s.val_loss]);
   }
+  drawLossChart();
+};
+
+function drawLossChart() {
   lineChart($('losschart'), [
     { label: 'train loss', color: '#e76f51', points: losses },
-    { label: 'val loss', color: '#2a9d8f', points: vals },
-  ], { yLabel: 'loss', xMax: totalSteps });
-};
+    { label: 'val loss', color: '#2a9d8f', points: vals, dots: true },
+    { label: 'accuracy (right axis)', color: '#e9c46a', points: accs, right: true },
+  ], { yLabel: 'loss', xMax: totalSteps || null, empty: 'Press Start: the loss and accuracy curves appear here.' });
+}
 
 function pauseTraining() {
   worker.postMessage({ type: 'pause' });
@@ -436,17 +606,22 @@ function pauseTraining() {
 
 async function resetTraining() {
   pauseTraining();
+  if (trainLoop) await trainLoop;
   prepared = false;
   $('trainstart').textContent = 'Start';
   $('mstep').textContent = '0';
   $('mloss').textContent = $('mval').textContent = $('macc').textContent = '–';
   losses = []; vals = []; accs = [];
-  lineChart($('losschart'), [], {});
+  delete $('mloss').dataset.first;
+  $('mtps').textContent = $('mms').textContent = $('meta').textContent = '–';
+  drawLossChart();
   $('sample').textContent = '';
   $('toyscore').textContent = '';
   try {
     await store.clear();
+    $('savestate').textContent = 'Autosave cleared; the next Start trains a new model.';
   } catch { /* nothing saved */ }
+  resumable = false;
 }
 
 // ---------------------------------------------------------------- model files
@@ -473,11 +648,17 @@ async function upload() {
   try {
     if (f.size === 0) throw new Error(`“${f.name}” is empty.`);
     if (f.size > MAX_CKPT) throw new Error(`“${f.name}” is ${(f.size / 1048576).toFixed(0)} MB, over the ${MAX_CKPT / 1048576} MB the page loads.`);
+    if (training) {
+      pauseTraining();
+      if (trainLoop) await trainLoop;
+    }
     const bytes = await f.arrayBuffer();
     const i = await call('load', { bytes, name: f.name }, [bytes]);
     showInfo(i);
     prepared = false;
-    status(`Loaded “${f.name}”.`);
+    resumable = true;
+    $('trainstart').textContent = 'Resume';
+    status(`Loaded “${f.name}” (step ${i.step}). Generate with it, or Resume to train it further on the selected corpus.`);
     scheduleAttention();
     updatePE();
   } catch (e) {
@@ -500,8 +681,18 @@ async function start() {
   $('stop').onclick = () => worker.postMessage({ type: 'stop' });
   $('prompt').addEventListener('input', () => { generated = ''; scheduleAttention(); });
   $('prompt').addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) generate(); });
+  $('output').addEventListener('mouseover', (e) => { if (e.target.classList.contains('tok')) showPop(e.target); });
+  $('output').addEventListener('click', (e) => { if (e.target.classList.contains('tok')) showPop(e.target); });
+  $('output').addEventListener('mouseleave', hidePop);
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') hidePop(); });
   $('attmain').addEventListener('mousemove', attendHover);
-  $('attmain').addEventListener('mouseleave', () => { drawAttentionMain(null); $('atthover').textContent = ''; });
+  const tokIndex = (e) => (e.target.classList && e.target.classList.contains('atok') ? Number(e.target.dataset.i) : null);
+  $('atttokens').addEventListener('mouseover', (e) => { const i = tokIndex(e); if (i !== null && att) hoverToken(i); });
+  $('atttokens').addEventListener('focusin', (e) => { const i = tokIndex(e); if (i !== null && att) hoverToken(i); });
+  $('atttokens').addEventListener('mouseleave', () => att && hoverToken(null));
+  $('atttokens').addEventListener('focusout', () => att && hoverToken(null));
+  $('pedims').addEventListener('input', drawPELines);
+  $('attmain').addEventListener('mouseleave', () => att && hoverToken(null));
   $('trainstart').onclick = startTraining;
   $('trainpause').onclick = pauseTraining;
   $('trainreset').onclick = resetTraining;
@@ -515,9 +706,21 @@ async function start() {
       prepared = false;
       $('corpustext').hidden = corpusKind() !== 'paste';
       $('corpusfile').hidden = corpusKind() !== 'upload';
+      $('corpuspreview').textContent = '';
+      $('corpusinfo').textContent = '';
     };
   }
-  $('corpusfile').onchange = () => { prepared = false; };
+  $('corpusfile').onchange = async () => {
+    prepared = false;
+    clearError();
+    try {
+      const text = await readUpload();
+      previewCorpus(text, $('corpusfile').files[0].name);
+    } catch (e) {
+      $('corpuspreview').textContent = '';
+      showError(clean(e));
+    }
+  };
   $('corpustext').oninput = () => { prepared = false; };
 
   const preferGpu = !new URLSearchParams(location.search).has('cpu');
@@ -528,11 +731,7 @@ async function start() {
     showError(`The model engine could not start: ${clean(e)}`);
     return;
   }
-  const badge = $('badge');
-  badge.textContent = dev.backend === 'webgpu' ? `WebGPU · ${dev.adapter.replace(/^WebGPU: /, '')}` : 'CPU (WebAssembly) fallback';
-  badge.title = dev.reason ? `Why the CPU: ${dev.reason}` : dev.adapter;
-  badge.dataset.backend = dev.backend;
-  if (dev.backend !== 'webgpu' && preferGpu) status(`No WebGPU here (${dev.reason}); running on the CPU, slower but complete.`);
+  showDevice(dev, preferGpu);
 
   // An autosave from an earlier visit wins over the default model.
   let loaded = false;
@@ -540,7 +739,10 @@ async function start() {
     const saved = await store.restore();
     if (saved) {
       showInfo(await call('load', { bytes: saved.bytes, name: 'autosave' }));
-      status(`Restored your autosaved model (step ${saved.meta.step}).`);
+      restoreSettings(saved.meta || {});
+      const when = saved.savedAt ? ` from ${new Date(saved.savedAt).toLocaleString()}` : '';
+      status(`Restored your autosaved model (step ${info.step}${when}) instead of the default one. Resume continues its training; Reset forgets it.`);
+      $('savestate').textContent = `Restored from the autosave in this browser (step ${info.step}).`;
       $('trainstart').textContent = 'Resume';
       resumable = true;
       loaded = true;
@@ -561,8 +763,54 @@ async function start() {
   }
   $('trainstart').disabled = false;
   $('trainreset').disabled = false;
-  scheduleAttention();
+  drawLossChart();
+  document.body.dataset.ready = info ? '1' : '0';
+  updateAttention();
   updatePE();
+}
+
+function showDevice(dev, preferGpu) {
+  const badge = $('badge');
+  const g = dev.gpu;
+  const gpuName = g ? [g.vendor, g.architecture, g.device || g.description].filter(Boolean).join(' ') : '';
+  const name = gpuName || dev.adapter.replace(/^WebGPU: /, '');
+  badge.textContent = dev.backend === 'webgpu' ? `WebGPU · ${name}${g && g.fallback ? ' (software)' : ''}` : 'CPU (WebAssembly) fallback';
+  badge.title = dev.reason ? `Why the CPU: ${dev.reason}` : dev.adapter;
+  badge.dataset.backend = dev.backend;
+  const rows = [['Backend', dev.backend === 'webgpu' ? 'WebGPU (compute shaders)' : 'CPU (WebAssembly) fallback']];
+  if (dev.backend === 'webgpu') {
+    rows.push(['Adapter', name || 'unnamed']);
+    if (g) rows.push(['Kind', g.fallback ? 'software (fallback) adapter' : 'hardware adapter']);
+    rows.push(['wgpu says', dev.adapter]);
+  } else {
+    rows.push(['Why', dev.reason || 'unknown']);
+    rows.push(['WebGPU API', dev.webgpuApi ? 'present, but no usable adapter' : 'not in this browser']);
+  }
+  const dl = $('devinfo');
+  dl.textContent = '';
+  for (const [k, v] of rows) {
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.textContent = v;
+    dl.append(dt, dd);
+  }
+  if (dev.backend !== 'webgpu' && preferGpu) status('No WebGPU here, so the model runs on the CPU (WebAssembly): slower, but everything works. The Device panel says why.');
+}
+
+// Puts the training controls back as they were when an autosave was written.
+function restoreSettings(meta) {
+  const s = meta.settings;
+  if (meta.corpus) {
+    const r = document.querySelector(`input[name=corpus][value="${meta.corpus === 'toy' ? 'toy' : 'shakespeare'}"]`);
+    if (r) { r.checked = true; r.onchange(); }
+  }
+  if (meta.toy && TASKS[meta.toy]) $('toytask').value = meta.toy;
+  if (!s) return;
+  const ids = { n_layer: 'nlayer', n_head: 'nhead', n_embd: 'nembd', block_size: 'blocksize', pos: 'pos', batch_size: 'batch', lr: 'lr', steps: 'steps' };
+  for (const [k, id] of Object.entries(ids)) if (s[k] !== undefined) $(id).value = s[k];
+  $('sizepreset').value = Object.keys(SIZES).find((k) => SIZES[k].join() === [s.n_layer, s.n_head, s.n_embd, s.block_size].join()) || 'custom';
+  totalSteps = s.steps || 0;
 }
 
 start();

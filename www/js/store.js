@@ -36,13 +36,19 @@ function get(s, key) {
 export async function autosave(bytes, meta) {
   const db = await open();
   try {
-    const prev = await tx(db, 'readonly', (s) => get(s, 'current'));
-    const key = `ckpt-${Date.now()}`;
+    const key = `ckpt-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
     await tx(db, 'readwrite', (s) => { s.put({ bytes, meta, savedAt: Date.now() }, key); });
-    await tx(db, 'readwrite', (s) => {
+    // The new checkpoint is complete: point at it, and drop every other one (the previous
+    // save, and any left behind by a save that never got this far).
+    await tx(db, 'readwrite', (s) => new Promise((resolve, reject) => {
       s.put(key, 'current');
-      if (prev && prev !== key) s.delete(prev);
-    });
+      const r = s.getAllKeys();
+      r.onsuccess = () => {
+        for (const k of r.result) if (k !== 'current' && k !== key) s.delete(k);
+        resolve();
+      };
+      r.onerror = () => reject(r.error);
+    }));
   } catch (e) {
     const quota = e && (e.name === 'QuotaExceededError' || /quota/i.test(String(e.message)));
     throw new Error(quota ? 'Autosave failed: the browser storage quota is full.' : `Autosave failed: ${e && e.message ? e.message : e}`);

@@ -24,7 +24,7 @@ export const TASKS = {
       const n = 3 + rand(rng, 4);
       let s = '';
       for (let i = 0; i < n; i++) s += 'abcdefgh'[rand(rng, 8)];
-      return [`rev ${s}=`, [...s].reverse().join('')];
+      return [`reverse ${s}=`, [...s].reverse().join('')];
     },
   },
   sort: {

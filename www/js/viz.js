@@ -45,6 +45,7 @@ export function heatmap(canvas, data, rows, cols, { off = 0, color = viridis, ma
 export function legend(canvas, color, lo, hi) {
   const ctx = canvas.getContext('2d');
   const w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
   for (let x = 0; x < w; x++) {
     const t = x / (w - 1);
     const [r, g, b] = color(t);
@@ -58,45 +59,69 @@ export function legend(canvas, color, lo, hi) {
   ctx.textAlign = 'right'; ctx.fillText(hi, w, h);
 }
 
-// Line chart: series = [{points: [[x,y]...], color, label}], with axes and a legend.
-export function lineChart(canvas, series, { yLabel = '', xMax = null } = {}) {
+// Line chart: series = [{points: [[x,y]...], color, label, right?, dots?}], with axes and a
+// legend. Series with `right` use a second axis on the right running 0..1 (accuracy).
+export function lineChart(canvas, series, { yLabel = '', xLabel = 'step', xMax = null, empty = '' } = {}) {
   const dpr = window.devicePixelRatio || 1;
   const cw = canvas.clientWidth || canvas.width, ch = canvas.clientHeight || canvas.height;
-  canvas.width = cw * dpr; canvas.height = ch * dpr;
+  canvas.width = Math.round(cw * dpr); canvas.height = Math.round(ch * dpr);
   const ctx = canvas.getContext('2d');
   ctx.scale(dpr, dpr);
   ctx.clearRect(0, 0, cw, ch);
-  const pad = { l: 44, r: 10, t: 10, b: 22 };
+  const hasRight = series.some((s) => s.right && s.points.length);
+  const pad = { l: 44, r: hasRight ? 38 : 12, t: 22, b: 22 };
+  const left = series.filter((s) => !s.right);
   const all = series.flatMap((s) => s.points);
   const fg = getComputedStyle(canvas).color || '#ccc';
-  ctx.strokeStyle = fg; ctx.fillStyle = fg; ctx.globalAlpha = 0.5;
-  ctx.strokeRect(pad.l, pad.t, cw - pad.l - pad.r, ch - pad.t - pad.b);
+  const W = cw - pad.l - pad.r, H = ch - pad.t - pad.b;
+  ctx.strokeStyle = fg; ctx.fillStyle = fg; ctx.globalAlpha = 0.35;
+  ctx.strokeRect(pad.l + 0.5, pad.t + 0.5, W, H);
   ctx.globalAlpha = 1;
   ctx.font = '11px system-ui, sans-serif';
-  if (!all.length) return;
+  if (!all.length) {
+    if (empty) { ctx.textAlign = 'center'; ctx.textBaseline = 'middle'; ctx.fillText(empty, pad.l + W / 2, pad.t + H / 2); }
+    return;
+  }
   const x1 = xMax ?? Math.max(...all.map((p) => p[0]), 1);
-  const ys = all.map((p) => p[1]).filter(Number.isFinite);
-  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const ys = left.flatMap((s) => s.points).map((p) => p[1]).filter(Number.isFinite);
+  let y0 = ys.length ? Math.min(...ys) : 0, y1 = ys.length ? Math.max(...ys) : 1;
   if (y1 - y0 < 1e-6) { y0 -= 0.5; y1 += 0.5; }
-  const X = (x) => pad.l + (x / x1) * (cw - pad.l - pad.r);
-  const Y = (y) => pad.t + (1 - (y - y0) / (y1 - y0)) * (ch - pad.t - pad.b);
+  const m = (y1 - y0) * 0.05; y0 -= m; y1 += m;
+  const X = (x) => pad.l + (x / x1) * W;
+  const Y = (y) => pad.t + (1 - (y - y0) / (y1 - y0)) * H;
+  const YR = (y) => pad.t + (1 - y) * H;
   ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
   for (let k = 0; k <= 4; k++) {
     const y = y0 + ((y1 - y0) * k) / 4;
-    ctx.fillText(y.toFixed(2), pad.l - 4, Y(y));
+    ctx.globalAlpha = 0.12; ctx.beginPath(); ctx.moveTo(pad.l, Y(y)); ctx.lineTo(pad.l + W, Y(y)); ctx.stroke(); ctx.globalAlpha = 1;
+    ctx.fillText(Math.abs(y1 - y0) < 0.2 ? y.toFixed(3) : y.toFixed(2), pad.l - 4, Y(y));
   }
-  ctx.textAlign = 'center'; ctx.textBaseline = 'top';
-  ctx.fillText(`step ${Math.round(x1)}`, cw - 40, ch - pad.b + 4);
-  ctx.fillText(yLabel, pad.l + 30, ch - pad.b + 4);
-  let lx = pad.l + 90;
+  if (hasRight) {
+    ctx.textAlign = 'left';
+    for (let k = 0; k <= 4; k++) ctx.fillText(`${k * 25}%`, pad.l + W + 4, YR(k / 4));
+  }
+  ctx.textBaseline = 'top';
+  ctx.textAlign = 'left'; ctx.fillText('0', pad.l, ch - pad.b + 5);
+  ctx.textAlign = 'right'; ctx.fillText(`${xLabel} ${Math.round(x1)}`, pad.l + W, ch - pad.b + 5);
+  ctx.textAlign = 'center'; ctx.fillText(yLabel ? `${yLabel} ↑` : '', pad.l + W / 2, ch - pad.b + 5);
+  // legend along the top
+  let lx = pad.l;
+  ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
   for (const s of series) {
-    ctx.strokeStyle = s.color; ctx.lineWidth = 1.6;
+    if (!s.points.length) continue;
+    ctx.fillStyle = s.color; ctx.fillRect(lx, 8, 10, 3);
+    ctx.fillText(s.label, lx + 14, 10);
+    lx += ctx.measureText(s.label).width + 28;
+  }
+  for (const s of series) {
+    const Yf = s.right ? YR : Y;
+    ctx.strokeStyle = s.color; ctx.fillStyle = s.color; ctx.lineWidth = 1.6;
+    ctx.globalAlpha = s.right ? 0.8 : 1;
     ctx.beginPath();
-    s.points.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
+    s.points.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Yf(y)) : ctx.moveTo(X(x), Yf(y))));
     ctx.stroke();
-    ctx.fillStyle = s.color; ctx.textAlign = 'left';
-    ctx.fillText(s.label, lx, ch - pad.b + 4);
-    lx += ctx.measureText(s.label).width + 16;
+    if (s.dots) for (const [x, y] of s.points) { ctx.beginPath(); ctx.arc(X(x), Yf(y), 2.5, 0, 7); ctx.fill(); }
+    ctx.globalAlpha = 1;
   }
 }
 

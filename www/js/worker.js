@@ -23,11 +23,33 @@ async function reply(id, fn) {
   }
 }
 
+// On the CPU backend the engine's promises resolve without ever leaving the microtask queue, so
+// a "stop" or "pause" message would wait for the whole loop; a macrotask hop lets it in.
+const hop = new MessageChannel();
+const hops = [];
+hop.port1.onmessage = () => hops.shift()?.();
+const yieldToEvents = () => new Promise((resolve) => { hops.push(resolve); hop.port2.postMessage(null); });
+
+// What the browser says about its WebGPU adapter (wgpu leaves the name empty in browsers).
+async function adapterInfo() {
+  try {
+    const a = await navigator.gpu?.requestAdapter();
+    if (!a) return null;
+    const i = a.info || (a.requestAdapterInfo ? await a.requestAdapterInfo() : {});
+    return { vendor: i.vendor || '', architecture: i.architecture || '', device: i.device || '', description: i.description || '', fallback: Boolean(i.isFallbackAdapter ?? a.isFallbackAdapter) };
+  } catch {
+    return null;
+  }
+}
+
 const handlers = {
   async start({ preferGpu }) {
     await init();
     engine = new Engine();
-    return await engine.init(preferGpu);
+    const r = await engine.init(preferGpu);
+    if (r.backend === 'webgpu') r.gpu = await adapterInfo();
+    r.webgpuApi = 'gpu' in navigator;
+    return r;
   },
   async load({ bytes, name }) {
     return await engine.load_checkpoint(new Uint8Array(bytes), name);
@@ -48,16 +70,20 @@ const handlers = {
   encode({ text }) {
     return Array.from(engine.encode(text));
   },
-  async generate({ prompt, opts, stream }) {
+  // Generates after `prompt`; with `stream` each token is also posted as it comes. `stopAt`
+  // ends the generation after a token containing that text (greedy answers end at a newline).
+  async generate({ prompt, opts, stream, stopAt }) {
     stopGen = false;
     engine.start_generation(prompt, opts);
     const out = [];
     for (;;) {
+      if (stream) await yieldToEvents();
       if (stopGen) break;
       const ev = await engine.next_token();
       if (!ev) break;
       out.push(ev);
       if (stream) post({ type: 'token', stream, token: ev });
+      if (stopAt && ev.text.includes(stopAt)) break;
     }
     return { tokens: out, stopped: stopGen };
   },
@@ -78,6 +104,7 @@ const handlers = {
       post({ type: 'step', metrics: s });
       last = s;
       if (s.step >= total) break;
+      await yieldToEvents();
     }
     const paused = !training;
     training = false;
