@@ -75,10 +75,15 @@ pub async fn save<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokenizer, 
 
 pub async fn save_with<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>, with_optimizer: bool) -> Result<()> {
     let bytes = to_bytes_with(model, tok, train, with_optimizer).await?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes `<path>.tmp`, then renames it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, &bytes).map_err(|e| Error::Io(format!("cannot write checkpoint {}: {e}", tmp.display())))?;
+    std::fs::write(&tmp, bytes).map_err(|e| Error::Io(format!("cannot write checkpoint {}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::Io(format!("cannot move {} to {}: {e}", tmp.display(), path.display())))?;
     Ok(())
 }
@@ -165,6 +170,28 @@ pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Checkpoint> {
 }
 
 impl Checkpoint {
+    /// The checkpoint as a weights-only tinygpt file (e.g. a Hugging Face model imported).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut owned = Vec::new();
+        for s in param_specs(&self.cfg) {
+            let data = self.tensors.get(&s.name).ok_or_else(|| Error::Checkpoint(format!("tensor '{}' is missing", s.name)))?;
+            owned.push((s.name.clone(), s.hf_shape(), le_bytes(data)));
+        }
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), FORMAT.to_string());
+        meta.insert("config".to_string(), serde_json::to_string(&self.cfg).expect("config serialises"));
+        meta.insert("tokenizer".to_string(), self.tokenizer.to_json());
+        meta.insert("step".to_string(), self.step.to_string());
+        if let Some(tc) = &self.train {
+            meta.insert("train_config".to_string(), serde_json::to_string(tc).expect("config serialises"));
+        }
+        let views: Vec<(String, TensorView)> = owned
+            .iter()
+            .map(|(n, shape, bytes)| (n.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes).expect("sizes agree")))
+            .collect();
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::Checkpoint(format!("could not serialise the checkpoint: {e}")))
+    }
+
     /// Puts the weights (and moments, if saved) on a backend.
     pub fn into_model<B: Backend>(self, backend: B) -> Result<(Gpt<B>, Tokenizer, Option<TrainConfig>)> {
         let mut model = Gpt::empty(self.cfg, backend)?;

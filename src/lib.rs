@@ -11,6 +11,7 @@ pub mod data;
 pub mod error;
 pub mod fuzzing;
 pub mod gpu;
+pub mod hf;
 pub mod model;
 pub mod rng;
 pub mod sample;

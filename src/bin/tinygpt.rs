@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 use tinygpt::backend::Backend;
-use tinygpt::checkpoint;
+use tinygpt::checkpoint::{self, Checkpoint};
 use tinygpt::config::{preset, PosEncoding};
 use tinygpt::cpu::CpuBackend;
 use tinygpt::gpu::GpuBackend;
@@ -15,7 +15,8 @@ use tinygpt::data::{read_corpus, Dataset};
 use tinygpt::error::{Error, Result};
 use tinygpt::model::Gpt;
 use tinygpt::sample::{generate, SampleConfig};
-use tinygpt::tokenizer::{CharTokenizer, Tokenizer};
+use tinygpt::hf;
+use tinygpt::tokenizer::{Tokenizer, TokenizerKind, Utf8Stream};
 use tinygpt::train::{evaluate, Trainer};
 
 #[derive(Parser)]
@@ -27,7 +28,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Train a model on a UTF-8 text file (character-level tokens).
+    /// Train a model on a UTF-8 text file (character-level or byte-level BPE tokens).
     Train(TrainArgs),
     /// Continue a prompt with a trained model, streaming the text to stdout.
     Generate(GenerateArgs),
@@ -42,8 +43,30 @@ enum Cmd {
     Eval(EvalArgs),
     /// Measure speed: matmul GFLOP/s and training ms/step.
     Bench(BenchArgs),
+    /// Write a checkpoint as a Hugging Face GPT-2 folder (config.json, model.safetensors,
+    /// tokenizer files) that transformers' GPT2LMHeadModel.from_pretrained loads.
+    ExportHf(ExportArgs),
+    /// Convert a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json or
+    /// vocab.json + merges.txt) into a tinygpt checkpoint (weights only).
+    ImportHf(ImportArgs),
     /// Serve the web page (a directory, default www/) at http://127.0.0.1:8080.
     Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// A tinygpt checkpoint (or a Hugging Face folder).
+    checkpoint: PathBuf,
+    /// Folder to write (created if missing; files in it are overwritten).
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// A Hugging Face GPT-2 folder.
+    dir: PathBuf,
+    /// The tinygpt checkpoint to write.
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -138,6 +161,10 @@ struct TrainArgs {
     /// Positional encoding.
     #[arg(long, value_enum)]
     pos: Option<PosArg>,
+    /// Tokenizer learned from the corpus: `char`, or `bpe:N` (byte-level BPE of N tokens,
+    /// 256..=8192). Ignored with --resume (the checkpoint's tokenizer is kept).
+    #[arg(long, default_value = "char")]
+    tokenizer: TokenizerKind,
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendKind,
     /// Seeds the initial weights and the batches.
@@ -162,7 +189,7 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct GenerateArgs {
-    /// A checkpoint written by `tinygpt train`.
+    /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
     #[arg(long)]
     model: PathBuf,
     #[arg(long, default_value = "\n")]
@@ -189,6 +216,7 @@ struct GenerateArgs {
 
 #[derive(Args)]
 struct EvalArgs {
+    /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
     #[arg(long)]
     model: PathBuf,
     #[arg(long)]
@@ -222,6 +250,8 @@ fn main() {
         Cmd::Generate(a) => on_backend!(a.backend, false, gen(a)),
         Cmd::Eval(a) => on_backend!(a.backend, a.json, eval(a)),
         Cmd::Bench(a) => bench(a),
+        Cmd::ExportHf(a) => export_hf(a),
+        Cmd::ImportHf(a) => import_hf(a),
         Cmd::Serve(a) => tinygpt::serve::serve(&a.dir, &a.addr),
     })();
     if let Err(e) = r {
@@ -245,7 +275,11 @@ fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
             (m, tok, tc.unwrap_or(p.train.clone()))
         }
         None => {
-            let tok = Tokenizer::Char(CharTokenizer::from_corpus(&text)?);
+            let t0 = Instant::now();
+            let tok = Tokenizer::train(a.tokenizer, &text)?;
+            if let (Tokenizer::Bpe(_), false) = (&tok, a.json) {
+                eprintln!("tinygpt: learned a byte-level BPE of {} tokens in {:.1} s", tok.vocab_size(), t0.elapsed().as_secs_f64());
+            }
             let mut cfg = p.model.clone();
             cfg.vocab_size = tok.vocab_size();
             if let Some(pos) = a.pos {
@@ -358,7 +392,7 @@ fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
 }
 
 fn gen<B: Backend>(a: GenerateArgs, backend: B) -> Result<()> {
-    let (mut model, tok, _) = checkpoint::load(&a.model)?.into_model(backend)?;
+    let (mut model, tok, _) = load_model(&a.model)?.into_model(backend)?;
     let prompt = tok.encode(&a.prompt)?;
     let cfg = SampleConfig {
         max_tokens: a.max_tokens,
@@ -373,9 +407,11 @@ fn gen<B: Backend>(a: GenerateArgs, backend: B) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", a.prompt);
     let mut bad = None;
-    block_on(generate(&mut model, &prompt, &cfg, |ev| match tok.decode(&[ev.id]) {
-        Ok(s) => {
-            let _ = write!(out, "{s}");
+    // A BPE token may end inside a character: print only whole characters.
+    let mut text = Utf8Stream::new();
+    block_on(generate(&mut model, &prompt, &cfg, |ev| match tok.decode_bytes(&[ev.id]) {
+        Ok(b) => {
+            let _ = write!(out, "{}", text.push(&b));
             let _ = out.flush();
             true
         }
@@ -384,22 +420,58 @@ fn gen<B: Backend>(a: GenerateArgs, backend: B) -> Result<()> {
             false
         }
     }))?;
-    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", text.finish());
     bad.map_or(Ok(()), Err)
 }
 
 fn eval<B: Backend>(a: EvalArgs, backend: B) -> Result<()> {
-    let (mut model, tok, tc) = checkpoint::load(&a.model)?.into_model(backend)?;
+    let (mut model, tok, tc) = load_model(&a.model)?.into_model(backend)?;
     let text = read_corpus(&a.data)?;
     let ids = tok.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
     let data = Dataset::new(ids, model.cfg.block_size)?;
-    let batch = tc.map_or(12, |t| t.batch_size);
+    // The training batch; an imported model (no recipe) goes one window at a time, since
+    // its context and vocabulary may be GPT-2's (1024 x 50257 logits per window).
+    let batch = tc.map_or(1, |t| t.batch_size);
     let (loss, acc, n) = block_on(evaluate(&mut model, &data.val, batch))?;
     if a.json {
         json_line(serde_json::json!({"val_loss": loss, "val_acc": acc, "tokens": n}));
     } else {
         println!("val loss {loss:.4}, val acc {:.2}% over {n} tokens", acc * 100.0);
     }
+    Ok(())
+}
+
+/// A tinygpt checkpoint file, or a Hugging Face GPT-2 folder (notes go to stderr).
+fn load_model(path: &std::path::Path) -> Result<Checkpoint> {
+    if path.is_dir() {
+        let m = hf::load_dir(path)?;
+        for n in &m.notes {
+            eprintln!("tinygpt: {n}");
+        }
+        Ok(m.checkpoint)
+    } else {
+        checkpoint::load(path)
+    }
+}
+
+fn export_hf(a: ExportArgs) -> Result<()> {
+    let ck = load_model(&a.checkpoint)?;
+    let files = hf::export(&ck, &a.dir)?;
+    eprintln!("tinygpt: wrote {} in {}", files.join(", "), a.dir.display());
+    Ok(())
+}
+
+fn import_hf(a: ImportArgs) -> Result<()> {
+    let m = hf::load_dir(&a.dir)?;
+    for n in &m.notes {
+        eprintln!("tinygpt: {n}");
+    }
+    let c = &m.checkpoint.cfg;
+    checkpoint::write_atomic(&a.out, &m.checkpoint.to_bytes()?)?;
+    eprintln!(
+        "tinygpt: wrote {} ({} layers, {} heads, {} wide, context {}, vocab {})",
+        a.out.display(), c.n_layer, c.n_head, c.n_embd, c.block_size, c.vocab_size
+    );
     Ok(())
 }
 

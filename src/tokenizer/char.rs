@@ -22,6 +22,13 @@ impl CharTokenizer {
         Ok(CharTokenizer { chars })
     }
 
+    /// A vocabulary given as id -> character (sorted, distinct, non-empty).
+    pub fn from_chars(chars: Vec<char>) -> Result<Self> {
+        let t = CharTokenizer { chars };
+        t.check()?;
+        Ok(t)
+    }
+
     /// Validates a deserialised vocabulary (sorted, distinct, non-empty).
     pub(crate) fn check(&self) -> Result<()> {
         if self.chars.is_empty() {

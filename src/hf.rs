@@ -1,0 +1,451 @@
+//! Hugging Face GPT-2 folders: read one as a [`Checkpoint`] (config.json + model.safetensors +
+//! tokenizer.json or vocab.json/merges.txt), and write a checkpoint as one that
+//! `transformers.GPT2LMHeadModel.from_pretrained` and `PreTrainedTokenizerFast` load.
+//!
+//! Folders are untrusted: the config is checked against tinygpt's limits and the safetensors
+//! header against the config (names, dtypes, shapes, offsets inside the file) before any
+//! tensor is read; every error names the file and says what was expected and what was got.
+
+use crate::checkpoint::Checkpoint;
+use crate::config::{ModelConfig, PosEncoding};
+use crate::cpu::encoder::sinusoidal_table;
+use crate::error::{Error, Result};
+use crate::model::param_specs;
+use crate::tokenizer::bpe::{dense_vocab, BpeTokenizer};
+use crate::tokenizer::{CharTokenizer, Tokenizer};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+pub const CONFIG: &str = "config.json";
+pub const WEIGHTS: &str = "model.safetensors";
+pub const TOKENIZER_JSON: &str = "tokenizer.json";
+pub const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
+pub const VOCAB: &str = "vocab.json";
+pub const MERGES: &str = "merges.txt";
+
+/// Largest JSON file read (GPT-2's tokenizer.json is 1.4 MB).
+const MAX_JSON_BYTES: u64 = 64 << 20;
+/// safetensors' own header limit.
+const MAX_HEADER_BYTES: u64 = 100 << 20;
+
+/// A Hugging Face folder read into a checkpoint, with notes for the user (dtype conversions).
+pub struct HfModel {
+    pub checkpoint: Checkpoint,
+    pub notes: Vec<String>,
+}
+
+/// Reads a GPT-2 folder (any size: gpt2, gpt2-medium, distilgpt2...).
+pub fn load_dir(dir: &Path) -> Result<HfModel> {
+    if !dir.is_dir() {
+        return Err(Error::Io(format!("{} is not a folder", dir.display())));
+    }
+    let cfg = config_from_json(&read_json(&dir.join(CONFIG))?, &dir.join(CONFIG).display().to_string())?;
+    let (tokenizer, tok_file) = read_tokenizer(dir)?;
+    if tokenizer.vocab_size() != cfg.vocab_size {
+        return Err(Error::Tokenizer(format!(
+            "{tok_file}: the tokenizer has {} tokens but {} says vocab_size = {}",
+            tokenizer.vocab_size(),
+            dir.join(CONFIG).display(),
+            cfg.vocab_size
+        )));
+    }
+    let mut notes = Vec::new();
+    let tensors = read_weights(&dir.join(WEIGHTS), &cfg, &mut notes)?;
+    Ok(HfModel { checkpoint: Checkpoint { cfg, tokenizer, step: 0, train: None, tensors }, notes })
+}
+
+fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+    if meta.len() > max {
+        return Err(Error::Io(format!("{}: {} bytes, more than the {max} expected at most", path.display(), meta.len())));
+    }
+    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let bytes = read_capped(path, MAX_JSON_BYTES)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint(format!("{}: not valid JSON ({e})", path.display())))
+}
+
+/// A GPT-2 config.json -> ModelConfig; anything GPT2LMHeadModel does differently from tinygpt's
+/// model (another architecture, activation, LayerNorm eps, untied head...) is an error.
+pub fn config_from_json(v: &Value, file: &str) -> Result<ModelConfig> {
+    let err = |m: String| Error::Config(format!("{file}: {m}"));
+    if v["model_type"] != "gpt2" {
+        return Err(err(format!("model_type is {}, expected \"gpt2\" (only GPT-2 models can be loaded)", v["model_type"])));
+    }
+    let int = |key: &str| -> Result<usize> {
+        v[key].as_u64().map(|x| x as usize).ok_or_else(|| err(format!("'{key}' is {}, expected a positive integer", v[key])))
+    };
+    let n_positions = if v.get("n_positions").is_some() { int("n_positions")? } else { int("n_ctx")? };
+    let cfg = ModelConfig {
+        vocab_size: int("vocab_size")?,
+        n_layer: int("n_layer")?,
+        n_head: int("n_head")?,
+        n_embd: int("n_embd")?,
+        block_size: n_positions,
+        pos: PosEncoding::Learned,
+    };
+    cfg.validate().map_err(|e| err(e.to_string()))?;
+    let act = v.get("activation_function").and_then(Value::as_str).unwrap_or("gelu_new");
+    if !matches!(act, "gelu_new" | "gelu_pytorch_tanh") {
+        return Err(err(format!("activation_function is \"{act}\", expected \"gelu_new\" (GELU, tanh approximation)")));
+    }
+    let eps = v.get("layer_norm_epsilon").and_then(Value::as_f64).unwrap_or(1e-5);
+    if (eps - 1e-5).abs() > 1e-12 {
+        return Err(err(format!("layer_norm_epsilon is {eps}, expected 1e-5")));
+    }
+    match v.get("n_inner") {
+        None | Some(Value::Null) => {}
+        Some(x) if x.as_u64() == Some(4 * cfg.n_embd as u64) => {}
+        Some(x) => return Err(err(format!("n_inner is {x}, expected null or 4 * n_embd = {}", 4 * cfg.n_embd))),
+    }
+    for (key, want) in [("tie_word_embeddings", true), ("scale_attn_weights", true), ("scale_attn_by_inverse_layer_idx", false), ("add_cross_attention", false)] {
+        if let Some(x) = v.get(key) {
+            if x.as_bool() != Some(want) {
+                return Err(err(format!("{key} is {x}, expected {want} (tinygpt's model has no other variant)")));
+            }
+        }
+    }
+    Ok(cfg)
+}
+
+/// config.json for a GPT2LMHeadModel of `cfg`.
+pub fn config_json(cfg: &ModelConfig) -> Value {
+    json!({
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "vocab_size": cfg.vocab_size,
+        "n_positions": cfg.block_size,
+        "n_ctx": cfg.block_size,
+        "n_embd": cfg.n_embd,
+        "n_layer": cfg.n_layer,
+        "n_head": cfg.n_head,
+        "n_inner": null,
+        "activation_function": "gelu_new",
+        "layer_norm_epsilon": 1e-5,
+        "initializer_range": 0.02,
+        "resid_pdrop": 0.0,
+        "embd_pdrop": 0.0,
+        "attn_pdrop": 0.0,
+        "scale_attn_weights": true,
+        "scale_attn_by_inverse_layer_idx": false,
+        "reorder_and_upcast_attn": false,
+        "tie_word_embeddings": true,
+        "use_cache": true,
+        "bos_token_id": null,
+        "eos_token_id": null,
+        "torch_dtype": "float32",
+        // informational: a sinusoidal model's fixed table is exported as wpe
+        "tinygpt_positions": cfg.pos.to_string(),
+    })
+}
+
+/// The folder's tokenizer: tokenizer.json if present, else vocab.json + merges.txt.
+/// Returns it with the file it came from (for messages).
+fn read_tokenizer(dir: &Path) -> Result<(Tokenizer, String)> {
+    let tj = dir.join(TOKENIZER_JSON);
+    if tj.exists() {
+        let name = tj.display().to_string();
+        let v = read_json(&tj)?;
+        let tok = tokenizer_from_json(&v).map_err(|e| Error::Tokenizer(format!("{name}: {}", strip_kind(&e))))?;
+        return Ok((tok, name));
+    }
+    let (vp, mp) = (dir.join(VOCAB), dir.join(MERGES));
+    match (vp.exists(), mp.exists()) {
+        (true, true) => {
+            let vocab = String::from_utf8(read_capped(&vp, MAX_JSON_BYTES)?).map_err(|_| Error::Tokenizer(format!("{}: not UTF-8", vp.display())))?;
+            let merges = String::from_utf8(read_capped(&mp, MAX_JSON_BYTES)?).map_err(|_| Error::Tokenizer(format!("{}: not UTF-8", mp.display())))?;
+            let tok = BpeTokenizer::from_vocab_merges(&vocab, &merges)
+                .map_err(|e| Error::Tokenizer(format!("{} + {}: {}", vp.display(), mp.display(), strip_kind(&e))))?;
+            Ok((Tokenizer::Bpe(tok), vp.display().to_string()))
+        }
+        (true, false) => Err(Error::Io(format!("{}: missing (vocab.json needs merges.txt beside it)", mp.display()))),
+        (false, true) => Err(Error::Io(format!("{}: missing (merges.txt needs vocab.json beside it)", vp.display()))),
+        (false, false) => Err(Error::Io(format!("{}: no tokenizer: expected {TOKENIZER_JSON}, or {VOCAB} + {MERGES}", dir.display()))),
+    }
+}
+
+/// "tokenizer error: msg" -> "msg", to re-wrap with a file name.
+fn strip_kind(e: &Error) -> String {
+    let s = e.to_string();
+    s.split_once(" error: ").map_or(s.clone(), |(_, m)| m.to_string())
+}
+
+/// A tokenizer.json: a byte-level BPE, or the character map tinygpt exports (a BPE without
+/// merges or pre-tokenizer, decoded with Fuse).
+pub fn tokenizer_from_json(v: &Value) -> Result<Tokenizer> {
+    let is_char_map = v["model"]["type"] == "BPE"
+        && v["pre_tokenizer"].is_null()
+        && v["decoder"]["type"] == "Fuse"
+        && v["model"]["merges"].as_array().is_some_and(|m| m.is_empty());
+    if is_char_map {
+        let map: HashMap<String, u32> = serde_json::from_value(v["model"]["vocab"].clone())
+            .map_err(|e| Error::Tokenizer(format!("model.vocab: expected an object of character -> id ({e})")))?;
+        let chars = dense_vocab(map)?
+            .into_iter()
+            .map(|s| {
+                let mut it = s.chars();
+                match (it.next(), it.next()) {
+                    (Some(c), None) => Ok(c),
+                    _ => Err(Error::Tokenizer(format!("character map: expected one character per token, got {s:?}"))),
+                }
+            })
+            .collect::<Result<Vec<char>>>()?;
+        return Ok(Tokenizer::Char(CharTokenizer::from_chars(chars)?));
+    }
+    Ok(Tokenizer::Bpe(BpeTokenizer::from_tokenizer_json(&v.to_string())?))
+}
+
+/// tokenizer.json for a character tokenizer: transformers' PreTrainedTokenizerFast reproduces
+/// the exact char -> id map (BPE without merges = one token per character; Fuse joins them).
+pub fn char_tokenizer_json(t: &CharTokenizer) -> Value {
+    let vocab: serde_json::Map<String, Value> = t.chars().iter().enumerate().map(|(i, c)| (c.to_string(), Value::from(i))).collect();
+    json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": null,
+        "post_processor": null,
+        "decoder": {"type": "Fuse"},
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+            "fuse_unk": false, "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": [],
+        },
+    })
+}
+
+fn json_bytes(v: &Value) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).expect("JSON serialises");
+    s.push('\n');
+    s.into_bytes()
+}
+
+/// The files of an exported folder, by name (deterministic bytes).
+pub fn export_files(ck: &Checkpoint) -> Result<Vec<(String, Vec<u8>)>> {
+    let cfg = &ck.cfg;
+    let mut files = vec![(CONFIG.to_string(), json_bytes(&config_json(cfg)))];
+
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for s in param_specs(cfg) {
+        let data = ck.tensors.get(&s.name).ok_or_else(|| Error::Checkpoint(format!("checkpoint has no tensor '{}'", s.name)))?;
+        tensors.push((s.name.clone(), s.hf_shape(), data.iter().flat_map(|x| x.to_le_bytes()).collect()));
+    }
+    if cfg.pos == PosEncoding::Sinusoidal {
+        let pe = sinusoidal_table(cfg.block_size, cfg.n_embd);
+        tensors.push(("transformer.wpe.weight".into(), vec![cfg.block_size, cfg.n_embd], pe.iter().flat_map(|x| x.to_le_bytes()).collect()));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, shape, b)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b).expect("sizes agree")))
+        .collect();
+    // transformers refuses a safetensors file without format = pt
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let st = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Checkpoint(format!("could not serialise {WEIGHTS}: {e}")))?;
+    files.push((WEIGHTS.to_string(), st));
+
+    let tok_json = match &ck.tokenizer {
+        Tokenizer::Char(t) => char_tokenizer_json(t),
+        Tokenizer::Bpe(t) => {
+            files.push((VOCAB.to_string(), json_bytes(&t.vocab_json())));
+            files.push((MERGES.to_string(), t.merges_txt().into_bytes()));
+            t.to_tokenizer_json()
+        }
+    };
+    files.push((TOKENIZER_JSON.to_string(), json_bytes(&tok_json)));
+    let tok_cfg = json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": cfg.block_size,
+        "clean_up_tokenization_spaces": false,
+    });
+    files.push((TOKENIZER_CONFIG.to_string(), json_bytes(&tok_cfg)));
+    Ok(files)
+}
+
+/// Writes a checkpoint as a Hugging Face GPT-2 folder.
+pub fn export(ck: &Checkpoint, dir: &Path) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let mut names = Vec::new();
+    for (name, bytes) in export_files(ck)? {
+        let p = dir.join(&name);
+        std::fs::write(&p, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display())))?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// One tensor's entry in a safetensors header.
+struct Entry {
+    dtype: String,
+    shape: Vec<usize>,
+    start: u64,
+    end: u64,
+}
+
+/// Reads and checks a safetensors header without reading the data.
+fn read_header(f: &mut std::fs::File, file: &str) -> Result<(BTreeMap<String, Entry>, u64)> {
+    let err = |m: String| Error::Checkpoint(format!("{file}: {m}"));
+    let len = f.metadata().map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?.len();
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(|_| err(format!("not a safetensors file: {len} bytes, too short for a header")))?;
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER_BYTES || n + 8 > len {
+        return Err(err(format!("not a safetensors file: header length {n} for a file of {len} bytes")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?;
+    let v: BTreeMap<String, Value> = serde_json::from_slice(&header).map_err(|e| err(format!("safetensors header is not valid JSON ({e})")))?;
+    let data_len = len - 8 - n;
+    let mut entries = BTreeMap::new();
+    for (name, t) in v {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = || err(format!("tensor '{name}': expected {{dtype, shape, data_offsets}}, got {t}"));
+        let dtype = t["dtype"].as_str().ok_or_else(bad)?.to_string();
+        let shape: Vec<usize> = serde_json::from_value(t["shape"].clone()).map_err(|_| bad())?;
+        let offs: [u64; 2] = serde_json::from_value(t["data_offsets"].clone()).map_err(|_| bad())?;
+        if offs[0] > offs[1] || offs[1] > data_len {
+            return Err(err(format!("tensor '{name}': data_offsets {offs:?} outside the {data_len} data bytes (truncated file?)")));
+        }
+        entries.insert(name, Entry { dtype, shape, start: 8 + n + offs[0], end: 8 + n + offs[1] });
+    }
+    Ok((entries, len))
+}
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let man = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if man == 0 => sign,
+        0 => {
+            // subnormal: normalise
+            let mut e = 127 - 15 + 1;
+            let mut m = man;
+            while m & 0x400 == 0 {
+                m <<= 1;
+                e -= 1;
+            }
+            sign | (e << 23) | ((m & 0x3ff) << 13)
+        }
+        31 => sign | 0x7f80_0000 | (man << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
+    };
+    f32::from_bits(bits)
+}
+
+fn to_f32(dtype: &str, b: &[u8]) -> Vec<f32> {
+    match dtype {
+        "F32" => b.chunks_exact(4).map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]])).collect(),
+        "F16" => b.chunks_exact(2).map(|x| f16_to_f32(u16::from_le_bytes([x[0], x[1]]))).collect(),
+        "BF16" => b.chunks_exact(2).map(|x| f32::from_bits((u16::from_le_bytes([x[0], x[1]]) as u32) << 16)).collect(),
+        _ => unreachable!("dtype checked"),
+    }
+}
+
+/// GPT-2 weights by tinygpt name (`transformer.` prefix), f32, HF layout.
+fn read_weights(path: &Path, cfg: &ModelConfig, notes: &mut Vec<String>) -> Result<HashMap<String, Vec<f32>>> {
+    let file = path.display().to_string();
+    let err = |m: String| Error::Checkpoint(format!("{file}: {m}"));
+    let mut f = std::fs::File::open(path).map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?;
+    let (entries, _) = read_header(&mut f, &file)?;
+    let prefix = if entries.contains_key("transformer.wte.weight") {
+        "transformer."
+    } else if entries.contains_key("wte.weight") {
+        ""
+    } else {
+        return Err(err("has no 'transformer.wte.weight' or 'wte.weight': not a GPT-2 checkpoint".into()));
+    };
+    let specs = param_specs(cfg);
+    let mut wanted: Vec<(String, String, Vec<usize>)> =
+        specs.iter().map(|s| (s.name.clone(), format!("{prefix}{}", &s.name["transformer.".len()..]), s.hf_shape())).collect();
+    if entries.contains_key("lm_head.weight") {
+        wanted.push(("lm_head.weight".into(), "lm_head.weight".into(), vec![cfg.vocab_size, cfg.n_embd]));
+    }
+    // Everything else must be a known buffer (the causal mask GPT-2 once saved).
+    let unexpected: Vec<&String> = entries
+        .keys()
+        .filter(|k| !wanted.iter().any(|w| &w.1 == *k) && !(k.ends_with(".attn.bias") || k.ends_with(".attn.masked_bias")))
+        .collect();
+    if !unexpected.is_empty() {
+        let list: Vec<&str> = unexpected.iter().take(5).map(|s| s.as_str()).collect();
+        return Err(err(format!("{} unexpected tensor(s) for a GPT-2 of {} layers: {}", unexpected.len(), cfg.n_layer, list.join(", "))));
+    }
+    let mut converted: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, name, shape) in &wanted {
+        let e = entries.get(name).ok_or_else(|| err(format!("tensor '{name}' is missing (expected shape {shape:?})")))?;
+        let size = match e.dtype.as_str() {
+            "F32" => 4,
+            "F16" | "BF16" => 2,
+            d => return Err(err(format!("tensor '{name}' has dtype {d}, expected F32, F16 or BF16"))),
+        };
+        if &e.shape != shape {
+            return Err(err(format!("tensor '{name}' has shape {:?}, expected {shape:?} for the config's sizes", e.shape)));
+        }
+        let want_bytes = shape.iter().product::<usize>() as u64 * size;
+        if e.end - e.start != want_bytes {
+            return Err(err(format!("tensor '{name}' holds {} bytes, expected {want_bytes} for shape {shape:?} in {}", e.end - e.start, e.dtype)));
+        }
+    }
+    let mut tensors = HashMap::new();
+    for (ours, name, _) in &wanted {
+        let e = &entries[name];
+        let mut buf = vec![0u8; (e.end - e.start) as usize];
+        f.seek(SeekFrom::Start(e.start)).and_then(|_| f.read_exact(&mut buf)).map_err(|x| Error::Io(format!("cannot read {file}: {x}")))?;
+        let data = to_f32(&e.dtype, &buf);
+        if e.dtype != "F32" {
+            *converted.entry(if e.dtype == "F16" { "F16" } else { "BF16" }).or_default() += 1;
+        }
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(err(format!("tensor '{name}' holds a non-finite value ({}) at index {i}", data[i])));
+        }
+        tensors.insert(ours.clone(), data);
+    }
+    if let Some(head) = tensors.remove("lm_head.weight") {
+        if head != tensors["transformer.wte.weight"] {
+            return Err(err("lm_head.weight differs from the token embedding: an untied LM head is not supported".into()));
+        }
+    }
+    for (d, n) in converted {
+        notes.push(format!("{file}: converted {n} {d} tensor(s) to f32"));
+    }
+    Ok(tensors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_conversion_is_exact() {
+        for (h, want) in [(0x3c00u16, 1.0f32), (0xc000, -2.0), (0x0000, 0.0), (0x7bff, 65504.0), (0x0001, 5.960_464_5e-8), (0x3555, 0.333_251_95)] {
+            assert_eq!(f16_to_f32(h), want, "{h:#x}");
+        }
+        assert!(f16_to_f32(0x7c00).is_infinite() && f16_to_f32(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn gpt2_configs_parse_and_others_are_refused() {
+        let gpt2 = json!({"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12,
+                          "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "n_inner": null});
+        let c = config_from_json(&gpt2, "config.json").unwrap();
+        assert_eq!((c.vocab_size, c.block_size, c.n_layer), (50257, 1024, 12));
+        let mut llama = gpt2.clone();
+        llama["model_type"] = "llama".into();
+        let e = config_from_json(&llama, "x/config.json").unwrap_err().to_string();
+        assert!(e.contains("x/config.json") && e.contains("\"llama\"") && e.contains("\"gpt2\""), "{e}");
+        let mut relu = gpt2.clone();
+        relu["activation_function"] = "relu".into();
+        assert!(config_from_json(&relu, "c").unwrap_err().to_string().contains("\"relu\""));
+        let mut huge = gpt2.clone();
+        huge["n_embd"] = 1_000_000_000.into();
+        assert!(config_from_json(&huge, "c").unwrap_err().to_string().contains("n_embd"));
+        let back = config_from_json(&config_json(&c), "c").unwrap();
+        assert_eq!(back, c);
+    }
+}
