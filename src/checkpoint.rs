@@ -46,7 +46,8 @@ pub async fn to_bytes<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Op
 pub async fn to_bytes_with<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>, with_optimizer: bool) -> Result<Vec<u8>> {
     let specs = model.specs.clone();
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let slots: &[(&str, Slot)] = if with_optimizer { &[("", Slot::Param), (M_PREFIX, Slot::AdamM), (V_PREFIX, Slot::AdamV)] } else { &[("", Slot::Param)] };
+    // a model never trained has no moments to save (they would be zeros)
+    let slots: &[(&str, Slot)] = if with_optimizer && model.has_optimizer_state() { &[("", Slot::Param), (M_PREFIX, Slot::AdamM), (V_PREFIX, Slot::AdamV)] } else { &[("", Slot::Param)] };
     for s in &specs {
         for &(prefix, slot) in slots {
             owned.push((format!("{prefix}{}", s.name), s.hf_shape(), le_bytes(&model.read_hf(&s.name, slot).await?)));
@@ -194,7 +195,14 @@ impl Checkpoint {
 
     /// Puts the weights (and moments, if saved) on a backend.
     pub fn into_model<B: Backend>(self, backend: B) -> Result<(Gpt<B>, Tokenizer, Option<TrainConfig>)> {
-        let mut model = Gpt::empty(self.cfg, backend)?;
+        let model = self.build(backend)?;
+        Ok((model, self.tokenizer, self.train))
+    }
+
+    /// A model with these weights (and moments, if saved) on a backend; the checkpoint stays,
+    /// so a caller can try another backend when one fails (a model too big for a GPU).
+    pub fn build<B: Backend>(&self, backend: B) -> Result<Gpt<B>> {
+        let mut model = Gpt::empty(self.cfg.clone(), backend)?;
         let specs = model.specs.clone();
         for s in &specs {
             model.write_hf(&s.name, Slot::Param, &self.tensors[&s.name])?;
@@ -204,6 +212,6 @@ impl Checkpoint {
             }
         }
         model.step = self.step;
-        Ok((model, self.tokenizer, self.train))
+        Ok(model)
     }
 }

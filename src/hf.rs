@@ -36,37 +36,96 @@ pub struct HfModel {
     pub notes: Vec<String>,
 }
 
-/// Reads a GPT-2 folder (any size: gpt2, gpt2-medium, distilgpt2...).
+/// Where a folder's files come from: the disk (CLI), the files a user picked (page), or
+/// memory (tests, fuzzing). Files are read by range so a 500 MB model.safetensors is never
+/// held whole next to its converted tensors.
+pub trait Folder {
+    /// How `file` is named in messages (its path, or the picked file's name).
+    fn label(&self, file: &str) -> String;
+    /// The file's size in bytes, or None when the folder has no such file.
+    fn size(&self, file: &str) -> Result<Option<u64>>;
+    /// Bytes start..end of `file` (within its size).
+    fn read_range(&self, file: &str, start: u64, end: u64) -> Result<Vec<u8>>;
+}
+
+/// A folder on disk.
+pub struct DiskFolder<'a>(pub &'a Path);
+
+impl Folder for DiskFolder<'_> {
+    fn label(&self, file: &str) -> String {
+        self.0.join(file).display().to_string()
+    }
+    fn size(&self, file: &str) -> Result<Option<u64>> {
+        match std::fs::metadata(self.0.join(file)) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Err(Error::Io(format!("{} is not a file", self.label(file)))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io(format!("cannot read {}: {e}", self.label(file)))),
+        }
+    }
+    fn read_range(&self, file: &str, start: u64, end: u64) -> Result<Vec<u8>> {
+        let io = |e: std::io::Error| Error::Io(format!("cannot read {}: {e}", self.label(file)));
+        let mut f = std::fs::File::open(self.0.join(file)).map_err(io)?;
+        let mut buf = vec![0u8; (end - start) as usize];
+        f.seek(SeekFrom::Start(start)).and_then(|_| f.read_exact(&mut buf)).map_err(io)?;
+        Ok(buf)
+    }
+}
+
+/// A folder held in memory, file name -> bytes.
+pub struct MemFolder(pub HashMap<String, Vec<u8>>);
+
+impl Folder for MemFolder {
+    fn label(&self, file: &str) -> String {
+        file.to_string()
+    }
+    fn size(&self, file: &str) -> Result<Option<u64>> {
+        Ok(self.0.get(file).map(|b| b.len() as u64))
+    }
+    fn read_range(&self, file: &str, start: u64, end: u64) -> Result<Vec<u8>> {
+        let b = self.0.get(file).ok_or_else(|| Error::Io(format!("{file}: missing")))?;
+        b.get(start as usize..end as usize).map(<[u8]>::to_vec).ok_or_else(|| Error::Io(format!("{file}: bytes {start}..{end} outside its {} bytes", b.len())))
+    }
+}
+
+/// Reads a GPT-2 folder on disk (any size: gpt2, gpt2-medium, distilgpt2...).
 pub fn load_dir(dir: &Path) -> Result<HfModel> {
     if !dir.is_dir() {
         return Err(Error::Io(format!("{} is not a folder", dir.display())));
     }
-    let cfg = config_from_json(&read_json(&dir.join(CONFIG))?, &dir.join(CONFIG).display().to_string())?;
-    let (tokenizer, tok_file) = read_tokenizer(dir)?;
+    load(&DiskFolder(dir))
+}
+
+/// Reads a GPT-2 folder: config.json, the tokenizer, then model.safetensors checked against
+/// both before its tensors are read.
+pub fn load(folder: &dyn Folder) -> Result<HfModel> {
+    let cfg = config_from_json(&read_json(folder, CONFIG)?, &folder.label(CONFIG))?;
+    let (tokenizer, tok_file) = read_tokenizer(folder)?;
     if tokenizer.vocab_size() != cfg.vocab_size {
         return Err(Error::Tokenizer(format!(
             "{tok_file}: the tokenizer has {} tokens but {} says vocab_size = {}",
             tokenizer.vocab_size(),
-            dir.join(CONFIG).display(),
+            folder.label(CONFIG),
             cfg.vocab_size
         )));
     }
     let mut notes = Vec::new();
-    let tensors = read_weights(&dir.join(WEIGHTS), &cfg, &mut notes)?;
+    let tensors = read_weights(folder, &cfg, &mut notes)?;
     Ok(HfModel { checkpoint: Checkpoint { cfg, tokenizer, step: 0, train: None, tensors }, notes })
 }
 
-fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-    if meta.len() > max {
-        return Err(Error::Io(format!("{}: {} bytes, more than the {max} expected at most", path.display(), meta.len())));
+/// A whole file, refused when missing or larger than `max`.
+fn read_capped(folder: &dyn Folder, file: &str, max: u64) -> Result<Vec<u8>> {
+    let len = folder.size(file)?.ok_or_else(|| Error::Io(format!("{}: missing", folder.label(file))))?;
+    if len > max {
+        return Err(Error::Io(format!("{}: {len} bytes, more than the {max} expected at most", folder.label(file))));
     }
-    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+    folder.read_range(file, 0, len)
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let bytes = read_capped(path, MAX_JSON_BYTES)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint(format!("{}: not valid JSON ({e})", path.display())))
+fn read_json(folder: &dyn Folder, file: &str) -> Result<Value> {
+    let bytes = read_capped(folder, file, MAX_JSON_BYTES)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint(format!("{}: not valid JSON ({e})", folder.label(file))))
 }
 
 /// A GPT-2 config.json -> ModelConfig; anything GPT2LMHeadModel does differently from tinygpt's
@@ -145,26 +204,24 @@ pub fn config_json(cfg: &ModelConfig) -> Value {
 
 /// The folder's tokenizer: tokenizer.json if present, else vocab.json + merges.txt.
 /// Returns it with the file it came from (for messages).
-fn read_tokenizer(dir: &Path) -> Result<(Tokenizer, String)> {
-    let tj = dir.join(TOKENIZER_JSON);
-    if tj.exists() {
-        let name = tj.display().to_string();
-        let v = read_json(&tj)?;
+fn read_tokenizer(folder: &dyn Folder) -> Result<(Tokenizer, String)> {
+    if folder.size(TOKENIZER_JSON)?.is_some() {
+        let name = folder.label(TOKENIZER_JSON);
+        let v = read_json(folder, TOKENIZER_JSON)?;
         let tok = tokenizer_from_json(&v).map_err(|e| Error::Tokenizer(format!("{name}: {}", strip_kind(&e))))?;
         return Ok((tok, name));
     }
-    let (vp, mp) = (dir.join(VOCAB), dir.join(MERGES));
-    match (vp.exists(), mp.exists()) {
+    let (vp, mp) = (folder.label(VOCAB), folder.label(MERGES));
+    match (folder.size(VOCAB)?.is_some(), folder.size(MERGES)?.is_some()) {
         (true, true) => {
-            let vocab = String::from_utf8(read_capped(&vp, MAX_JSON_BYTES)?).map_err(|_| Error::Tokenizer(format!("{}: not UTF-8", vp.display())))?;
-            let merges = String::from_utf8(read_capped(&mp, MAX_JSON_BYTES)?).map_err(|_| Error::Tokenizer(format!("{}: not UTF-8", mp.display())))?;
-            let tok = BpeTokenizer::from_vocab_merges(&vocab, &merges)
-                .map_err(|e| Error::Tokenizer(format!("{} + {}: {}", vp.display(), mp.display(), strip_kind(&e))))?;
-            Ok((Tokenizer::Bpe(tok), vp.display().to_string()))
+            let text = |file: &str, label: &str| String::from_utf8(read_capped(folder, file, MAX_JSON_BYTES)?).map_err(|_| Error::Tokenizer(format!("{label}: not UTF-8")));
+            let (vocab, merges) = (text(VOCAB, &vp)?, text(MERGES, &mp)?);
+            let tok = BpeTokenizer::from_vocab_merges(&vocab, &merges).map_err(|e| Error::Tokenizer(format!("{vp} + {mp}: {}", strip_kind(&e))))?;
+            Ok((Tokenizer::Bpe(tok), vp))
         }
-        (true, false) => Err(Error::Io(format!("{}: missing (vocab.json needs merges.txt beside it)", mp.display()))),
-        (false, true) => Err(Error::Io(format!("{}: missing (merges.txt needs vocab.json beside it)", vp.display()))),
-        (false, false) => Err(Error::Io(format!("{}: no tokenizer: expected {TOKENIZER_JSON}, or {VOCAB} + {MERGES}", dir.display()))),
+        (true, false) => Err(Error::Io(format!("{mp}: missing (vocab.json needs merges.txt beside it)"))),
+        (false, true) => Err(Error::Io(format!("{vp}: missing (merges.txt needs vocab.json beside it)"))),
+        (false, false) => Err(Error::Io(format!("{}: missing; no tokenizer: expected {TOKENIZER_JSON}, or {VOCAB} + {MERGES}", folder.label(TOKENIZER_JSON)))),
     }
 }
 
@@ -287,17 +344,19 @@ struct Entry {
 }
 
 /// Reads and checks a safetensors header without reading the data.
-fn read_header(f: &mut std::fs::File, file: &str) -> Result<(BTreeMap<String, Entry>, u64)> {
-    let err = |m: String| Error::Checkpoint(format!("{file}: {m}"));
-    let len = f.metadata().map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?.len();
-    let mut n = [0u8; 8];
-    f.read_exact(&mut n).map_err(|_| err(format!("not a safetensors file: {len} bytes, too short for a header")))?;
-    let n = u64::from_le_bytes(n);
+fn read_header(folder: &dyn Folder, file: &str) -> Result<BTreeMap<String, Entry>> {
+    let label = folder.label(file);
+    let err = |m: String| Error::Checkpoint(format!("{label}: {m}"));
+    let len = folder.size(file)?.ok_or_else(|| Error::Io(format!("{label}: missing (the weights of the model)")))?;
+    if len < 8 {
+        return Err(err(format!("not a safetensors file: {len} bytes, too short for a header")));
+    }
+    let n = folder.read_range(file, 0, 8)?;
+    let n = u64::from_le_bytes(n.try_into().expect("8 bytes"));
     if n > MAX_HEADER_BYTES || n + 8 > len {
         return Err(err(format!("not a safetensors file: header length {n} for a file of {len} bytes")));
     }
-    let mut header = vec![0u8; n as usize];
-    f.read_exact(&mut header).map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?;
+    let header = folder.read_range(file, 8, 8 + n)?;
     let v: BTreeMap<String, Value> = serde_json::from_slice(&header).map_err(|e| err(format!("safetensors header is not valid JSON ({e})")))?;
     let data_len = len - 8 - n;
     let mut entries = BTreeMap::new();
@@ -314,7 +373,7 @@ fn read_header(f: &mut std::fs::File, file: &str) -> Result<(BTreeMap<String, En
         }
         entries.insert(name, Entry { dtype, shape, start: 8 + n + offs[0], end: 8 + n + offs[1] });
     }
-    Ok((entries, len))
+    Ok(entries)
 }
 
 fn f16_to_f32(h: u16) -> f32 {
@@ -349,11 +408,10 @@ fn to_f32(dtype: &str, b: &[u8]) -> Vec<f32> {
 }
 
 /// GPT-2 weights by tinygpt name (`transformer.` prefix), f32, HF layout.
-fn read_weights(path: &Path, cfg: &ModelConfig, notes: &mut Vec<String>) -> Result<HashMap<String, Vec<f32>>> {
-    let file = path.display().to_string();
+fn read_weights(folder: &dyn Folder, cfg: &ModelConfig, notes: &mut Vec<String>) -> Result<HashMap<String, Vec<f32>>> {
+    let file = folder.label(WEIGHTS);
     let err = |m: String| Error::Checkpoint(format!("{file}: {m}"));
-    let mut f = std::fs::File::open(path).map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?;
-    let (entries, _) = read_header(&mut f, &file)?;
+    let entries = read_header(folder, WEIGHTS)?;
     let prefix = if entries.contains_key("transformer.wte.weight") {
         "transformer."
     } else if entries.contains_key("wte.weight") {
@@ -395,9 +453,7 @@ fn read_weights(path: &Path, cfg: &ModelConfig, notes: &mut Vec<String>) -> Resu
     let mut tensors = HashMap::new();
     for (ours, name, _) in &wanted {
         let e = &entries[name];
-        let mut buf = vec![0u8; (e.end - e.start) as usize];
-        f.seek(SeekFrom::Start(e.start)).and_then(|_| f.read_exact(&mut buf)).map_err(|x| Error::Io(format!("cannot read {file}: {x}")))?;
-        let data = to_f32(&e.dtype, &buf);
+        let data = to_f32(&e.dtype, &folder.read_range(WEIGHTS, e.start, e.end)?);
         if e.dtype != "F32" {
             *converted.entry(if e.dtype == "F16" { "F16" } else { "BF16" }).or_default() += 1;
         }

@@ -3,7 +3,8 @@
 //! tokens -> wte + PE -> n_layer × [x + attn(ln_1 x); x + mlp(ln_2 x)] -> ln_f -> logits = x·wteᵀ
 //! Parameters live in one flat buffer, each tensor at an offset aligned to 64 elements (256
 //! bytes, WebGPU's storage offset alignment), named as Hugging Face GPT-2 names them.
-//! Gradients and the two AdamW moments share that layout.
+//! Gradients and the two AdamW moments share that layout; they are allocated at the first
+//! training step, so a model only used for generation (GPT-2 in the page) costs a quarter.
 
 use crate::backend::{AdamWStep, Backend, Tensor};
 use crate::config::{ModelConfig, PosEncoding, TrainConfig};
@@ -207,6 +208,14 @@ pub struct StepStats {
     pub lr: f32,
 }
 
+/// What training adds to a model: gradients and the two AdamW moments, laid out as the params.
+struct TrainBufs {
+    grads: Tensor,
+    adam_m: Tensor,
+    adam_v: Tensor,
+    gv: Views,
+}
+
 pub struct Gpt<B: Backend> {
     pub cfg: ModelConfig,
     pub backend: B,
@@ -214,11 +223,9 @@ pub struct Gpt<B: Backend> {
     /// Optimizer steps taken (AdamW's t).
     pub step: u32,
     params: Tensor,
-    grads: Tensor,
-    adam_m: Tensor,
-    adam_v: Tensor,
     pv: Views,
-    gv: Views,
+    /// Gradients and AdamW moments, from the first training step on.
+    train: Option<TrainBufs>,
     /// The table the encoder adds: wpe, or the fixed sinusoid table [block_size, C].
     pe: Tensor,
     stats: Tensor, // [4]: loss sum, hit sum, grad norm², unused
@@ -254,12 +261,8 @@ impl<B: Backend> Gpt<B> {
         let last = specs.last().expect("at least ln_f");
         let total = last.off + last.len.div_ceil(ALIGN) * ALIGN;
         let params = backend.alloc(total, "params")?;
-        let grads = backend.alloc(total, "grads")?;
-        let adam_m = backend.alloc(total, "adam_m")?;
-        let adam_v = backend.alloc(total, "adam_v")?;
         let learned = cfg.pos == PosEncoding::Learned;
         let pv = views(params, &specs, learned);
-        let gv = views(grads, &specs, learned);
         let pe = match pv.wpe {
             Some(wpe) => wpe,
             None => {
@@ -269,19 +272,55 @@ impl<B: Backend> Gpt<B> {
             }
         };
         let stats = backend.alloc(4, "stats")?;
-        Ok(Gpt { cfg, backend, specs, step: 0, params, grads, adam_m, adam_v, pv, gv, pe, stats, acts: None, infer: None })
+        Ok(Gpt { cfg, backend, specs, step: 0, params, pv, train: None, pe, stats, acts: None, infer: None })
+    }
+
+    /// Allocates the gradients and (zeroed) AdamW moments, once.
+    fn ensure_train(&mut self) -> Result<()> {
+        if self.train.is_some() {
+            return Ok(());
+        }
+        let be = &mut self.backend;
+        let total = self.params.len;
+        let grads = be.alloc(total, "grads")?;
+        let alloc_zeroed = |be: &mut B, label: &str| -> Result<Tensor> {
+            let t = be.alloc(total, label)?;
+            be.zero(t);
+            Ok(t)
+        };
+        let (adam_m, adam_v) = match (alloc_zeroed(be, "adam_m"), alloc_zeroed(be, "adam_v")) {
+            (Ok(m), Ok(v)) => (m, v),
+            (m, v) => {
+                // give back what was allocated before reporting the one that failed
+                be.free(grads);
+                for t in [&m, &v].into_iter().flatten() {
+                    be.free(*t);
+                }
+                return Err(m.and(v).expect_err("one failed"));
+            }
+        };
+        let gv = views(grads, &self.specs, self.cfg.pos == PosEncoding::Learned);
+        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv });
+        Ok(())
+    }
+
+    /// True once the model has gradients and AdamW moments (it has been trained or loaded them).
+    pub fn has_optimizer_state(&self) -> bool {
+        self.train.is_some()
     }
 
     pub fn num_params(&self) -> usize {
         self.specs.iter().map(|s| s.len).sum()
     }
 
-    fn slot(&self, slot: Slot) -> Tensor {
-        match slot {
-            Slot::Param => self.params,
-            Slot::Grad => self.grads,
-            Slot::AdamM => self.adam_m,
-            Slot::AdamV => self.adam_v,
+    /// A slot's flat buffer; None for the training slots before training.
+    fn slot(&self, slot: Slot) -> Option<Tensor> {
+        match (slot, &self.train) {
+            (Slot::Param, _) => Some(self.params),
+            (_, None) => None,
+            (Slot::Grad, Some(t)) => Some(t.grads),
+            (Slot::AdamM, Some(t)) => Some(t.adam_m),
+            (Slot::AdamV, Some(t)) => Some(t.adam_v),
         }
     }
 
@@ -292,10 +331,12 @@ impl<B: Backend> Gpt<B> {
             .ok_or_else(|| Error::Checkpoint(format!("this model has no parameter '{name}'")))
     }
 
-    /// One tensor in Hugging Face layout (Conv1D weights transposed to [C, OC]).
+    /// One tensor in Hugging Face layout (Conv1D weights transposed to [C, OC]). Gradients and
+    /// moments read as zeros before training.
     pub async fn read_hf(&mut self, name: &str, slot: Slot) -> Result<Vec<f32>> {
         let s = self.spec(name)?.clone();
-        let data = self.backend.read(self.slot(slot).view(s.off, s.len)).await;
+        let Some(flat) = self.slot(slot) else { return Ok(vec![0.0; s.len]) };
+        let data = self.backend.read(flat.view(s.off, s.len)).await;
         Ok(if s.hf_transposed { transpose(&data, s.shape[0], s.shape[1]) } else { data })
     }
 
@@ -310,7 +351,10 @@ impl<B: Backend> Gpt<B> {
                 data.len()
             )));
         }
-        let t = self.slot(slot).view(s.off, s.len);
+        if slot != Slot::Param {
+            self.ensure_train()?;
+        }
+        let t = self.slot(slot).expect("allocated above").view(s.off, s.len);
         if s.hf_transposed {
             // HF [C, OC] -> here [OC, C]
             self.backend.write(t, &transpose(data, s.shape[1], s.shape[0]));
@@ -322,11 +366,19 @@ impl<B: Backend> Gpt<B> {
 
     /// The whole flat buffer of one slot (padding included), e.g. to snapshot the weights.
     pub async fn read_flat(&mut self, slot: Slot) -> Vec<f32> {
-        self.backend.read(self.slot(slot)).await
+        match self.slot(slot) {
+            Some(t) => self.backend.read(t).await,
+            None => vec![0.0; self.params.len],
+        }
     }
 
-    pub fn write_flat(&mut self, slot: Slot, data: &[f32]) {
-        self.backend.write(self.slot(slot), data);
+    pub fn write_flat(&mut self, slot: Slot, data: &[f32]) -> Result<()> {
+        if slot != Slot::Param {
+            self.ensure_train()?;
+        }
+        let t = self.slot(slot).expect("allocated above");
+        self.backend.write(t, data);
+        Ok(())
     }
 
     /// The positional table the encoder adds, [block_size, C] (wpe, or the sinusoids).
@@ -419,6 +471,9 @@ impl<B: Backend> Gpt<B> {
         if let Some(tg) = targets {
             self.check_batch(tg, b, t)?;
         }
+        if targets.is_some() {
+            self.ensure_train()?;
+        }
         self.ensure_acts(b, t)?;
         let a = self.acts.as_ref().expect("allocated above");
         let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
@@ -465,8 +520,9 @@ impl<B: Backend> Gpt<B> {
         let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
         let n = b * t;
         let be = &mut self.backend;
-        let (p, g) = (&self.pv, &self.gv);
-        be.zero(self.grads);
+        let tb = self.train.as_ref().expect("forward() with targets first");
+        let (p, g) = (&self.pv, &tb.gv);
+        be.zero(tb.grads);
         be.crossentropy_backward(a.dlogits, a.logits, a.targets, n, v, 1.0 / n as f32);
         be.matmul_backward(a.dln, g.wte, None, a.dlogits, a.lnf, p.wte, n, c, v);
         let last = a.layers.last().map_or(a.encoded, |l| l.res3);
@@ -495,7 +551,8 @@ impl<B: Backend> Gpt<B> {
     pub async fn update(&mut self, lr: f32, tc: &TrainConfig) -> f32 {
         self.step += 1;
         let gn = self.stats.view(2, 1);
-        self.backend.norm_sq(gn, self.grads);
+        let tb = self.train.as_ref().expect("backward() first");
+        self.backend.norm_sq(gn, tb.grads);
         for s in &self.specs {
             let h = AdamWStep {
                 lr,
@@ -506,7 +563,7 @@ impl<B: Backend> Gpt<B> {
                 t: self.step,
                 max_norm: tc.grad_clip,
             };
-            let (p, g, m, v) = (self.params.view(s.off, s.len), self.grads.view(s.off, s.len), self.adam_m.view(s.off, s.len), self.adam_v.view(s.off, s.len));
+            let (p, g, m, v) = (self.params.view(s.off, s.len), tb.grads.view(s.off, s.len), tb.adam_m.view(s.off, s.len), tb.adam_v.view(s.off, s.len));
             self.backend.adamw(p, g, m, v, gn, &h);
         }
         self.backend.read(gn).await[0].sqrt()

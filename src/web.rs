@@ -11,7 +11,9 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::model::Gpt;
 use crate::sample::{Generator, SampleConfig};
-use crate::tokenizer::{CharTokenizer, Tokenizer};
+use crate::hf;
+use crate::tokenizer::{CharTokenizer, Tokenizer, Utf8Stream};
+use std::collections::HashMap;
 use crate::train;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -56,6 +58,10 @@ struct ModelInfo {
     step: u32,
     /// The tokens as text, id order (characters for a char model).
     vocab: Vec<String>,
+    /// "char" or "bpe".
+    tokenizer: &'static str,
+    /// Where the model came from: "new", "checkpoint" or "hf".
+    source: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +122,9 @@ pub struct Engine {
     tok: Option<Tokenizer>,
     train: Option<(Dataset, TrainConfig)>,
     generator: Option<Generator>,
+    /// Holds back a character split across tokens while streaming (byte-level BPE).
+    stream: Utf8Stream,
+    source: &'static str,
     backend_name: String,
     /// New models go on WebGPU (set by `init` when an adapter was found).
     gpu: bool,
@@ -149,6 +158,22 @@ impl Engine {
         }
     }
 
+    /// Builds `ck`'s model on WebGPU when this page has it, else on the CPU. A model the GPU
+    /// cannot hold goes on the CPU, with the reason returned for the user.
+    async fn build(&self, ck: &checkpoint::Checkpoint) -> Result<(AnyModel, Option<String>), Error> {
+        if !self.gpu {
+            return Ok((AnyModel::Cpu(ck.build(CpuBackend::new())?), None));
+        }
+        match ck.build(GpuBackend::new().await?) {
+            Ok(m) => Ok((AnyModel::Gpu(m), None)),
+            Err(Error::Gpu(why)) => {
+                let m = ck.build(CpuBackend::new())?;
+                Ok((AnyModel::Cpu(m), Some(format!("{why}. The model runs on the CPU (WebAssembly) instead, slower."))))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn token_text(&self, id: u32) -> String {
         self.tok.as_ref().and_then(|t| t.decode(&[id]).ok()).unwrap_or_default()
     }
@@ -159,7 +184,16 @@ impl Engine {
     #[wasm_bindgen(constructor)]
     pub fn new() -> Engine {
         console_error_panic_hook::set_once();
-        Engine { model: None, tok: None, train: None, generator: None, backend_name: "CPU (WebAssembly)".into(), gpu: false }
+        Engine {
+            model: None,
+            tok: None,
+            train: None,
+            generator: None,
+            stream: Utf8Stream::new(),
+            source: "new",
+            backend_name: "CPU (WebAssembly)".into(),
+            gpu: false,
+        }
     }
 
     /// Picks the compute backend: WebGPU when `prefer_gpu` and an adapter is available, else
@@ -221,8 +255,35 @@ impl Engine {
         self.generator = None;
         // a loaded model keeps its recipe for further training on the same corpus
         self.train = None;
+        self.source = "checkpoint";
         let _ = tc;
         self.info()
+    }
+
+    /// Replaces the model with a Hugging Face GPT-2 folder's, from the files the user picked
+    /// (File objects; config.json, model.safetensors, and tokenizer.json or vocab.json +
+    /// merges.txt; others are ignored). Files are read slice by slice, so the weights are never
+    /// held twice. Returns `info()` plus `notes`, `backend` and `fallback` (why a model the
+    /// GPU cannot hold runs on the CPU). On any error the current model stays.
+    pub async fn load_hf(&mut self, files: js_sys::Array) -> Result<JsValue, JsError> {
+        let mut map = HashMap::new();
+        for f in files.iter() {
+            let f: web_sys::File = f.dyn_into().map_err(|_| JsError::new("load_hf expects File objects"))?;
+            map.insert(f.name(), f);
+        }
+        let m = hf::load(&BlobFolder(map)).map_err(js_err)?;
+        let (model, fallback) = self.build(&m.checkpoint).await.map_err(js_err)?;
+        let backend = with_model!(&model, x => x.backend.describe());
+        self.model = Some(model);
+        self.tok = Some(m.checkpoint.tokenizer);
+        self.generator = None;
+        self.train = None;
+        self.source = "hf";
+        let info = self.info()?;
+        js_sys::Reflect::set(&info, &"notes".into(), &to_js(&m.notes)?).ok();
+        js_sys::Reflect::set(&info, &"backend".into(), &JsValue::from_str(&backend)).ok();
+        js_sys::Reflect::set(&info, &"fallback".into(), &fallback.map_or(JsValue::NULL, |f| JsValue::from_str(&f))).ok();
+        Ok(info)
     }
 
     /// The current model (weights, AdamW moments, step) as .safetensors bytes, the CLI's format.
@@ -246,6 +307,8 @@ impl Engine {
             params: m.num_params(),
             step: m.step,
             vocab,
+            tokenizer: match tok { Tokenizer::Char(_) => "char", Tokenizer::Bpe(_) => "bpe" },
+            source: self.source,
         });
         to_js(&info)
     }
@@ -265,19 +328,23 @@ impl Engine {
         };
         let bs = with_model!(self.model()?, m => m.cfg.block_size);
         self.generator = Some(Generator::new(&ids, &cfg, bs).map_err(js_err)?);
+        self.stream = Utf8Stream::new();
         Ok(())
     }
 
     /// The next generated token `{id, text, prob, top: [{text, prob}], window_start}`, or null
-    /// when the generation is complete (or none was started).
+    /// when the generation is complete (or none was started). `text` is whole characters: ""
+    /// while a token holds only part of one (byte-level BPE), the rest coming with later tokens.
     pub async fn next_token(&mut self) -> Result<JsValue, JsError> {
         let Some(mut g) = self.generator.take() else { return Ok(JsValue::NULL) };
         let ev = with_model!(self.model()?, m => g.next(m).await).map_err(js_err)?;
         let Some(ev) = ev else { return Ok(JsValue::NULL) };
         self.generator = Some(g);
+        let bytes = self.tok()?.decode_bytes(&[ev.id]).map_err(js_err)?;
+        let text = self.stream.push(&bytes);
         let out = TokenOut {
             id: ev.id,
-            text: self.token_text(ev.id),
+            text,
             prob: ev.prob,
             top: ev.top.iter().map(|&(i, p)| Alt { text: self.token_text(i), prob: p }).collect(),
             window_start: ev.window_start,
@@ -353,6 +420,7 @@ impl Engine {
             self.tok = Some(tok);
             self.generator = None;
             self.train = Some((data, tc));
+            self.source = "new";
         }
         self.info()
     }
@@ -393,6 +461,30 @@ impl Engine {
             Some(AnyModel::Gpu(m)) => m.backend.describe(),
             None => self.backend_name.clone(),
         }
+    }
+}
+
+/// The files a user picked in the page, by name, read with FileReaderSync (the engine lives
+/// in a Web Worker, where synchronous reads are allowed).
+struct BlobFolder(HashMap<String, web_sys::File>);
+
+impl hf::Folder for BlobFolder {
+    fn label(&self, file: &str) -> String {
+        file.to_string()
+    }
+    fn size(&self, file: &str) -> crate::error::Result<Option<u64>> {
+        Ok(self.0.get(file).map(|f| f.size() as u64))
+    }
+    fn read_range(&self, file: &str, start: u64, end: u64) -> crate::error::Result<Vec<u8>> {
+        let io = |e: JsValue| Error::Io(format!("cannot read {file}: {}", e.as_string().or_else(|| js_sys::Error::from(e).message().as_string()).unwrap_or_default()));
+        let f = self.0.get(file).ok_or_else(|| Error::Io(format!("{file}: missing")))?;
+        let slice = f.slice_with_f64_and_f64(start as f64, end as f64).map_err(io)?;
+        let buf = web_sys::FileReaderSync::new().map_err(io)?.read_as_array_buffer(&slice).map_err(io)?;
+        let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+        if bytes.len() as u64 != end - start {
+            return Err(Error::Io(format!("{file}: read {} bytes at {start}, expected {} (did the file change?)", bytes.len(), end - start)));
+        }
+        Ok(bytes)
     }
 }
 

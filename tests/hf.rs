@@ -342,3 +342,37 @@ fn export_is_what_transformers_read() {
         assert_close(&format!("{name}: logits after import"), &back, &logits, 1e-5, 1e-5);
     }
 }
+
+// ---------------------------------------------------------------- folders from memory (the page)
+
+#[test]
+fn picked_files_load_as_the_folder_does() {
+    // The page hands over the user's files by name; extra files are ignored.
+    let dir = fix("hf_tiny");
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        files.insert(e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap());
+    }
+    let disk = hf::load_dir(&dir).unwrap().checkpoint;
+    let mem = hf::load(&hf::MemFolder(files.clone())).unwrap().checkpoint;
+    assert_eq!((mem.cfg.clone(), &mem.tokenizer), (disk.cfg.clone(), &disk.tokenizer));
+    assert_eq!(mem.tensors, disk.tensors);
+
+    // each missing piece is named; a truncated weights file is caught from its header
+    for (drop, needle) in [("config.json", "config.json: missing"), ("model.safetensors", "model.safetensors: missing")] {
+        let mut f = files.clone();
+        f.remove(drop);
+        let e = hf::load(&hf::MemFolder(f)).err().expect("refused").to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+    let mut f = files.clone();
+    f.retain(|k, _| k == "config.json" || k == "model.safetensors");
+    let e = hf::load(&hf::MemFolder(f)).err().expect("refused").to_string();
+    assert!(e.contains("no tokenizer"), "{e}");
+    let mut f = files;
+    let w = f.get_mut("model.safetensors").unwrap();
+    w.truncate(w.len() / 2);
+    let e = hf::load(&hf::MemFolder(f)).err().expect("refused").to_string();
+    assert!(e.contains("model.safetensors") && e.contains("outside"), "{e}");
+}

@@ -253,3 +253,19 @@ fn evaluate_counts_every_window_position() {
     assert!((0.0..=1.0).contains(&acc));
     assert!(block_on(evaluate(&mut model, &data.val[..10], 3)).is_err());
 }
+
+#[test]
+fn training_buffers_come_with_the_first_step() {
+    // A model used only for generation holds its weights alone: gradients and moments are
+    // allocated by the first training step, and a checkpoint saved before it has no moments.
+    let (tok, data, cfg, tc) = setup(PosEncoding::Learned);
+    let mut model = Gpt::new(cfg, CpuBackend::new(), 5).unwrap();
+    assert!(!model.has_optimizer_state());
+    assert!(block_on(model.read_flat(Slot::AdamM)).iter().all(|&x| x == 0.0));
+    let fresh = block_on(checkpoint::to_bytes(&mut model, &tok, None)).unwrap();
+    let (mut model, _) = run(model, &data, &tc, 1);
+    assert!(model.has_optimizer_state());
+    assert!(block_on(model.read_flat(Slot::AdamV)).iter().any(|&x| x > 0.0));
+    let trained = block_on(checkpoint::to_bytes(&mut model, &tok, None)).unwrap();
+    assert!(trained.len() > 2 * fresh.len(), "moments saved after training: {} vs {} bytes", trained.len(), fresh.len());
+}
