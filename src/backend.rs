@@ -74,6 +74,11 @@ pub trait Backend {
     fn zero(&mut self, t: Tensor);
     /// Releases a whole buffer (pass the tensor `alloc` returned); its handle must not be used again.
     fn free(&mut self, t: Tensor);
+    /// The most elements one buffer (one shader binding) may hold: the model cuts its
+    /// parameters into buffers of at most this size.
+    fn max_elems(&self) -> usize;
+    /// dst = src: same length, different buffers.
+    fn copy(&mut self, dst: Tensor, src: Tensor);
 
     // ---- encoder: token embedding + positional encoding ----
     /// out[B,T,C] = wte[inp[b,t]] + pe[pos0 + t]; pe is wpe (learned) or the sinusoid table.

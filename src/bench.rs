@@ -2,7 +2,7 @@
 //! Each result is one JSON object; the CLI prints them as lines or as a table.
 
 use crate::backend::Backend;
-use crate::config::preset;
+use crate::config::{preset, ModelConfig, PosEncoding};
 use crate::cpu::CpuBackend;
 use crate::error::Result;
 use crate::gpu::{GpuBackend, MatmulVariant};
@@ -20,6 +20,8 @@ pub struct BenchOptions {
     pub small: bool,
     /// Timed training steps per preset.
     pub steps: usize,
+    /// Also time generation with GPT-2 124M's shapes.
+    pub gpt2: bool,
 }
 
 /// Matmul shapes: the baby model's (N = B·T = 768) and two squares.
@@ -89,6 +91,23 @@ fn model_speed<B: Backend>(mk: &mut dyn FnMut() -> Result<B>, label: &str, name:
     Ok(model)
 }
 
+/// Generation tokens/s (KV cache, greedy) with GPT-2 124M's shapes and random weights: the
+/// cost per token does not depend on the weights, and no real GPT-2 is needed to measure it.
+fn gpt2_speed<B: Backend>(backend: B, label: &str, out: &mut Vec<Value>) -> Result<()> {
+    let cfg = ModelConfig { vocab_size: 50257, n_layer: 12, n_head: 12, n_embd: 768, block_size: 1024, pos: PosEncoding::Learned };
+    let mut model = Gpt::new(cfg, backend, 1)?;
+    let prompt = rand_ids(16, 50257, 4);
+    let warm = SampleConfig { max_tokens: 2, temperature: 0.0, ..SampleConfig::default() };
+    block_on(generate(&mut model, &prompt, &warm, |_| true))?;
+    let n = 32;
+    let sc = SampleConfig { max_tokens: n, ..warm };
+    let t0 = Instant::now();
+    block_on(generate(&mut model, &prompt, &sc, |_| true))?;
+    let s = t0.elapsed().as_secs_f64();
+    out.push(json!({"backend": label, "preset": "gpt2-124M", "prompt_tokens": prompt.len(), "generate_tokens": n, "kv_cache": true, "tokens_per_s": n as f64 / s}));
+    Ok(())
+}
+
 pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut presets = vec!["baby"];
@@ -99,6 +118,9 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
         matmuls(&mut CpuBackend::new(), "cpu", |_| {}, &mut out)?;
         for name in &presets {
             model_speed(&mut || Ok(CpuBackend::new()), "cpu", name, o.steps, &mut out)?;
+        }
+        if o.gpt2 {
+            gpt2_speed(CpuBackend::new(), "cpu", &mut out)?;
         }
     }
     if o.gpu {
@@ -122,6 +144,9 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
             for (entry, n, s) in model.backend.profile() {
                 out.push(json!({"backend": "gpu", "preset": name, "kernel": entry, "dispatches": n, "ms": s * 1e3}));
             }
+        }
+        if o.gpt2 {
+            gpt2_speed(GpuBackend::new_blocking()?, "gpu", &mut out)?;
         }
     }
     Ok(out)

@@ -1,8 +1,11 @@
 //! The GPT-2-style decoder, written once over the Backend trait.
 //!
 //! tokens -> wte + PE -> n_layer × [x + attn(ln_1 x); x + mlp(ln_2 x)] -> ln_f -> logits = x·wteᵀ
-//! Parameters live in one flat buffer, each tensor at an offset aligned to 64 elements (256
-//! bytes, WebGPU's storage offset alignment), named as Hugging Face GPT-2 names them.
+//! Parameters live in one flat layout, each tensor at an offset aligned to 64 elements (256
+//! bytes, WebGPU's storage offset alignment), named as Hugging Face GPT-2 names them. The
+//! layout is cut into buffers no larger than the backend's binding limit (one buffer for the
+//! models people train here; several for GPT-2 on a GPU with WebGPU's 128 MiB default, whose
+//! 154 MB wte is then cut by rows).
 //! Gradients and the two AdamW moments share that layout; they are allocated at the first
 //! training step, so a model only used for generation (GPT-2 in the page) costs a quarter.
 
@@ -104,17 +107,80 @@ struct Block {
 /// Views of every parameter (or gradient) in a flat buffer.
 #[derive(Clone, Debug)]
 struct Views {
-    wte: Tensor,
+    /// wte by rows: (first token id, [rows, C]); one part unless the binding limit cut it.
+    wte: Vec<(usize, Tensor)>,
     wpe: Option<Tensor>,
     blocks: Vec<Block>,
     lnfw: Tensor,
     lnfb: Tensor,
 }
 
-fn views(flat: Tensor, specs: &[ParamSpec], learned: bool) -> Views {
-    let mut it = specs.iter().map(|s| flat.view(s.off, s.len));
+/// The flat layout's cut into buffers: (flat start, length) spans, each at most `max`
+/// elements, holding whole tensors, except that wte, when it alone is over `max`, is cut by
+/// rows of C. Any other tensor over the limit is an error naming it.
+fn cut(specs: &[ParamSpec], total: usize, max: usize, c: usize) -> Result<Vec<(usize, usize)>> {
+    let mut spans = Vec::new();
+    let (mut start, mut end) = (0, 0);
+    for (i, s) in specs.iter().enumerate() {
+        let next = specs.get(i + 1).map_or(total, |n| n.off);
+        if next - s.off <= max {
+            if next - start > max {
+                spans.push((start, end - start));
+                start = s.off;
+            }
+            end = next;
+            continue;
+        }
+        let rows = max / c;
+        if s.name != "transformer.wte.weight" || rows == 0 {
+            return Err(Error::Gpu(format!(
+                "tensor '{}' has {} elements ({} MiB), more than the {} MiB one buffer of this device holds",
+                s.name,
+                s.len,
+                (s.len * 4) >> 20,
+                (max * 4) >> 20
+            )));
+        }
+        if end > start {
+            spans.push((start, end - start));
+        }
+        let v = s.len / c;
+        for r0 in (0..v).step_by(rows) {
+            let len = if r0 + rows >= v { next - (s.off + r0 * c) } else { rows * c };
+            spans.push((s.off + r0 * c, len));
+        }
+        (start, end) = (next, next);
+    }
+    if end > start {
+        spans.push((start, end - start));
+    }
+    Ok(spans)
+}
+
+/// The views of flat range [off, off+len) in the buffers of a cut: one per span it touches.
+fn parts(bufs: &[Tensor], spans: &[(usize, usize)], off: usize, len: usize) -> Vec<(usize, Tensor)> {
+    spans
+        .iter()
+        .zip(bufs)
+        .filter(|((s, l), _)| *s < off + len && off < s + l)
+        .map(|(&(s, l), b)| {
+            let (a, e) = (off.max(s), (off + len).min(s + l));
+            (a - off, b.view(a - s, e - a))
+        })
+        .collect()
+}
+
+/// A tensor that lies in one buffer of the cut.
+fn one(bufs: &[Tensor], spans: &[(usize, usize)], off: usize, len: usize) -> Tensor {
+    let p = parts(bufs, spans, off, len);
+    assert!(p.len() == 1, "tensor at {off} (+{len}) spans {} buffers", p.len());
+    p[0].1
+}
+
+fn views(bufs: &[Tensor], spans: &[(usize, usize)], specs: &[ParamSpec], c: usize, learned: bool) -> Views {
+    let wte = parts(bufs, spans, specs[0].off, specs[0].len).into_iter().map(|(at, t)| (at / c, t)).collect();
+    let mut it = specs[1..].iter().map(|s| one(bufs, spans, s.off, s.len));
     let mut next = || it.next().expect("spec table matches the layout");
-    let wte = next();
     let wpe = if learned { Some(next()) } else { None };
     let n_layer = (specs.len() - 3 - learned as usize) / 12;
     let blocks = (0..n_layer)
@@ -208,12 +274,29 @@ pub struct StepStats {
     pub lr: f32,
 }
 
-/// What training adds to a model: gradients and the two AdamW moments, laid out as the params.
+/// What training adds to a model: gradients and the two AdamW moments, cut as the params.
 struct TrainBufs {
-    grads: Tensor,
-    adam_m: Tensor,
-    adam_v: Tensor,
+    grads: Vec<Tensor>,
+    adam_m: Vec<Tensor>,
+    adam_v: Vec<Tensor>,
     gv: Views,
+    /// Per-buffer sums of squared gradients, when there are several buffers.
+    norms: Option<Tensor>,
+}
+
+/// One buffer per span of the cut; on failure what was allocated is given back.
+fn alloc_cut<B: Backend>(be: &mut B, spans: &[(usize, usize)], label: &str) -> Result<Vec<Tensor>> {
+    let mut out = Vec::with_capacity(spans.len());
+    for &(_, len) in spans {
+        match be.alloc(len, label) {
+            Ok(t) => out.push(t),
+            Err(e) => {
+                out.into_iter().for_each(|t| be.free(t));
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub struct Gpt<B: Backend> {
@@ -222,7 +305,10 @@ pub struct Gpt<B: Backend> {
     pub specs: Vec<ParamSpec>,
     /// Optimizer steps taken (AdamW's t).
     pub step: u32,
-    params: Tensor,
+    /// The flat layout's length, and its cut into buffers (flat start, length).
+    total: usize,
+    spans: Vec<(usize, usize)>,
+    params: Vec<Tensor>,
     pv: Views,
     /// Gradients and AdamW moments, from the first training step on.
     train: Option<TrainBufs>,
@@ -240,7 +326,7 @@ impl<B: Backend> Gpt<B> {
         let mut g = Self::empty(cfg, backend)?;
         let mut rng = Rng::new(seed);
         let proj_std = 0.02 / (2.0 * g.cfg.n_layer as f32).sqrt();
-        let mut flat = vec![0.0f32; g.params.len];
+        let mut flat = vec![0.0f32; g.total];
         for s in &g.specs {
             let dst = &mut flat[s.off..s.off + s.len];
             if s.name.ends_with("ln_1.weight") || s.name.ends_with("ln_2.weight") || s.name.ends_with("ln_f.weight") {
@@ -250,7 +336,7 @@ impl<B: Backend> Gpt<B> {
                 dst.iter_mut().for_each(|x| *x = rng.normal() * std);
             }
         }
-        g.backend.write(g.params, &flat);
+        g.write_flat(Slot::Param, &flat)?;
         Ok(g)
     }
 
@@ -260,9 +346,10 @@ impl<B: Backend> Gpt<B> {
         let specs = param_specs(&cfg);
         let last = specs.last().expect("at least ln_f");
         let total = last.off + last.len.div_ceil(ALIGN) * ALIGN;
-        let params = backend.alloc(total, "params")?;
+        let spans = cut(&specs, total, backend.max_elems(), cfg.n_embd)?;
+        let params = alloc_cut(&mut backend, &spans, "params")?;
         let learned = cfg.pos == PosEncoding::Learned;
-        let pv = views(params, &specs, learned);
+        let pv = views(&params, &spans, &specs, cfg.n_embd, learned);
         let pe = match pv.wpe {
             Some(wpe) => wpe,
             None => {
@@ -272,7 +359,7 @@ impl<B: Backend> Gpt<B> {
             }
         };
         let stats = backend.alloc(4, "stats")?;
-        Ok(Gpt { cfg, backend, specs, step: 0, params, pv, train: None, pe, stats, acts: None, infer: None })
+        Ok(Gpt { cfg, backend, specs, step: 0, total, spans, params, pv, train: None, pe, stats, acts: None, infer: None })
     }
 
     /// Allocates the gradients and (zeroed) AdamW moments, once.
@@ -280,28 +367,44 @@ impl<B: Backend> Gpt<B> {
         if self.train.is_some() {
             return Ok(());
         }
-        let be = &mut self.backend;
-        let total = self.params.len;
-        let grads = be.alloc(total, "grads")?;
-        let alloc_zeroed = |be: &mut B, label: &str| -> Result<Tensor> {
-            let t = be.alloc(total, label)?;
-            be.zero(t);
-            Ok(t)
-        };
-        let (adam_m, adam_v) = match (alloc_zeroed(be, "adam_m"), alloc_zeroed(be, "adam_v")) {
-            (Ok(m), Ok(v)) => (m, v),
-            (m, v) => {
-                // give back what was allocated before reporting the one that failed
-                be.free(grads);
-                for t in [&m, &v].into_iter().flatten() {
-                    be.free(*t);
+        let (be, spans) = (&mut self.backend, &self.spans);
+        let mut got: Vec<Vec<Tensor>> = Vec::new();
+        for label in ["grads", "adam_m", "adam_v"] {
+            match alloc_cut(be, spans, label) {
+                Ok(b) => got.push(b),
+                Err(e) => {
+                    // give back what was allocated before reporting the one that failed
+                    got.into_iter().flatten().for_each(|t| be.free(t));
+                    return Err(e);
                 }
-                return Err(m.and(v).expect_err("one failed"));
             }
-        };
-        let gv = views(grads, &self.specs, self.cfg.pos == PosEncoding::Learned);
-        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv });
+        }
+        let norms = if spans.len() > 1 { Some(be.alloc(spans.len(), "gradient norms")?) } else { None };
+        let adam_v = got.pop().expect("three");
+        let adam_m = got.pop().expect("three");
+        let grads = got.pop().expect("three");
+        for t in adam_m.iter().chain(&adam_v) {
+            be.zero(*t);
+        }
+        let gv = views(&grads, spans, &self.specs, self.cfg.n_embd, self.cfg.pos == PosEncoding::Learned);
+        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv, norms });
         Ok(())
+    }
+
+    /// wte as one tensor, which training and full-sequence forward passes need; a GPT-2 whose
+    /// wte the device had to cut (see `cut`) can only generate.
+    fn whole_wte(&self) -> Result<Tensor> {
+        match self.pv.wte[..] {
+            [(_, w)] => Ok(w),
+            _ => Err(Error::Gpu(format!(
+                "wte [{}, {}] is {} MiB, more than this device holds in one buffer ({} MiB): the model can generate here, \
+                 but training or evaluating it needs a device with a larger storage-buffer limit, or the CPU backend",
+                self.cfg.vocab_size,
+                self.cfg.n_embd,
+                (self.cfg.vocab_size * self.cfg.n_embd * 4) >> 20,
+                (self.backend.max_elems() * 4) >> 20
+            ))),
+        }
     }
 
     /// True once the model has gradients and AdamW moments (it has been trained or loaded them).
@@ -313,15 +416,20 @@ impl<B: Backend> Gpt<B> {
         self.specs.iter().map(|s| s.len).sum()
     }
 
-    /// A slot's flat buffer; None for the training slots before training.
-    fn slot(&self, slot: Slot) -> Option<Tensor> {
+    /// A slot's buffers (one per span of the cut); None for the training slots before training.
+    fn slot(&self, slot: Slot) -> Option<&[Tensor]> {
         match (slot, &self.train) {
-            (Slot::Param, _) => Some(self.params),
+            (Slot::Param, _) => Some(&self.params),
             (_, None) => None,
-            (Slot::Grad, Some(t)) => Some(t.grads),
-            (Slot::AdamM, Some(t)) => Some(t.adam_m),
-            (Slot::AdamV, Some(t)) => Some(t.adam_v),
+            (Slot::Grad, Some(t)) => Some(&t.grads),
+            (Slot::AdamM, Some(t)) => Some(&t.adam_m),
+            (Slot::AdamV, Some(t)) => Some(&t.adam_v),
         }
+    }
+
+    /// The views of one spec in a slot, with each one's element offset inside the tensor.
+    fn spec_parts(&self, slot: Slot, s: &ParamSpec) -> Option<Vec<(usize, Tensor)>> {
+        self.slot(slot).map(|b| parts(b, &self.spans, s.off, s.len))
     }
 
     fn spec(&self, name: &str) -> Result<&ParamSpec> {
@@ -335,8 +443,11 @@ impl<B: Backend> Gpt<B> {
     /// moments read as zeros before training.
     pub async fn read_hf(&mut self, name: &str, slot: Slot) -> Result<Vec<f32>> {
         let s = self.spec(name)?.clone();
-        let Some(flat) = self.slot(slot) else { return Ok(vec![0.0; s.len]) };
-        let data = self.backend.read(flat.view(s.off, s.len)).await;
+        let Some(ps) = self.spec_parts(slot, &s) else { return Ok(vec![0.0; s.len]) };
+        let mut data = Vec::with_capacity(s.len);
+        for (_, t) in ps {
+            data.extend(self.backend.read(t).await);
+        }
         Ok(if s.hf_transposed { transpose(&data, s.shape[0], s.shape[1]) } else { data })
     }
 
@@ -354,30 +465,37 @@ impl<B: Backend> Gpt<B> {
         if slot != Slot::Param {
             self.ensure_train()?;
         }
-        let t = self.slot(slot).expect("allocated above").view(s.off, s.len);
+        let ps = self.spec_parts(slot, &s).expect("allocated above");
         if s.hf_transposed {
-            // HF [C, OC] -> here [OC, C]
-            self.backend.write(t, &transpose(data, s.shape[1], s.shape[0]));
+            // HF [C, OC] -> here [OC, C]; only wte is ever cut across buffers
+            self.backend.write(ps[0].1, &transpose(data, s.shape[1], s.shape[0]));
         } else {
-            self.backend.write(t, data);
+            for (at, t) in ps {
+                self.backend.write(t, &data[at..at + t.len]);
+            }
         }
         Ok(())
     }
 
     /// The whole flat buffer of one slot (padding included), e.g. to snapshot the weights.
     pub async fn read_flat(&mut self, slot: Slot) -> Vec<f32> {
-        match self.slot(slot) {
-            Some(t) => self.backend.read(t).await,
-            None => vec![0.0; self.params.len],
+        let Some(bufs) = self.slot(slot).map(<[Tensor]>::to_vec) else { return vec![0.0; self.total] };
+        let mut out = Vec::with_capacity(self.total);
+        for t in bufs {
+            out.extend(self.backend.read(t).await);
         }
+        out
     }
 
     pub fn write_flat(&mut self, slot: Slot, data: &[f32]) -> Result<()> {
         if slot != Slot::Param {
             self.ensure_train()?;
         }
-        let t = self.slot(slot).expect("allocated above");
-        self.backend.write(t, data);
+        assert_eq!(data.len(), self.total, "write_flat: the whole layout");
+        let bufs = self.slot(slot).expect("allocated above").to_vec();
+        for (t, &(start, len)) in bufs.into_iter().zip(&self.spans) {
+            self.backend.write(t, &data[start..start + len]);
+        }
         Ok(())
     }
 
@@ -471,6 +589,7 @@ impl<B: Backend> Gpt<B> {
         if let Some(tg) = targets {
             self.check_batch(tg, b, t)?;
         }
+        let wte = self.whole_wte()?;
         if targets.is_some() {
             self.ensure_train()?;
         }
@@ -480,7 +599,7 @@ impl<B: Backend> Gpt<B> {
         let n = b * t;
         let be = &mut self.backend;
         be.write_u32(a.inputs, inputs);
-        be.encoder_forward(a.encoded, a.inputs, self.pv.wte, self.pe, b, t, c, 0);
+        be.encoder_forward(a.encoded, a.inputs, wte, self.pe, b, t, c, 0);
         let mut x = a.encoded;
         for (la, p) in a.layers.iter().zip(&self.pv.blocks) {
             be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, x, p.ln1w, p.ln1b, n, c);
@@ -496,7 +615,7 @@ impl<B: Backend> Gpt<B> {
             x = la.res3;
         }
         be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, self.pv.lnfw, self.pv.lnfb, n, c);
-        be.matmul_forward(a.logits, a.lnf, self.pv.wte, None, n, c, v);
+        be.matmul_forward(a.logits, a.lnf, wte, None, n, c, v);
         let Some(tg) = targets else { return Ok(None) };
         be.write_u32(a.targets, tg);
         be.crossentropy_forward(a.losses, a.hits, a.logits, a.targets, n, v);
@@ -522,9 +641,11 @@ impl<B: Backend> Gpt<B> {
         let be = &mut self.backend;
         let tb = self.train.as_ref().expect("forward() with targets first");
         let (p, g) = (&self.pv, &tb.gv);
-        be.zero(tb.grads);
+        for &gb in &tb.grads {
+            be.zero(gb);
+        }
         be.crossentropy_backward(a.dlogits, a.logits, a.targets, n, v, 1.0 / n as f32);
-        be.matmul_backward(a.dln, g.wte, None, a.dlogits, a.lnf, p.wte, n, c, v);
+        be.matmul_backward(a.dln, g.wte[0].1, None, a.dlogits, a.lnf, p.wte[0].1, n, c, v);
         let last = a.layers.last().map_or(a.encoded, |l| l.res3);
         be.zero(a.dstream);
         be.layernorm_backward(a.dstream, g.lnfw, g.lnfb, a.dln, last, p.lnfw, a.lnf_mean, a.lnf_rstd, n, c);
@@ -543,7 +664,7 @@ impl<B: Backend> Gpt<B> {
             be.layernorm_backward(a.dstream, gl.ln1w, gl.ln1b, a.dln, x, pl.ln1w, la.ln1_mean, la.ln1_rstd, n, c);
             // now dstream = d(x), the previous block's output.
         }
-        be.encoder_backward(g.wte, g.wpe, a.dstream, a.inputs, b, t, c);
+        be.encoder_backward(g.wte[0].1, g.wpe, a.dstream, a.inputs, b, t, c);
     }
 
     /// Clips by global norm and applies one AdamW update with learning rate `lr`.
@@ -552,7 +673,15 @@ impl<B: Backend> Gpt<B> {
         self.step += 1;
         let gn = self.stats.view(2, 1);
         let tb = self.train.as_ref().expect("backward() first");
-        self.backend.norm_sq(gn, tb.grads);
+        match tb.norms {
+            None => self.backend.norm_sq(gn, tb.grads[0]),
+            Some(norms) => {
+                for (k, &gb) in tb.grads.iter().enumerate() {
+                    self.backend.norm_sq(norms.view(k, 1), gb);
+                }
+                self.backend.sum(gn, norms);
+            }
+        }
         for s in &self.specs {
             let h = AdamWStep {
                 lr,
@@ -563,8 +692,10 @@ impl<B: Backend> Gpt<B> {
                 t: self.step,
                 max_norm: tc.grad_clip,
             };
-            let (p, g, m, v) = (self.params.view(s.off, s.len), tb.grads.view(s.off, s.len), tb.adam_m.view(s.off, s.len), tb.adam_v.view(s.off, s.len));
-            self.backend.adamw(p, g, m, v, gn, &h);
+            let sp = |b: &[Tensor]| parts(b, &self.spans, s.off, s.len);
+            for (((_, p), (_, g)), ((_, m), (_, v))) in sp(&self.params).into_iter().zip(sp(&tb.grads)).zip(sp(&tb.adam_m).into_iter().zip(sp(&tb.adam_v))) {
+                self.backend.adamw(p, g, m, v, gn, &h);
+            }
         }
         self.backend.read(gn).await[0].sqrt()
     }
@@ -637,13 +768,22 @@ impl<B: Backend> Gpt<B> {
         self.check_batch(tokens, 1, n)?;
         self.ensure_infer()?;
         let s = self.infer.as_ref().expect("allocated above");
-        let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
+        let (c, nh) = (self.cfg.n_embd, self.cfg.n_head);
         let tk = pos0 + n;
         let be = &mut self.backend;
         let rows = |t: Tensor, w: usize| t.view(0, n * w);
         let tok = s.tokens.view(0, n);
         be.write_u32(tok, tokens);
-        be.encoder_forward(rows(s.encoded, c), tok, self.pv.wte, self.pe, 1, n, c, pos0);
+        if let [(_, wte)] = self.pv.wte[..] {
+            be.encoder_forward(rows(s.encoded, c), tok, wte, self.pe, 1, n, c, pos0);
+        } else {
+            // wte cut by rows: gather each token's row from its part, then add the positions
+            for (i, &id) in tokens.iter().enumerate() {
+                let &(r0, part) = self.pv.wte.iter().rev().find(|(r0, _)| *r0 <= id as usize).expect("part 0 starts at row 0");
+                be.copy(s.ln.view(i * c, c), part.view((id as usize - r0) * c, c));
+            }
+            be.residual_forward(rows(s.encoded, c), rows(s.ln, c), self.pe.view(pos0 * c, n * c), n * c);
+        }
         // res2 lives in res_a and res3 in res_b: no op reads and writes the same buffer.
         let (r2, r3) = (rows(s.res_a, c), rows(s.res_b, c));
         let mut x = rows(s.encoded, c);
@@ -664,7 +804,9 @@ impl<B: Backend> Gpt<B> {
         }
         let last = x.view((n - 1) * c, c);
         be.layernorm_forward(ln.view(0, c), mean.view(0, 1), rstd.view(0, 1), last, self.pv.lnfw, self.pv.lnfb, 1, c);
-        be.matmul_forward(s.logits, ln.view(0, c), self.pv.wte, None, 1, c, v);
+        for &(r0, part) in &self.pv.wte {
+            be.matmul_forward(s.logits.view(r0, part.len / c), ln.view(0, c), part, None, 1, c, part.len / c);
+        }
         Ok(be.read(s.logits).await)
     }
 

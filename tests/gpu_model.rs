@@ -68,3 +68,30 @@ fn selfcheck_agrees_with_the_cpu() {
         assert!(err < 1e-3, "{op}: relative error {err}");
     }
 }
+
+/// On a GPU whose buffers are small, the parameters are cut into several buffers (and GPT-2's
+/// wte by rows): training over many buffers and generation with a cut wte match the CPU.
+#[test]
+fn gpu_model_cut_into_small_buffers_matches_the_cpu() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    g.set_max_elems(4 * 48 * 48); // c_fc fits, the rest is spread over ~20 buffers
+    let (gl, _, gt) = block_on(run(g, PosEncoding::Learned));
+    let (cl, _, ct) = block_on(run(CpuBackend::new(), PosEncoding::Learned));
+    assert_close("losses, params in many buffers", &gl, &cl, 1e-3, 0.0);
+    assert_eq!(gt, ct, "greedy tokens");
+
+    // the tiny GPT-2 from transformers (vocab 300, C 64): wte [300, 64] over a 16384 limit
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny");
+    let ck = tinygpt::hf::load_dir(std::path::Path::new(dir)).unwrap().checkpoint;
+    let Some(mut g) = gpu_or_skip() else { return };
+    g.set_max_elems(64 * 256);
+    let mut cut = ck.build(g).unwrap();
+    let mut whole = ck.build(CpuBackend::new()).unwrap();
+    let prompt = ck.tokenizer.encode("Hello wörld").unwrap();
+    let sc = SampleConfig { max_tokens: 20, temperature: 0.8, seed: 3, ..SampleConfig::default() };
+    let a = block_on(generate(&mut cut, &prompt, &sc, |_| true)).unwrap();
+    let b = block_on(generate(&mut whole, &prompt, &sc, |_| true)).unwrap();
+    assert_eq!(a, b, "sampled tokens with wte cut in two on the GPU");
+    let e = block_on(cut.forward(&prompt, None, 1, prompt.len())).unwrap_err().to_string();
+    assert!(e.contains("wte") && e.contains("training"), "{e}");
+}

@@ -269,3 +269,38 @@ fn training_buffers_come_with_the_first_step() {
     let trained = block_on(checkpoint::to_bytes(&mut model, &tok, None)).unwrap();
     assert!(trained.len() > 2 * fresh.len(), "moments saved after training: {} vs {} bytes", trained.len(), fresh.len());
 }
+
+#[test]
+fn a_model_cut_into_buffers_computes_the_same() {
+    // As on a GPU with small storage buffers: parameters spread over many buffers train the
+    // same; a wte bigger than one buffer is cut by rows and generates the same tokens.
+    let (_, data, cfg, tc) = setup(PosEncoding::Learned);
+    let c = cfg.n_embd;
+    let (_, whole) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 4).unwrap(), &data, &tc, 4);
+    let (_, spread) = run(Gpt::new(cfg.clone(), CpuBackend::with_max_elems(4 * c * c), 4).unwrap(), &data, &tc, 4);
+    for (a, b) in whole.iter().zip(&spread) {
+        assert!((a - b).abs() < 1e-5, "losses {whole:?} vs {spread:?}");
+    }
+
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_tiny");
+    let ck = tinygpt::hf::load_dir(std::path::Path::new(dir)).unwrap().checkpoint;
+    let (v, c) = (ck.cfg.vocab_size, ck.cfg.n_embd);
+    let mut whole = ck.build(CpuBackend::new()).unwrap();
+    let mut cut = ck.build(CpuBackend::with_max_elems(4 * c * c)).unwrap();
+    assert!(v * c > 4 * c * c, "wte must be the one tensor over the limit");
+    let prompt = ck.tokenizer.encode("Hello wörld 🦀").unwrap();
+    let (lw, lc) = (block_on(whole.decode(&prompt, 0)).unwrap(), block_on(cut.decode(&prompt, 0)).unwrap());
+    assert_eq!(lw, lc, "logits with wte in one buffer or cut by rows");
+    for slot_name in ["transformer.wte.weight", "transformer.h.1.mlp.c_fc.weight"] {
+        assert_eq!(block_on(cut.read_hf(slot_name, Slot::Param)).unwrap(), ck.tensors[slot_name], "{slot_name} reads back whole");
+    }
+    let sc = SampleConfig { max_tokens: 25, temperature: 0.9, seed: 8, ..SampleConfig::default() };
+    let (a, b) = (block_on(generate(&mut whole, &prompt, &sc, |_| true)).unwrap(), block_on(generate(&mut cut, &prompt, &sc, |_| true)).unwrap());
+    assert_eq!(a, b);
+    // training needs wte whole; the message says why and what to do
+    let e = block_on(cut.forward(&prompt, Some(&prompt), 1, prompt.len())).unwrap_err().to_string();
+    assert!(e.contains("wte") && e.contains("CPU backend"), "{e}");
+    // a tensor other than wte over the limit is refused by name
+    let e = ck.build(CpuBackend::with_max_elems(c * c)).err().expect("refused").to_string();
+    assert!(e.contains("c_attn.weight") || e.contains("c_fc.weight"), "{e}");
+}

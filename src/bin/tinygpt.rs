@@ -236,6 +236,9 @@ struct BenchArgs {
     /// Also time the `small` preset (slow on a CPU).
     #[arg(long)]
     small: bool,
+    /// Also time generation with GPT-2 124M's shapes (random weights; ~500 MB per backend).
+    #[arg(long)]
+    gpt2: bool,
     /// Which backends to measure: cpu, gpu or both (all).
     #[arg(long, default_value = "all", value_parser = ["all", "cpu", "gpu"])]
     backend: String,
@@ -476,7 +479,7 @@ fn import_hf(a: ImportArgs) -> Result<()> {
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
-    let o = tinygpt::bench::BenchOptions { cpu: a.backend != "gpu", gpu: a.backend != "cpu", small: a.small, steps: a.steps.max(1) };
+    let o = tinygpt::bench::BenchOptions { cpu: a.backend != "gpu", gpu: a.backend != "cpu", small: a.small, steps: a.steps.max(1), gpt2: a.gpt2 };
     for r in tinygpt::bench::run(&o)? {
         if a.json {
             json_line(r);

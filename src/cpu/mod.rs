@@ -51,6 +51,8 @@ enum Store {
 #[derive(Default)]
 pub struct CpuBackend {
     bufs: Vec<Store>,
+    /// A binding limit to emulate (tests of models cut as on a small GPU); None = MAX_BYTES.
+    max_elems: Option<usize>,
 }
 
 /// Largest single buffer we agree to allocate (bytes): beyond this a model is certainly a
@@ -63,6 +65,12 @@ const MAX_BYTES: u64 = 1 << 30;
 impl CpuBackend {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A CPU backend that reports a GPU-like limit of `n` elements per buffer, so a model is
+    /// cut into buffers as it would be on such a GPU (the results must not change).
+    pub fn with_max_elems(n: usize) -> Self {
+        CpuBackend { max_elems: Some(n), ..Self::default() }
     }
 
     fn f32_ptr(&mut self, t: Tensor) -> *mut f32 {
@@ -160,6 +168,15 @@ impl Backend for CpuBackend {
 
     fn free(&mut self, t: Tensor) {
         self.bufs[t.buf] = Store::F32(Vec::new());
+    }
+
+    fn max_elems(&self) -> usize {
+        self.max_elems.unwrap_or((MAX_BYTES / 4) as usize)
+    }
+
+    fn copy(&mut self, dst: Tensor, src: Tensor) {
+        let ([d], [x]) = self.views([dst], [src]);
+        d.copy_from_slice(x);
     }
 
     fn encoder_forward(&mut self, out: Tensor, inp: Tensor, wte: Tensor, pe: Tensor, b: usize, t: usize, c: usize, pos0: usize) {

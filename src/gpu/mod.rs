@@ -132,6 +132,8 @@ pub struct GpuBackend {
     matmul: MatmulVariant,
     /// Per entry point: (dispatches, seconds), when profiling (native only).
     profile: Option<HashMap<&'static str, (usize, f64)>>,
+    /// A lower per-buffer limit than the device's (tests of models cut into buffers).
+    max_elems: Option<usize>,
 }
 
 impl GpuBackend {
@@ -150,6 +152,7 @@ impl GpuBackend {
             scratch: HashMap::new(),
             matmul,
             profile: None,
+            max_elems: None,
         })
     }
 
@@ -176,6 +179,12 @@ impl GpuBackend {
     /// Forces the matmul kernels (tests and benchmarks exercise both).
     pub fn set_matmul_variant(&mut self, v: MatmulVariant) {
         self.matmul = v;
+    }
+
+    /// Reports at most `n` elements per buffer (below the device's own limit), so a model is
+    /// cut into buffers as on a smaller GPU: tests of that path on any adapter.
+    pub fn set_max_elems(&mut self, n: usize) {
+        self.max_elems = Some(n);
     }
 
     /// Profiling: when on, every dispatch is submitted and waited for on its own and its wall
@@ -454,6 +463,22 @@ impl Backend for GpuBackend {
         if let Some(slot) = self.bufs.get_mut(t.buf) {
             *slot = None;
         }
+    }
+
+    fn max_elems(&self) -> usize {
+        let l = &self.ctx.limits;
+        let device = (l.max_buffer_size.min(l.max_storage_buffer_binding_size as u64) / 4) as usize;
+        self.max_elems.map_or(device, |m| m.min(device))
+    }
+
+    fn copy(&mut self, dst: Tensor, src: Tensor) {
+        assert_eq!(dst.len, src.len, "copy of {src:?} into {dst:?}");
+        if dst.len == 0 {
+            return;
+        }
+        let (d, x) = (self.buf(dst).raw.clone(), self.buf(src).raw.clone());
+        self.pending.insert(dst.buf);
+        self.encoder().copy_buffer_to_buffer(&x, (src.off * 4) as u64, &d, (dst.off * 4) as u64, (dst.len * 4) as u64);
     }
 
     fn encoder_forward(&mut self, out: Tensor, inp: Tensor, wte: Tensor, pe: Tensor, b: usize, t: usize, c: usize, pos0: usize) {
