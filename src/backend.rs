@@ -79,6 +79,11 @@ pub trait Backend {
     fn max_elems(&self) -> usize;
     /// dst = src: same length, different buffers.
     fn copy(&mut self, dst: Tensor, src: Tensor);
+    /// A device fault (GPU error, device lost) met since the backend was made, if any: the
+    /// results of work since then are not to be trusted.
+    fn fault(&self) -> Option<String> {
+        None
+    }
 
     // ---- encoder: token embedding + positional encoding ----
     /// out[B,T,C] = wte[inp[b,t]] + pe[pos0 + t]; pe is wpe (learned) or the sinusoid table.

@@ -3,6 +3,7 @@
 //! found interesting. Each must return (an Err is fine) and never panic or abort.
 
 use crate::checkpoint;
+use crate::hf;
 use crate::config::{ModelConfig, TrainConfig};
 use crate::cpu::CpuBackend;
 use crate::tokenizer::{CharTokenizer, Tokenizer};
@@ -50,4 +51,37 @@ pub fn config(data: &[u8]) {
             }
         }
     }
+}
+
+/// Separates the files of a Hugging Face folder in one fuzz input.
+pub const HF_SEPARATOR: &[u8] = b"\n--8<--\n";
+/// The files, in order, that an input's sections become (an empty section: no such file).
+pub const HF_FILES: [&str; 5] = [hf::CONFIG, hf::WEIGHTS, hf::TOKENIZER_JSON, hf::VOCAB, hf::MERGES];
+
+/// Sections of the input as a Hugging Face GPT-2 folder in memory (config.json,
+/// model.safetensors, tokenizer.json, vocab.json, merges.txt), loaded as the page loads a
+/// user's picked files; a small valid model is also put on the CPU backend.
+pub fn hf_folder(data: &[u8]) {
+    if let Ok(m) = hf::load(&hf::MemFolder(hf_files(data))) {
+        if m.checkpoint.cfg.num_params() < 1 << 20 {
+            let _ = m.checkpoint.build(CpuBackend::new());
+        }
+    }
+}
+
+/// An input's sections by file name.
+pub fn hf_files(data: &[u8]) -> std::collections::HashMap<String, Vec<u8>> {
+    let mut files = std::collections::HashMap::new();
+    let mut rest = data;
+    for name in HF_FILES {
+        let (section, tail) = match rest.windows(HF_SEPARATOR.len()).position(|w| w == HF_SEPARATOR) {
+            Some(i) => (&rest[..i], &rest[i + HF_SEPARATOR.len()..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        if !section.is_empty() {
+            files.insert(name.to_string(), section.to_vec());
+        }
+        rest = tail;
+    }
+    files
 }

@@ -671,6 +671,10 @@ impl<B: Backend> Gpt<B> {
     /// Returns the gradient norm before clipping; a NaN/Inf norm leaves the weights unchanged.
     pub async fn update(&mut self, lr: f32, tc: &TrainConfig) -> f32 {
         self.step += 1;
+        if !lr.is_finite() {
+            // never apply a non-finite update: the caller reports it, the weights stay
+            return f32::NAN;
+        }
         let gn = self.stats.view(2, 1);
         let tb = self.train.as_ref().expect("backward() first");
         match tb.norms {
@@ -707,11 +711,15 @@ impl<B: Backend> Gpt<B> {
         let (loss, acc) = self.forward(inputs, Some(targets), b, t).await?.expect("targets given");
         self.backward();
         let grad_norm = self.update(lr, tc).await;
+        if let Some(f) = self.backend.fault() {
+            self.step -= 1;
+            return Err(Error::Gpu(format!("{f}; step {} did not complete", self.step + 1)));
+        }
         if !loss.is_finite() || !grad_norm.is_finite() {
             self.step -= 1;
+            let what = if loss.is_finite() { format!("the update became NaN (loss {loss}, gradient norm {grad_norm})") } else { format!("loss became {}", if loss.is_nan() { "NaN".to_string() } else { loss.to_string() }) };
             return Err(Error::Numeric(format!(
-                "loss became {} at step {} (gradient norm {grad_norm}); learning rate {lr} may be too high. The weights are those of the last good step.",
-                if loss.is_nan() { "NaN".to_string() } else { loss.to_string() },
+                "{what} at step {}; learning rate {lr} may be too high. The weights are those of the last good step.",
                 self.step + 1
             )));
         }
@@ -807,7 +815,11 @@ impl<B: Backend> Gpt<B> {
         for &(r0, part) in &self.pv.wte {
             be.matmul_forward(s.logits.view(r0, part.len / c), ln.view(0, c), part, None, 1, c, part.len / c);
         }
-        Ok(be.read(s.logits).await)
+        let logits = be.read(s.logits).await;
+        match be.fault() {
+            Some(f) => Err(Error::Gpu(f)),
+            None => Ok(logits),
+        }
     }
 
     /// Attention probabilities of the last decode() call: [layer][head][n][tk] flattened per

@@ -128,6 +128,8 @@ pub struct Engine {
     backend_name: String,
     /// New models go on WebGPU (set by `init` when an adapter was found).
     gpu: bool,
+    /// Test hook: the next training step gets a NaN learning rate.
+    nan_next: bool,
 }
 
 impl Engine {
@@ -193,6 +195,7 @@ impl Engine {
             source: "new",
             backend_name: "CPU (WebAssembly)".into(),
             gpu: false,
+            nan_next: false,
         }
     }
 
@@ -290,7 +293,14 @@ impl Engine {
     pub async fn checkpoint_bytes(&mut self) -> Result<Vec<u8>, JsError> {
         let tok = self.tok()?.clone();
         let tc = self.train.as_ref().map(|t| t.1.clone());
-        let bytes = with_model!(self.model()?, m => checkpoint::to_bytes(m, &tok, tc.as_ref()).await);
+        let bytes = with_model!(self.model()?, m => {
+            let b = checkpoint::to_bytes(m, &tok, tc.as_ref()).await;
+            // what a faulted device reads back is not the model: never let it overwrite a save
+            match m.backend.fault() {
+                Some(f) => Err(Error::Gpu(format!("{f}; the model cannot be read from it"))),
+                None => b,
+            }
+        });
         bytes.map_err(js_err)
     }
 
@@ -429,6 +439,13 @@ impl Engine {
     /// weights stay those of the last good step.
     pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
         let (data, tc) = self.train.as_ref().ok_or_else(|| JsError::new("prepare training first"))?;
+        let poisoned;
+        let tc = if std::mem::take(&mut self.nan_next) {
+            poisoned = TrainConfig { lr: f32::NAN, min_lr: f32::NAN, ..tc.clone() };
+            &poisoned
+        } else {
+            tc
+        };
         let model = self.model.as_mut().ok_or_else(|| JsError::new("no model is loaded"))?;
         let out = with_model!(model, m => {
             let r = train::train_step(m, data, tc).await.map_err(js_err)?;
@@ -448,6 +465,27 @@ impl Engine {
             val_acc: f32,
         }
         to_js(&V { val_loss: l, val_acc: a })
+    }
+
+    /// The GPU fault (error or device lost) the current model's device met, if any: then the
+    /// model must be reloaded from its last save, on a new device or on the CPU.
+    pub fn fault(&self) -> Option<String> {
+        match &self.model {
+            Some(AnyModel::Gpu(m)) => m.backend.fault(),
+            _ => None,
+        }
+    }
+
+    /// Test hooks for the page's fault handling: "nan" gives the next training step a NaN
+    /// learning rate; "device-lost" destroys the model's GPU device, as a driver reset would.
+    pub fn test_fault(&mut self, kind: &str) -> Result<(), JsError> {
+        match (kind, &self.model) {
+            ("nan", _) => self.nan_next = true,
+            ("device-lost", Some(AnyModel::Gpu(m))) => m.backend.lose_device(),
+            ("device-lost", _) => return Err(JsError::new("the model is not on a GPU")),
+            _ => return Err(JsError::new(&format!("unknown fault '{kind}': expected 'nan' or 'device-lost'"))),
+        }
+        Ok(())
     }
 
     /// Token ids of `text`, or an error naming a character the model does not know.

@@ -28,3 +28,20 @@ fn tokenizer_corpus() {
 fn config_corpus() {
     assert!(replay("config", tinygpt::fuzzing::config) > 0);
 }
+
+#[test]
+fn hf_folder_corpus() {
+    assert!(replay("hf_folder", tinygpt::fuzzing::hf_folder) > 0);
+}
+
+#[test]
+fn hf_folder_seeds_are_valid_folders() {
+    // the fuzzer starts from real exported folders, so its mutations reach the tensor checks
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/hf_folder");
+    for seed in ["seed-bpe_learned", "seed-char_sinusoidal", "seed-vocab-merges"] {
+        let files = tinygpt::fuzzing::hf_files(&std::fs::read(dir.join(seed)).unwrap());
+        if let Err(e) = tinygpt::hf::load(&tinygpt::hf::MemFolder(files)) {
+            panic!("{seed}: {e}");
+        }
+    }
+}

@@ -95,3 +95,23 @@ fn gpu_model_cut_into_small_buffers_matches_the_cpu() {
     let e = block_on(cut.forward(&prompt, None, 1, prompt.len())).unwrap_err().to_string();
     assert!(e.contains("wte") && e.contains("training"), "{e}");
 }
+
+/// A device lost mid-training (as on a driver reset) is an error from the step that met it,
+/// naming the loss; nothing panics, and generation on that device reports it too.
+#[test]
+fn a_lost_device_is_an_error_not_a_panic() {
+    let Some(g) = gpu_or_skip() else { return };
+    let cfg = config(PosEncoding::Learned);
+    let tc = TrainConfig { batch_size: 3, ..TrainConfig::default() };
+    let data = corpus();
+    let mut model = Gpt::new(cfg.clone(), g, 42).unwrap();
+    let (x, y) = data.batch(Split::Train, tc.batch_size, cfg.block_size, &mut batch_rng(tc.seed, 0));
+    block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap();
+    assert_eq!(model.backend.fault(), None);
+    model.backend.lose_device();
+    let e = block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap_err().to_string();
+    assert!(e.contains("lost") && e.contains("step 2 did not complete"), "{e}");
+    assert_eq!(model.step, 1);
+    let e = block_on(model.decode(&x[..4], 0)).unwrap_err().to_string();
+    assert!(e.contains("lost"), "{e}");
+}

@@ -304,3 +304,18 @@ fn a_model_cut_into_buffers_computes_the_same() {
     let e = ck.build(CpuBackend::with_max_elems(c * c)).err().expect("refused").to_string();
     assert!(e.contains("c_attn.weight") || e.contains("c_fc.weight"), "{e}");
 }
+
+#[test]
+fn a_non_finite_learning_rate_never_reaches_the_weights() {
+    let (_, data, cfg, tc) = setup(PosEncoding::Learned);
+    let mut model = Gpt::new(cfg, CpuBackend::new(), 1).unwrap();
+    let (x, y) = (data.train[..16].to_vec(), data.train[1..17].to_vec());
+    block_on(model.train_step(&x, &y, 1, 16, 1e-3, &tc)).unwrap();
+    let before = block_on(model.read_flat(Slot::Param));
+    let e = block_on(model.train_step(&x, &y, 1, 16, f32::NAN, &tc)).unwrap_err().to_string();
+    assert!(e.contains("NaN") && e.contains("step 2") && e.contains("learning rate NaN"), "{e}");
+    assert_eq!(block_on(model.read_flat(Slot::Param)), before);
+    assert_eq!(model.step, 1);
+    block_on(model.train_step(&x, &y, 1, 16, 1e-3, &tc)).unwrap();
+    assert_eq!(model.step, 2, "training goes on after the refused step");
+}

@@ -1,12 +1,16 @@
 //! Instance, adapter and device setup, and what we tell the user about the adapter.
 
 use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
 
 pub(super) struct Context {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// The first GPU error or device loss reported by wgpu's callbacks (which would otherwise
+    /// panic): the backend returns it as an error from the step that met it.
+    pub fault: Arc<Mutex<Option<String>>>,
 }
 
 impl Context {
@@ -59,7 +63,14 @@ impl Context {
             .await
             .map_err(|e| Error::Gpu(format!("adapter '{}' refused a device: {e}", info.name)))?;
         let limits = device.limits();
-        Ok(Context { device, queue, info, limits })
+        let fault = Arc::new(Mutex::new(None));
+        let name = if info.name.is_empty() { "the GPU".to_string() } else { format!("GPU '{}'", info.name) };
+        let (f, n) = (fault.clone(), name.clone());
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&f, format!("{n} reported an error: {e}"))));
+        let (f, n) = (fault.clone(), name);
+        // the loss is the root cause of the validation errors that follow it: it wins
+        device.set_device_lost_callback(move |reason, msg| record_lost(&f, format!("the {n} device was lost ({reason:?}{}{msg})", if msg.is_empty() { "" } else { ": " })));
+        Ok(Context { device, queue, info, limits, fault })
     }
 
     /// Adapter name, type, backend and driver. Browsers may leave the name empty, so the
@@ -77,4 +88,17 @@ impl Context {
         }
         s + ")"
     }
+}
+
+/// Keeps the first fault: later ones are usually its consequences.
+pub(super) fn record(fault: &Mutex<Option<String>>, msg: String) {
+    let mut f = fault.lock().unwrap_or_else(|p| p.into_inner());
+    if f.is_none() {
+        *f = Some(msg);
+    }
+}
+
+/// A device loss replaces an earlier fault (its consequences can be reported first).
+fn record_lost(fault: &Mutex<Option<String>>, msg: String) {
+    *fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
 }

@@ -216,7 +216,20 @@ impl GpuBackend {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn sync(&mut self) {
         self.flush();
-        self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).expect("device lost while waiting for GPU work");
+        self.wait();
+    }
+
+    /// Blocks until queued work is done (native); a failure is recorded as the fault.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn wait(&self) {
+        if let Err(e) = self.ctx.device.poll(wgpu::PollType::wait_indefinitely()) {
+            context::record(&self.ctx.fault, format!("waiting for the GPU failed: {e}"));
+        }
+    }
+
+    /// Destroys the device, as a driver reset would (tests of the device-lost path).
+    pub fn lose_device(&self) {
+        self.ctx.device.destroy();
     }
 
     /// Submits the pending work and resolves when the device has finished it (native and web).
@@ -227,7 +240,7 @@ impl GpuBackend {
             let _ = tx.send(());
         });
         #[cfg(not(target_arch = "wasm32"))]
-        self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).expect("device lost while waiting for GPU work");
+        self.wait();
         let _ = rx.await;
     }
 
@@ -440,9 +453,23 @@ impl Backend for GpuBackend {
         });
         // Natively the callback fires during poll; in a browser, once the event loop runs.
         #[cfg(not(target_arch = "wasm32"))]
-        self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).expect("device lost while reading back");
-        rx.await.expect("map_async callback dropped").expect("mapping the readback buffer failed");
-        let view = staging.get_mapped_range(..).expect("readback buffer is mapped");
+        self.wait();
+        // A lost device never maps: the caller sees NaNs, and the fault says why.
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                context::record(&self.ctx.fault, format!("reading back from the GPU failed: {e}"));
+                return vec![f32::NAN; src.len];
+            }
+            Err(_) => {
+                context::record(&self.ctx.fault, "reading back from the GPU failed: the device dropped the request".into());
+                return vec![f32::NAN; src.len];
+            }
+        }
+        let Ok(view) = staging.get_mapped_range(..) else {
+            context::record(&self.ctx.fault, "reading back from the GPU failed: the buffer is not mapped".into());
+            return vec![f32::NAN; src.len];
+        };
         let data = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
         drop(view);
         staging.unmap();
@@ -463,6 +490,10 @@ impl Backend for GpuBackend {
         if let Some(slot) = self.bufs.get_mut(t.buf) {
             *slot = None;
         }
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.ctx.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn max_elems(&self) -> usize {
