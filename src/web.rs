@@ -177,7 +177,7 @@ impl Engine {
     }
 
     fn token_text(&self, id: u32) -> String {
-        self.tok.as_ref().and_then(|t| t.decode(&[id]).ok()).unwrap_or_default()
+        self.tok.as_ref().map(|t| token_label(t, id)).unwrap_or_default()
     }
 }
 
@@ -306,7 +306,7 @@ impl Engine {
 
     pub fn info(&mut self) -> Result<JsValue, JsError> {
         let tok = self.tok()?.clone();
-        let vocab = (0..tok.vocab_size() as u32).map(|i| tok.decode(&[i]).unwrap_or_default()).collect();
+        let vocab = (0..tok.vocab_size() as u32).map(|i| token_label(&tok, i)).collect();
         let info = with_model!(self.model()?, m => ModelInfo {
             n_layer: m.cfg.n_layer,
             n_head: m.cfg.n_head,
@@ -379,7 +379,7 @@ impl Engine {
             m.read_decode_attention(t, t).await
         });
         let obj = js_sys::Object::new();
-        let tokens: js_sys::Array = ids.iter().map(|&i| JsValue::from_str(&tok.decode(&[i]).unwrap_or_default())).collect();
+        let tokens: js_sys::Array = ids.iter().map(|&i| JsValue::from_str(&token_label(&tok, i))).collect();
         let arr: js_sys::Array = layers.iter().map(|l| JsValue::from(js_sys::Float32Array::from(l.as_slice()))).collect();
         js_sys::Reflect::set(&obj, &"tokens".into(), &tokens).ok();
         js_sys::Reflect::set(&obj, &"offset".into(), &JsValue::from(start as u32)).ok();
@@ -498,6 +498,22 @@ impl Engine {
             Some(AnyModel::Cpu(m)) => m.backend.describe(),
             Some(AnyModel::Gpu(m)) => m.backend.describe(),
             None => self.backend_name.clone(),
+        }
+    }
+}
+
+/// One token as the page labels it: its text, or, for a byte-level token holding part of a
+/// UTF-8 character, the character's bytes in hex (`\xc3`), as GPT-2 token viewers show them.
+fn token_label(tok: &Tokenizer, id: u32) -> String {
+    let bytes = tok.decode_bytes(&[id]).unwrap_or_default();
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let b = e.into_bytes();
+            let good = std::str::from_utf8(&b).map_or_else(|e| e.valid_up_to(), |s| s.len());
+            let mut out = String::from_utf8_lossy(&b[..good]).into_owned();
+            out.extend(b[good..].iter().map(|x| format!("\\x{x:02x}")));
+            out
         }
     }
 }
