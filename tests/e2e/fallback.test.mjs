@@ -2,7 +2,9 @@
 // is announced and generation and training still work.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, ready, shot, cliGenerate, generate, errorText, MODEL } from './helpers.mjs';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { startServer, launch, openPage, ready, shot, cliGenerate, generate, errorText, MODEL, ROOT } from './helpers.mjs';
 
 let srv, browser, page, problems;
 
@@ -39,6 +41,19 @@ test('Stop ends a long generation early', async () => {
   await page.waitForFunction(() => document.body.dataset.generating === '0', null, { timeout: 10_000 });
   const n = await page.$$eval('[data-testid=output] .tok', (s) => s.length);
   assert.ok(n < 5000, `${n} tokens`);
+});
+
+test('a GPT-2 folder opens and generates on the CPU too', async () => {
+  const hf = path.join(ROOT, 'tests/fixtures/hf_tiny');
+  await page.setInputFiles('[data-testid=hf-upload]', readdirSync(hf).map((f) => path.join(hf, f)));
+  await page.waitForFunction(() => document.body.dataset.loading === '0', null, { timeout: 60_000 });
+  assert.equal(await errorText(page), '');
+  assert.match(await page.textContent('[data-testid=model-info]'), /GPT-2 \(Hugging Face\): 2 layers × 4 heads/);
+  assert.match(await page.textContent('#status'), /runs on the CPU \(WebAssembly\)/);
+  assert.equal(await page.isVisible('[data-testid=prompt-templates]'), true);
+  const s = { maxTokens: 20, temperature: 0.8, topK: 0, topP: 1, seed: 7 };
+  assert.equal(await generate(page, 'Hello wörld 🦀', s), cliGenerate(hf, 'Hello wörld 🦀', s));
+  await shot(page, 'fallback-hf-390', { fullPage: true });
 });
 
 test('training works on the CPU', async () => {

@@ -60,16 +60,30 @@ let modelEpoch = 0; // bumped whenever the model (and so maybe its vocabulary) c
 function showInfo(i) {
   modelEpoch++;
   info = i;
-  $('modelinfo').textContent = `${i.n_layer} layers × ${i.n_head} heads, width ${i.n_embd}, context ${i.block_size}, ` +
-    `${i.pos} positions, vocabulary ${i.vocab_size}, ${i.params.toLocaleString()} parameters, ${i.step} steps trained.`;
+  $('modelinfo').textContent = i.source === 'hf'
+    ? `GPT-2 (Hugging Face)${hfName ? ` “${hfName}”` : ''}: ${i.n_layer} layers × ${i.n_head} heads, ${i.n_embd} wide, vocab ${i.vocab_size}, ` +
+      `context ${i.block_size}, ${fmtParams(i.params)} params.`
+    : `${i.n_layer} layers × ${i.n_head} heads, width ${i.n_embd}, context ${i.block_size}, ` +
+      `${i.pos} positions, vocabulary ${i.vocab_size}${i.tokenizer === 'bpe' ? ' (byte-level BPE)' : ''}, ${i.params.toLocaleString()} parameters, ${i.step} steps trained.`;
   $('download').disabled = false;
   $('generate').disabled = false;
+  // the GPT-2 paper's prompts mean something only to a model that reads any text (BPE)
+  $('templates').hidden = i.tokenizer !== 'bpe';
+  if (i.source !== 'hf') {
+    // a checkpoint or a new model replaced the GPT-2: its notes and CPU notice no longer apply
+    hfName = '';
+    $('modelnotes').hidden = true;
+    if (!$('notice').hidden) showModelDevice(null);
+  }
 }
+// 124439808 -> "124M"; small models keep every digit.
+const fmtParams = (p) => (p >= 1e6 ? `${Math.round(p / 1e6)}M` : p.toLocaleString());
 
 // ---------------------------------------------------------------- generate
 let generating = false;
 let generated = ''; // text generated after the prompt
-const showChar = (s) => (s === '\n' ? '↵' : s === ' ' ? '␣' : s === '\t' ? '⇥' : s);
+// A token's text made visible: whitespace as symbols; "" is a BPE token holding part of a character.
+const showChar = (s) => (s === '' ? '∅' : s.replace(/\n/g, '↵').replace(/\t/g, '⇥').replace(/ /g, '␣'));
 
 function genOptions() {
   return {
@@ -100,19 +114,26 @@ async function generate() {
   $('stop').disabled = false;
   const t0 = performance.now();
   let n = 0;
+  // Byte-level BPE tokens can end inside a character: those come with text "" and are drawn
+  // together with the token that completes the character, so no span is ever empty.
+  let partial = [];
   listeners.token = ({ token }) => {
     n++;
+    generated += token.text;
+    if (n % 8 === 0) scheduleAttention();
+    if (token.text === '') { partial.push(token); return; }
+    const parts = [...partial, token];
+    partial = [];
+    const prob = parts.reduce((p, t) => p * t.prob, 1);
     const s = document.createElement('span');
     s.className = 'tok';
     s.textContent = token.text;
-    s.style.setProperty('--p', token.prob.toFixed(3));
-    s.title = `“${showChar(token.text)}” p = ${pct(token.prob)}\n` + token.top.map((a) => `${showChar(a.text)}  ${pct(a.prob)}`).join('\n');
-    tokData.set(s, token);
+    s.style.setProperty('--p', prob.toFixed(3));
+    s.title = `“${showChar(token.text)}” p = ${pct(prob)}${parts.length > 1 ? ` (${parts.length} tokens)` : ''}\n` + parts[0].top.map((a) => `${showChar(a.text)}  ${pct(a.prob)}`).join('\n');
+    tokData.set(s, { text: token.text, prob, parts });
     const stick = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
     out.append(s);
     if (stick) out.scrollTop = out.scrollHeight;
-    generated += token.text;
-    if (n % 8 === 0) scheduleAttention();
   };
   try {
     await call('generate', { prompt, opts: genOptions(), stream: 'main' });
@@ -140,11 +161,16 @@ function showPop(span) {
   pop.textContent = '';
   const head = document.createElement('div');
   head.className = 'pophead';
-  head.textContent = `“${showChar(token.text)}” was picked at ${pct(token.prob)}`;
+  // a character spread over several tokens: its probability is theirs multiplied, and the
+  // alternatives are those to the first token, where the character began
+  const first = token.parts[0];
+  head.textContent = token.parts.length > 1
+    ? `“${showChar(token.text)}” took ${token.parts.length} tokens, picked at ${token.parts.map((t) => pct(t.prob)).join(' × ')}; alternatives to the first:`
+    : `“${showChar(token.text)}” was picked at ${pct(token.prob)}`;
   pop.append(head);
-  for (const a of token.top.slice(0, 5)) {
+  for (const a of first.top.slice(0, 5)) {
     const row = document.createElement('div');
-    row.className = 'poprow' + (a.text === token.text ? ' picked' : '');
+    row.className = 'poprow' + (a.text === first.text && first.text !== '' ? ' picked' : '');
     const ch = document.createElement('code');
     ch.textContent = showChar(a.text);
     const bar = document.createElement('span');
@@ -170,15 +196,30 @@ function hidePop() {
 let att = null; // last attention result
 let selected = [0, 0];
 let attTimer = null;
+let attBusy = false, attAgain = false; // one attention request at a time; later asks coalesce
 function scheduleAttention() {
   clearTimeout(attTimer);
   attTimer = setTimeout(updateAttention, 300);
 }
 
-async function updateAttention() {
+// The attention maps are n_layer x n_head x T x T floats: for GPT-2 (144 heads) over its full
+// context that is 600 MB, so big models look at the last few hundred characters only.
+const ATT_FLOATS = 16 * 1024 * 1024;
+function attentionText() {
   const text = $('prompt').value + generated;
-  if (!info || !text) return;
+  const maxT = Math.floor(Math.sqrt(ATT_FLOATS / (info.n_layer * info.n_head)));
+  if (maxT >= info.block_size) return { text, cut: 0 }; // the engine's own window is small enough
+  const chars = Array.from(text); // whole code points: never cut a surrogate pair
+  return chars.length > maxT ? { text: chars.slice(-maxT).join(''), cut: chars.length - maxT } : { text, cut: 0 };
+}
+
+async function updateAttention() {
+  if (!info) return;
+  if (attBusy) { attAgain = true; return; }
+  const { text, cut } = attentionText();
+  if (!text) return;
   const epoch = modelEpoch;
+  attBusy = true;
   try {
     const a = await call('attention', { text });
     if (epoch !== modelEpoch) return scheduleAttention(); // asked of a model since replaced
@@ -188,10 +229,15 @@ async function updateAttention() {
     if (epoch !== modelEpoch) return scheduleAttention();
     showError(`Attention: ${clean(e)}`, 'attention');
     return;
+  } finally {
+    attBusy = false;
+    if (attAgain) { attAgain = false; scheduleAttention(); }
   }
-  $('att-note').textContent = att.offset > 0
+  $('att-note').textContent = cut > 0
+    ? `Showing the last ${att.t} tokens of the last ${Array.from(text).length} characters (the first ${cut} characters are out of view: a model this size has ${att.n_layer * att.n_head} heads to draw).`
+    : att.offset > 0
     ? `Showing the last ${att.t} tokens (the model's context); the first ${att.offset} are out of view.`
-    : 'Every head of every layer over the prompt (and generated text). Click a head to enlarge it; hover a token to see what it attends to (row) and what attends to it (column).';
+    : 'Every head of every layer (rows: layers, columns: heads) over the prompt and generated text. Click a head to enlarge it; hover a token to see what it attends to (row) and what attends to it (column).';
   if (selected[0] >= att.n_layer || selected[1] >= att.n_head) selected = [0, 0];
   drawAttentionGrid();
   drawTokenStrip();
@@ -238,6 +284,7 @@ function drawAttentionGrid() {
   const grid = $('attgrid');
   grid.textContent = '';
   grid.style.setProperty('--heads', att.n_head);
+  grid.classList.toggle('many', att.n_layer * att.n_head > 32); // GPT-2's 144: smaller cells, scrolling
   const t = att.t;
   for (let l = 0; l < att.n_layer; l++) {
     for (let h = 0; h < att.n_head; h++) {
@@ -278,8 +325,8 @@ function drawAttentionMain(hover) {
   ctx.textBaseline = 'middle';
   if (cell >= 6) {
     att.tokens.forEach((tok, i) => {
-      ctx.fillText(showChar(tok), MARGIN + (i + 0.5) * cell, MARGIN / 2);
-      ctx.fillText(showChar(tok), MARGIN / 2, MARGIN + (i + 0.5) * cell);
+      ctx.fillText(fitText(ctx, showChar(tok), Math.max(cell, 8)), MARGIN + (i + 0.5) * cell, MARGIN / 2);
+      ctx.fillText(fitText(ctx, showChar(tok), MARGIN), MARGIN / 2, MARGIN + (i + 0.5) * cell);
     });
   }
   if (hover !== null) {
@@ -290,6 +337,13 @@ function drawAttentionMain(hover) {
     ctx.strokeRect(MARGIN + hover * cell, MARGIN, cell, size); // what attends to hover
   }
   $('attsel').textContent = `layer ${l}, head ${h} · ${t} tokens`;
+}
+
+// A label cut (by code points) to `width` pixels: BPE tokens are words, the axes have a cell each.
+function fitText(ctx, s, width) {
+  let cs = Array.from(s);
+  while (cs.length > 1 && ctx.measureText(cs.join('')).width > width) cs = cs.slice(0, -1);
+  return cs.join('');
 }
 
 function attendHover(e) {
@@ -326,22 +380,24 @@ async function updatePE() {
   let m = 0;
   for (const v of data) m = Math.max(m, Math.abs(v));
   heatmap($('pecanvas'), data, t, c, { color: diverging, lo: -m, hi: m });
-  // cosine similarity between positions
-  const norms = new Float32Array(t);
-  for (let i = 0; i < t; i++) {
+  // cosine similarity between positions; for long contexts (GPT-2: 1024 x 768) every
+  // `stride`-th position, which is all a 256-pixel canvas shows and keeps the page responsive
+  const stride = Math.ceil(t / 256), n = Math.ceil(t / stride);
+  const norms = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
     let s = 0;
-    for (let k = 0; k < c; k++) s += data[i * c + k] ** 2;
+    for (let k = 0; k < c; k++) s += data[i * stride * c + k] ** 2;
     norms[i] = Math.sqrt(s) || 1;
   }
-  const sim = new Float32Array(t * t);
-  for (let i = 0; i < t; i++) {
-    for (let j = 0; j < t; j++) {
+  const sim = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
       let s = 0;
-      for (let k = 0; k < c; k++) s += data[i * c + k] * data[j * c + k];
-      sim[i * t + j] = s / (norms[i] * norms[j]);
+      for (let k = 0; k < c; k++) s += data[i * stride * c + k] * data[j * stride * c + k];
+      sim[i * n + j] = s / (norms[i] * norms[j]);
     }
   }
-  heatmap($('pesim'), sim, t, t, { color: diverging, lo: -1, hi: 1 });
+  heatmap($('pesim'), sim, n, n, { color: diverging, lo: -1, hi: 1 });
   lastPE = pe;
   drawPELines();
   legend($('pelegend'), diverging, (-m).toFixed(2), m.toFixed(2));
@@ -641,9 +697,8 @@ async function download() {
   }
 }
 
-async function upload() {
+async function upload(f = $('upload').files[0]) {
   clearError();
-  const f = $('upload').files[0];
   if (!f) return;
   try {
     if (f.size === 0) throw new Error(`“${f.name}” is empty.`);
@@ -668,7 +723,164 @@ async function upload() {
   }
 }
 
+// ---------------------------------------------------------------- Hugging Face GPT-2 folders
+let hfName = ''; // the picked folder's name, when the browser says it
+let loadingHf = false;
+
+// The files of a picked folder: only its top level (a cloned repository also holds .git/ and
+// other subfolders, whose files may share a name with the ones wanted).
+function topLevel(files) {
+  return files.filter((f) => (f.webkitRelativePath || f.name).split('/').length <= 2);
+}
+
+// Hands the picked File objects to the worker as they are: Files cross into a worker without
+// their bytes, and the engine reads model.safetensors slice by slice from there.
+async function loadHf(files, folder = '') {
+  if (loadingHf || !files.length) return;
+  clearError();
+  const weights = files.find((f) => f.name === 'model.safetensors');
+  const names = files.map((f) => f.name).join(', ');
+  loadingHf = true;
+  document.body.dataset.loading = '1';
+  for (const id of ['hfupload', 'hffolder', 'upload', 'generate']) $(id).disabled = true;
+  const t0 = performance.now();
+  const what = weights ? `reading model.safetensors (${fmtBytes(weights.size)})` : `reading ${files.length === 1 ? files[0].name : `${files.length} files`}`;
+  const progress = () => { $('hfprogress').textContent = `${what}… ${((performance.now() - t0) / 1000).toFixed(0)} s`; };
+  progress();
+  status(`Opening the GPT-2 model: ${what}… (a big model takes a while)`); // announced once; the panel's line counts the seconds
+  const tick = setInterval(progress, 1000);
+  try {
+    if (training) {
+      pauseTraining();
+      if (trainLoop) await trainLoop;
+    }
+    const i = await call('loadHf', { files });
+    hfName = folder;
+    showInfo(i);
+    showModelDevice(i);
+    const notes = i.notes || [];
+    $('modelnotes').textContent = notes.join(' ');
+    $('modelnotes').hidden = notes.length === 0;
+    // a GPT-2 is not trained further here: Start makes a new model from the selected corpus
+    prepared = false;
+    resumable = false;
+    $('trainstart').textContent = 'Start';
+    generated = '';
+    $('output').textContent = '';
+    const secs = ((performance.now() - t0) / 1000).toFixed(1);
+    // the engine names its backend ("cpu", or the adapter); say it the way the badge does
+    const where = /^cpu/i.test(i.backend || '') ? 'the CPU (WebAssembly)' : 'WebGPU';
+    status(`Loaded the GPT-2 model in ${secs} s; it runs on ${where}. Type a prompt (or pick a template) and press Generate.`);
+    $('hfprogress').textContent = '';
+    scheduleAttention();
+    updatePE();
+  } catch (e) {
+    $('hfprogress').textContent = '';
+    status('');
+    // the engine's "<kind> error: " prefix says nothing here; the file name after it does
+    const msg = clean(e).replace(/^[a-z]+ error: /, '');
+    const picked = files.length <= 3 ? ` (picked: ${names})` : '';
+    showError(`Could not open the GPT-2 model${picked}: ${msg}${/[.!]$/.test(msg) ? '' : '.'} The previous model is still loaded.`);
+  } finally {
+    clearInterval(tick);
+    loadingHf = false;
+    document.body.dataset.loading = '0';
+    for (const id of ['hfupload', 'hffolder', 'upload']) $(id).disabled = false;
+    $('generate').disabled = !info || generating;
+    $('hfupload').value = '';
+    $('hffolder').value = '';
+  }
+}
+
+const fmtBytes = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(0)} MB` : `${Math.ceil(n / 1024)} KB`);
+
+// Where the model runs after a load: a GPT-2 too big for the WebGPU adapter is put on the CPU,
+// which the badge and a notice say (a fact to know, not an error). `null`: as the device started.
+function showModelDevice(i) {
+  const notice = $('notice');
+  if (i && i.fallback) {
+    notice.textContent = i.fallback;
+    notice.hidden = false;
+    const badge = $('badge');
+    badge.textContent = 'CPU (WebAssembly): model too big for the GPU';
+    badge.title = i.fallback;
+    badge.dataset.backend = 'cpu';
+  } else {
+    notice.hidden = true;
+    notice.textContent = '';
+    if (device) showDevice(device.dev, device.preferGpu, false);
+  }
+}
+
+// Files dropped on the page: a lone .safetensors is a checkpoint; anything else is taken as a
+// GPT-2 folder's files (a dropped folder is opened, its top level only).
+async function dropped(dt) {
+  const entries = [...dt.items].map((it) => (it.kind === 'file' && it.webkitGetAsEntry ? it.webkitGetAsEntry() : null));
+  const dirs = entries.filter((e) => e && e.isDirectory);
+  let files, folder = '';
+  if (dirs.length === 1 && entries.length === 1) {
+    folder = dirs[0].name;
+    files = await dirFiles(dirs[0]);
+  } else {
+    files = [...dt.files];
+  }
+  if (files.length === 1 && files[0].name.endsWith('.safetensors') && files[0].name !== 'model.safetensors') return upload(files[0]);
+  return loadHf(files, folder);
+}
+
+function dirFiles(dir) {
+  const reader = dir.createReader();
+  const all = [];
+  return new Promise((resolve, reject) => {
+    // readEntries answers in batches until it gives an empty one
+    const more = () => reader.readEntries((batch) => {
+      if (!batch.length) {
+        Promise.all(all.filter((e) => e.isFile).map((e) => new Promise((res, rej) => e.file(res, rej)))).then(resolve, reject);
+        return;
+      }
+      all.push(...batch);
+      more();
+    }, reject);
+    more();
+  });
+}
+
+function setupDrop() {
+  const hasFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+  let depth = 0; // dragenter/dragleave fire for every child crossed
+  document.addEventListener('dragenter', (e) => { if (hasFiles(e)) { depth++; document.body.classList.add('dropping'); } });
+  document.addEventListener('dragleave', (e) => { if (hasFiles(e) && --depth <= 0) { depth = 0; document.body.classList.remove('dropping'); } });
+  document.addEventListener('dragover', (e) => { if (hasFiles(e)) { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; } });
+  document.addEventListener('drop', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth = 0;
+    document.body.classList.remove('dropping');
+    dropped(e.dataTransfer).catch((err) => showError(`Could not read the dropped files: ${clean(err)}`));
+  });
+}
+
+// The GPT-2 paper's zero-shot prompts (Radford et al., 2019). The summary's article is a
+// stand-in, selected so that pasting replaces it.
+const ARTICLE = 'The city council voted on Tuesday to turn the old railway yard into a public park. Work begins next spring and is expected to take two years. (Paste your own article here.)';
+const TEMPLATES = {
+  summarise: { text: `${ARTICLE}\nTL;DR:`, select: [0, ARTICLE.length] },
+  qa: { text: 'Q: What is the capital of France?\nA:' },
+  translate: { text: 'English: The house is blue.\nFrench:' },
+};
+function useTemplate(name) {
+  const t = TEMPLATES[name];
+  const p = $('prompt');
+  p.value = t.text;
+  generated = '';
+  p.focus();
+  if (t.select) p.setSelectionRange(...t.select);
+  else p.setSelectionRange(t.text.length, t.text.length);
+  scheduleAttention();
+}
+
 // ---------------------------------------------------------------- start-up
+let device = null; // {dev, preferGpu}: what the engine started on
 async function start() {
   for (const [k, t] of Object.entries(TASKS)) {
     const o = document.createElement('option');
@@ -697,7 +909,14 @@ async function start() {
   $('trainpause').onclick = pauseTraining;
   $('trainreset').onclick = resetTraining;
   $('download').onclick = download;
-  $('upload').onchange = upload;
+  $('upload').onchange = () => upload();
+  $('hfupload').onchange = () => loadHf([...$('hfupload').files]);
+  $('hffolder').onchange = () => {
+    const files = [...$('hffolder').files];
+    loadHf(topLevel(files), files[0] ? files[0].webkitRelativePath.split('/')[0] : '');
+  };
+  setupDrop();
+  $('templates').addEventListener('click', (e) => { const b = e.target.closest('button[data-template]'); if (b) useTemplate(b.dataset.template); });
   $('sizepreset').onchange = applySize;
   for (const id of ['nlayer', 'nhead', 'nembd', 'blocksize']) $(id).addEventListener('input', () => { $('sizepreset').value = 'custom'; prepared = false; });
   for (const id of ['pos', 'batch', 'lr', 'steps']) $(id).addEventListener('input', () => { prepared = false; });
@@ -731,6 +950,7 @@ async function start() {
     showError(`The model engine could not start: ${clean(e)}`);
     return;
   }
+  device = { dev, preferGpu };
   showDevice(dev, preferGpu);
 
   // An autosave from an earlier visit wins over the default model.
@@ -769,7 +989,7 @@ async function start() {
   updatePE();
 }
 
-function showDevice(dev, preferGpu) {
+function showDevice(dev, preferGpu, announce = true) {
   const badge = $('badge');
   const g = dev.gpu;
   const gpuName = g ? [g.vendor, g.architecture, g.device || g.description].filter(Boolean).join(' ') : '';
@@ -795,7 +1015,7 @@ function showDevice(dev, preferGpu) {
     dd.textContent = v;
     dl.append(dt, dd);
   }
-  if (dev.backend !== 'webgpu' && preferGpu) status('No WebGPU here, so the model runs on the CPU (WebAssembly): slower, but everything works. The Device panel says why.');
+  if (announce && dev.backend !== 'webgpu' && preferGpu) status('No WebGPU here, so the model runs on the CPU (WebAssembly): slower, but everything works. The Device panel says why.');
 }
 
 // Puts the training controls back as they were when an autosave was written.

@@ -54,6 +54,11 @@ const handlers = {
   async load({ bytes, name }) {
     return await engine.load_checkpoint(new Uint8Array(bytes), name);
   },
+  // A Hugging Face GPT-2 folder's File objects, passed on as they are: the engine reads them
+  // with FileReaderSync a slice at a time, so the weights are never copied whole into JS.
+  async loadHf({ files }) {
+    return await engine.load_hf(files);
+  },
   info() {
     return engine.info();
   },
