@@ -62,7 +62,11 @@ build_web() {
   say "cargo build --lib --release --target wasm32-unknown-unknown"
   cargo build --lib --release --target wasm32-unknown-unknown
   say "wasm-bindgen -> www/pkg"
-  wasm-bindgen --target web --no-typescript --out-dir www/pkg target/wasm32-unknown-unknown/release/tinygpt.wasm
+  # The names section is for debuggers (~185 KB); panics still print their messages. (Debian's
+  # wasm-opt 108 was tried too: it breaks wasm-bindgen's externref table, and gains no more.)
+  wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
+    --out-dir www/pkg target/wasm32-unknown-unknown/release/tinygpt.wasm
+  echo "    www/pkg/tinygpt_bg.wasm: $(wc -c < www/pkg/tinygpt_bg.wasm) bytes, $(gzip -9 -c www/pkg/tinygpt_bg.wasm | wc -c) gzipped"
   prepare_data
   cargo build --release --bin tinygpt
 }

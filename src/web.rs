@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::model::Gpt;
 use crate::sample::{Generator, SampleConfig};
 use crate::hf;
-use crate::tokenizer::{CharTokenizer, Tokenizer, Utf8Stream};
+use crate::tokenizer::{Tokenizer, TokenizerKind, Utf8Stream};
 use std::collections::HashMap;
 use crate::train;
 use serde::{Deserialize, Serialize};
@@ -97,7 +97,7 @@ struct TokenOut {
     window_start: usize,
 }
 
-/// The page's model-shape controls; the vocabulary comes from the corpus.
+/// The page's model-shape controls; the vocabulary is learned from the corpus.
 #[derive(Deserialize)]
 struct PageModelConfig {
     n_layer: usize,
@@ -105,6 +105,9 @@ struct PageModelConfig {
     n_embd: usize,
     block_size: usize,
     pos: PosEncoding,
+    /// "char" (default) or "bpe:N", as the CLI's --tokenizer.
+    #[serde(default)]
+    tokenizer: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -403,7 +406,8 @@ impl Engine {
 
     /// Prepares training on `corpus`. With `continue_model` the current model keeps training
     /// (its vocabulary must cover the corpus); otherwise a fresh model of `model_cfg`
-    /// ({n_layer, n_head, n_embd, block_size, pos}) is made with the corpus's characters.
+    /// ({n_layer, n_head, n_embd, block_size, pos, tokenizer: "char"|"bpe:N"}) is made with a
+    /// tokenizer learned from the corpus (its characters, or a byte-level BPE of N tokens).
     /// `train_cfg` is a TrainConfig (fields optional). Nothing changes on error.
     pub async fn prepare_training(&mut self, corpus: String, model_cfg: JsValue, train_cfg: JsValue, continue_model: bool) -> Result<JsValue, JsError> {
         let corpus = corpus.as_str();
@@ -420,7 +424,8 @@ impl Engine {
             self.train = Some((data, tc));
         } else {
             let pc: PageModelConfig = from_js(model_cfg, "model settings")?;
-            let tok = Tokenizer::Char(CharTokenizer::from_corpus(corpus).map_err(js_err)?);
+            let kind: TokenizerKind = pc.tokenizer.as_deref().unwrap_or("char").parse().map_err(js_err)?;
+            let tok = Tokenizer::train(kind, corpus).map_err(js_err)?;
             let cfg = ModelConfig { vocab_size: tok.vocab_size(), n_layer: pc.n_layer, n_head: pc.n_head, n_embd: pc.n_embd, block_size: pc.block_size, pos: pc.pos };
             cfg.validate().map_err(js_err)?;
             let ids = tok.encode(corpus).map_err(js_err)?;

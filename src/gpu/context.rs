@@ -64,12 +64,12 @@ impl Context {
             .map_err(|e| Error::Gpu(format!("adapter '{}' refused a device: {e}", info.name)))?;
         let limits = device.limits();
         let fault = Arc::new(Mutex::new(None));
-        let name = if info.name.is_empty() { "the GPU".to_string() } else { format!("GPU '{}'", info.name) };
+        let name = if info.name.is_empty() { "the GPU".to_string() } else { format!("the GPU '{}'", info.name) };
         let (f, n) = (fault.clone(), name.clone());
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&f, format!("{n} reported an error: {e}"))));
         let (f, n) = (fault.clone(), name);
         // the loss is the root cause of the validation errors that follow it: it wins
-        device.set_device_lost_callback(move |reason, msg| record_lost(&f, format!("the {n} device was lost ({reason:?}{}{msg})", if msg.is_empty() { "" } else { ": " })));
+        device.set_device_lost_callback(move |reason, msg| record_lost(&f, format!("{n} device was lost ({reason:?}{}{msg})", if msg.is_empty() { "" } else { ": " })));
         Ok(Context { device, queue, info, limits, fault })
     }
 

@@ -48,7 +48,8 @@ function status(msg) {
 }
 // The engine's messages, with the most common one (an unknown character) said more plainly.
 function clean(e) {
-  const msg = String(e && e.message ? e.message : e).replace(/^Error: /, '');
+  // the engine's errors start with their kind ("numeric error: ..."), which says nothing to a reader
+  const msg = String(e && e.message ? e.message : e).replace(/^Error: /, '').replace(/^[a-z]+ error: /, '');
   const m = /character '(.+)' \(U\+([0-9A-Fa-f]+)\) at position (\d+) is not in the model's vocabulary of (\d+) characters/.exec(msg);
   if (m) return `The text has “${m[1]}” (U+${m[2]}, character ${Number(m[3]) + 1}), which this model never saw: it knows only the ${m[4]} characters of its training text. Remove it, or train a model on text that has it.`;
   return msg;
@@ -518,6 +519,47 @@ async function prepare(fresh) {
   if (fresh) { losses = []; vals = []; accs = []; }
 }
 
+// The model as of its last save {bytes, step}: what training goes back to after a GPU fault
+// (the faulted device's memory cannot be read back).
+let lastGood = null;
+
+function hideRecovery() {
+  $('recover').hidden = true;
+}
+// Offers the ways on after a fault: 'gpu' and 'cpu' (a new device), 'lr' (a NaN step).
+function offerRecovery(kinds) {
+  for (const k of ['gpu', 'cpu', 'lr']) $(`recover${k}`).hidden = !kinds.includes(k);
+  $('recover').hidden = false;
+}
+
+async function recover(kind) {
+  hideRecovery();
+  clearError();
+  if (kind === 'lr') {
+    $('lr').value = String(Number($('lr').value) / 2);
+    prepared = false;
+    resumable = true;
+    status(`Learning rate halved to ${$('lr').value}; training continues from step ${info.step}.`);
+    return startTraining();
+  }
+  const preferGpu = kind === 'gpu';
+  status(`Starting again from step ${lastGood.step} on ${preferGpu ? 'a new GPU device' : 'the CPU'}…`);
+  try {
+    const dev = await call('restart', { preferGpu, bytes: lastGood.bytes.slice(0), name: `autosave (step ${lastGood.step})` });
+    device = { dev, preferGpu };
+    showDevice(dev, preferGpu, false);
+    showInfo(dev.info);
+    prepared = false;
+    resumable = true;
+    $('trainstart').disabled = false;
+    status(`Continuing from step ${info.step} on ${dev.backend === 'webgpu' ? 'a new WebGPU device' : 'the CPU (WebAssembly)'}.`);
+    return startTraining();
+  } catch (e) {
+    showError(`Could not start again: ${clean(e)}`);
+    offerRecovery(preferGpu ? ['cpu'] : ['gpu', 'cpu']);
+  }
+}
+
 let trainLoop = null;
 function startTraining() {
   if (training) return;
@@ -527,6 +569,7 @@ function startTraining() {
 
 async function trainRun() {
   clearError();
+  hideRecovery();
   try {
     if (!prepared) await prepare(!resumable);
     resumable = false;
@@ -534,6 +577,9 @@ async function trainRun() {
     showError(clean(e));
     return;
   }
+  // a save of the starting point, so a GPU fault before the first autosave loses nothing
+  lastGood = null;
+  await save(info.step);
   training = true;
   $('trainstart').disabled = true;
   $('trainpause').disabled = false;
@@ -544,7 +590,7 @@ async function trainRun() {
   totalSteps = t.steps;
   const evalEvery = Math.max(10, Math.min(250, Math.floor(t.steps / 10)));
   const sampleEvery = Math.max(50, Math.min(500, Math.floor(t.steps / 8)));
-  let lastSave = info.step, lastSample = info.step, finished = false;
+  let lastSave = info.step, lastSample = info.step, finished = false, gpuFault = null, nanStep = false;
   document.body.dataset.training = '1';
   status('Training… (Pause keeps the model; it is autosaved in this browser every 50 steps.)');
   try {
@@ -559,10 +605,28 @@ async function trainRun() {
       if (info.pos === 'learned') updatePE();
     }
   } catch (e) {
-    showError(`${clean(e)} — training stopped; the model is as of the last good step.`);
+    gpuFault = await call('fault').catch(() => null);
+    nanStep = !gpuFault && /may be too high/.test(String(e && e.message));
+    if (gpuFault) {
+      const at = lastGood ? `step ${lastGood.step}, its last save` : 'its last save';
+      showError(`${clean(e).replace(/^./, (c) => c.toUpperCase())} — training stopped. The model as of ${at}, is kept: continue on a new GPU device or on the CPU.`);
+    } else {
+      const m = clean(e).replace(/^./, (c) => c.toUpperCase());
+      showError(/last good step/.test(m) ? `${m} Training stopped.` : `${m} — training stopped; the model is as of the last good step.`);
+    }
   }
   training = false;
   $('trainpause').disabled = true;
+  // the message and the ways on are at the top of the page: bring them into view
+  if (gpuFault || nanStep) $('error').scrollIntoView({ block: 'start' });
+  if (gpuFault) {
+    // the device's memory is gone: nothing to sample or save until a new device has the model
+    document.body.dataset.training = '0';
+    offerRecovery(lastGood ? ['gpu', 'cpu'] : []);
+    status('The GPU failed; choose how to go on.');
+    return;
+  }
+  if (nanStep) offerRecovery(['lr']);
   try {
     showInfo(await call('info'));
     await sample(info.step);
@@ -609,6 +673,7 @@ async function sample(step) {
 async function save(step) {
   try {
     const bytes = await call('save');
+    lastGood = { bytes, step };
     await store.autosave(bytes, { step, corpus: corpusKind(), toy: toy ? toy.name : null, settings: { ...modelSettings(), ...trainSettings() } });
     $('savestate').textContent = `Autosaved at step ${step}, ${new Date().toLocaleTimeString()}.`;
   } catch (e) {
@@ -908,6 +973,11 @@ async function start() {
   $('trainstart').onclick = startTraining;
   $('trainpause').onclick = pauseTraining;
   $('trainreset').onclick = resetTraining;
+  for (const k of ['gpu', 'cpu', 'lr']) $(`recover${k}`).onclick = () => recover(k);
+  // Hooks the page tests use to inject faults (only with ?testhooks in the URL).
+  if (new URLSearchParams(location.search).has('testhooks')) {
+    window.tinygptTest = { fault: (kind) => call('testFault', { kind }), stallSaves: () => store.testStallSaves() };
+  }
   $('download').onclick = download;
   $('upload').onchange = () => upload();
   $('hfupload').onchange = () => loadHf([...$('hfupload').files]);

@@ -32,12 +32,17 @@ function get(s, key) {
   });
 }
 
+// Test hook: saves stop after writing their data, as if the tab were killed mid-save.
+let stallAfterData = false;
+export function testStallSaves() { stallAfterData = true; }
+
 // Saves `bytes` (ArrayBuffer) with `meta`; throws with a readable message (e.g. quota).
 export async function autosave(bytes, meta) {
   const db = await open();
   try {
     const key = `ckpt-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
     await tx(db, 'readwrite', (s) => { s.put({ bytes, meta, savedAt: Date.now() }, key); });
+    if (stallAfterData) throw new Error('stopped mid-save (test hook)');
     // The new checkpoint is complete: point at it, and drop every other one (the previous
     // save, and any left behind by a save that never got this far).
     await tx(db, 'readwrite', (s) => new Promise((resolve, reject) => {

@@ -51,6 +51,21 @@ const handlers = {
     r.webgpuApi = 'gpu' in navigator;
     return r;
   },
+  // After a GPU fault: a fresh engine state on a new device (or the CPU) with the last save.
+  async restart({ preferGpu, bytes, name }) {
+    const r = await engine.init(preferGpu);
+    if (r.backend === 'webgpu') r.gpu = await adapterInfo();
+    r.webgpuApi = 'gpu' in navigator;
+    r.info = await engine.load_checkpoint(new Uint8Array(bytes), name);
+    return r;
+  },
+  fault() {
+    return engine.fault() ?? null;
+  },
+  testFault({ kind }) {
+    engine.test_fault(kind);
+    return null;
+  },
   async load({ bytes, name }) {
     return await engine.load_checkpoint(new Uint8Array(bytes), name);
   },
