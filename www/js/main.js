@@ -118,6 +118,17 @@ async function generate() {
   // Byte-level BPE tokens can end inside a character: those come with text "" and are drawn
   // together with the token that completes the character, so no span is ever empty.
   let partial = [];
+  // Spans are added once per frame: asking for the layout (to keep the view scrolled to the
+  // end) after every token made each one cost as much as the whole text (10k tokens: minutes).
+  let queued = [], frame = 0;
+  const flush = () => {
+    frame = 0;
+    if (!queued.length) return;
+    const stick = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+    out.append(...queued);
+    queued = [];
+    if (stick) out.scrollTop = out.scrollHeight;
+  };
   listeners.token = ({ token }) => {
     n++;
     generated += token.text;
@@ -132,9 +143,8 @@ async function generate() {
     s.style.setProperty('--p', prob.toFixed(3));
     s.title = `“${showChar(token.text)}” p = ${pct(prob)}${parts.length > 1 ? ` (${parts.length} tokens)` : ''}\n` + parts[0].top.map((a) => `${showChar(a.text)}  ${pct(a.prob)}`).join('\n');
     tokData.set(s, { text: token.text, prob, parts });
-    const stick = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
-    out.append(s);
-    if (stick) out.scrollTop = out.scrollHeight;
+    queued.push(s);
+    if (!frame) frame = requestAnimationFrame(flush);
   };
   try {
     await call('generate', { prompt, opts: genOptions(), stream: 'main' });
@@ -143,6 +153,8 @@ async function generate() {
   } catch (e) {
     showError(clean(e));
   } finally {
+    cancelAnimationFrame(frame);
+    flush();
     generating = false;
     $('generate').disabled = false;
     $('stop').disabled = true;
@@ -479,7 +491,7 @@ async function corpusText() {
 }
 
 function modelSettings() {
-  return { n_layer: Number($('nlayer').value), n_head: Number($('nhead').value), n_embd: Number($('nembd').value), block_size: Number($('blocksize').value), pos: $('pos').value };
+  return { n_layer: Number($('nlayer').value), n_head: Number($('nhead').value), n_embd: Number($('nembd').value), block_size: Number($('blocksize').value), pos: $('pos').value, tokenizer: $('tokenizer').value };
 }
 function trainSettings() {
   const lr = Number($('lr').value);
@@ -976,7 +988,7 @@ async function start() {
   for (const k of ['gpu', 'cpu', 'lr']) $(`recover${k}`).onclick = () => recover(k);
   // Hooks the page tests use to inject faults (only with ?testhooks in the URL).
   if (new URLSearchParams(location.search).has('testhooks')) {
-    window.tinygptTest = { fault: (kind) => call('testFault', { kind }), stallSaves: () => store.testStallSaves() };
+    window.tinygptTest = { fault: (kind) => call('testFault', { kind }), stallSaves: () => store.testStallSaves(), memory: () => call('memory') };
   }
   $('download').onclick = download;
   $('upload').onchange = () => upload();
@@ -989,7 +1001,7 @@ async function start() {
   $('templates').addEventListener('click', (e) => { const b = e.target.closest('button[data-template]'); if (b) useTemplate(b.dataset.template); });
   $('sizepreset').onchange = applySize;
   for (const id of ['nlayer', 'nhead', 'nembd', 'blocksize']) $(id).addEventListener('input', () => { $('sizepreset').value = 'custom'; prepared = false; });
-  for (const id of ['pos', 'batch', 'lr', 'steps']) $(id).addEventListener('input', () => { prepared = false; });
+  for (const id of ['pos', 'tokenizer', 'batch', 'lr', 'steps']) $(id).addEventListener('input', () => { prepared = false; });
   for (const r of document.querySelectorAll('input[name=corpus]')) {
     r.onchange = () => {
       prepared = false;
@@ -1097,7 +1109,7 @@ function restoreSettings(meta) {
   }
   if (meta.toy && TASKS[meta.toy]) $('toytask').value = meta.toy;
   if (!s) return;
-  const ids = { n_layer: 'nlayer', n_head: 'nhead', n_embd: 'nembd', block_size: 'blocksize', pos: 'pos', batch_size: 'batch', lr: 'lr', steps: 'steps' };
+  const ids = { n_layer: 'nlayer', n_head: 'nhead', n_embd: 'nembd', block_size: 'blocksize', pos: 'pos', tokenizer: 'tokenizer', batch_size: 'batch', lr: 'lr', steps: 'steps' };
   for (const [k, id] of Object.entries(ids)) if (s[k] !== undefined) $(id).value = s[k];
   $('sizepreset').value = Object.keys(SIZES).find((k) => SIZES[k].join() === [s.n_layer, s.n_head, s.n_embd, s.block_size].join()) || 'custom';
   totalSteps = s.steps || 0;

@@ -4,6 +4,7 @@
 import init, { Engine } from '../pkg/tinygpt.js';
 
 let engine = null;
+let wasm = null; // the module's exports (its memory, for the page tests' memory checks)
 let chain = Promise.resolve();
 let stopGen = false;
 let training = false;
@@ -44,7 +45,7 @@ async function adapterInfo() {
 
 const handlers = {
   async start({ preferGpu }) {
-    await init();
+    wasm = await init();
     engine = new Engine();
     const r = await engine.init(preferGpu);
     if (r.backend === 'webgpu') r.gpu = await adapterInfo();
@@ -58,6 +59,10 @@ const handlers = {
     r.webgpuApi = 'gpu' in navigator;
     r.info = await engine.load_checkpoint(new Uint8Array(bytes), name);
     return r;
+  },
+  // Bytes of wasm memory (it never shrinks: growth across a long run would be a leak).
+  memory() {
+    return wasm.memory.buffer.byteLength;
   },
   fault() {
     return engine.fault() ?? null;
