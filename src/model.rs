@@ -254,7 +254,13 @@ struct Infer {
     mean: Tensor,    // [T]
     rstd: Tensor,    // [T]
     qkv: Vec<Tensor>, // per layer [T,3C]: the KV cache (q rows are scratch)
-    att: Vec<Tensor>, // per layer [NH,T,T]; a call with n new rows over tk keys fills [NH,n,tk]
+    /// Attention probabilities, grown to what calls need (up to [NH,T,T]): one per layer when
+    /// the caller keeps them (to look at), else one buffer all layers reuse. A call with n new
+    /// rows over tk keys fills [NH,n,tk].
+    att: Vec<Tensor>,
+    att_shared: Option<Tensor>,
+    /// The last decode kept every layer's attention.
+    kept: bool,
     atty: Tensor,     // [T,C]
     proj: Tensor,     // [T,C]
     res_a: Tensor,    // [T,C]
@@ -732,14 +738,12 @@ impl<B: Backend> Gpt<B> {
         if self.infer.is_some() {
             return Ok(());
         }
-        let (c, v, nh, t) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head, self.cfg.block_size);
+        let (c, v, t) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.block_size);
         let be = &mut self.backend;
         let mut f = |len: usize, label: &str| be.alloc(len, label);
         let mut qkv = Vec::new();
-        let mut att = Vec::new();
         for _ in 0..self.cfg.n_layer {
             qkv.push(f(t * 3 * c, "kv cache")?);
-            att.push(f(nh * t * t, "attention probabilities")?);
         }
         let inf = Infer {
             encoded: f(t * c, "encoded")?,
@@ -747,7 +751,9 @@ impl<B: Backend> Gpt<B> {
             mean: f(t, "ln mean")?,
             rstd: f(t, "ln rstd")?,
             qkv,
-            att,
+            att: Vec::new(),
+            att_shared: None,
+            kept: false,
             atty: f(t * c, "attention out")?,
             proj: f(t * c, "proj")?,
             res_a: f(t * c, "residual")?,
@@ -765,6 +771,48 @@ impl<B: Backend> Gpt<B> {
     /// of positions 0..pos0 (computed by earlier calls), and returns the logits [V] of the last
     /// new position. pos0 + tokens.len() must not exceed block_size.
     pub async fn decode(&mut self, tokens: &[u32], pos0: usize) -> Result<Vec<f32>> {
+        self.decode_with(tokens, pos0, false).await
+    }
+
+    /// Attention buffers of `need` elements for every layer: per layer when `keep`, else one
+    /// shared (GPT-2 124M over its whole context would hold 600 MB of probabilities per layer set).
+    fn att_bufs(&mut self, need: usize, keep: bool) -> Result<Vec<Tensor>> {
+        let n_layer = self.cfg.n_layer;
+        let max = self.cfg.n_head * self.cfg.block_size * self.cfg.block_size;
+        let (be, s) = (&mut self.backend, self.infer.as_mut().expect("ensure_infer() first"));
+        let mut grow = |t: Option<Tensor>| -> Result<Tensor> {
+            match t {
+                Some(t) if t.len >= need => Ok(t),
+                old => {
+                    let len = need.max(old.map_or(0, |t| 2 * t.len)).min(max);
+                    if let Some(t) = old {
+                        be.free(t);
+                    }
+                    be.alloc(len, "attention probabilities")
+                }
+            }
+        };
+        s.kept = keep;
+        if keep {
+            for l in 0..n_layer {
+                let t = grow(s.att.get(l).copied())?;
+                if l < s.att.len() {
+                    s.att[l] = t;
+                } else {
+                    s.att.push(t);
+                }
+            }
+            Ok(s.att.iter().map(|t| t.view(0, need)).collect())
+        } else {
+            let t = grow(s.att_shared)?;
+            s.att_shared = Some(t);
+            Ok(vec![t.view(0, need); n_layer])
+        }
+    }
+
+    /// As `decode`; with `keep_attention` every layer's attention probabilities are kept for
+    /// `read_decode_attention`.
+    pub async fn decode_with(&mut self, tokens: &[u32], pos0: usize, keep_attention: bool) -> Result<Vec<f32>> {
         let n = tokens.len();
         if n == 0 || pos0 + n > self.cfg.block_size {
             return Err(Error::Config(format!(
@@ -775,6 +823,7 @@ impl<B: Backend> Gpt<B> {
         }
         self.check_batch(tokens, 1, n)?;
         self.ensure_infer()?;
+        let att = self.att_bufs(self.cfg.n_head * n * (pos0 + n), keep_attention)?;
         let s = self.infer.as_ref().expect("allocated above");
         let (c, nh) = (self.cfg.n_embd, self.cfg.n_head);
         let tk = pos0 + n;
@@ -800,7 +849,7 @@ impl<B: Backend> Gpt<B> {
             let cache = s.qkv[l];
             be.layernorm_forward(ln, mean, rstd, x, p.ln1w, p.ln1b, n, c);
             be.matmul_forward(cache.view(pos0 * 3 * c, n * 3 * c), ln, p.qkvw, Some(p.qkvb), n, c, 3 * c);
-            be.attention_forward(rows(s.atty, c), s.att[l].view(0, nh * n * tk), cache.view(0, tk * 3 * c), 1, n, tk, c, nh);
+            be.attention_forward(rows(s.atty, c), att[l], cache.view(0, tk * 3 * c), 1, n, tk, c, nh);
             be.matmul_forward(rows(s.proj, c), rows(s.atty, c), p.attprojw, Some(p.attprojb), n, c, c);
             be.residual_forward(r2, x, rows(s.proj, c), n * c);
             be.layernorm_forward(ln, mean, rstd, r2, p.ln2w, p.ln2b, n, c);
@@ -822,11 +871,12 @@ impl<B: Backend> Gpt<B> {
         }
     }
 
-    /// Attention probabilities of the last decode() call: [layer][head][n][tk] flattened per
+    /// Attention probabilities of the last decode_with(.., keep_attention = true) call: [layer][head][n][tk] flattened per
     /// layer as [NH, n, tk], where n new rows attended over tk positions.
     pub async fn read_decode_attention(&mut self, n: usize, tk: usize) -> Vec<Vec<f32>> {
         let nh = self.cfg.n_head;
         let s = self.infer.as_ref().expect("decode() first");
+        assert!(s.kept, "read_decode_attention needs decode_with(.., keep_attention = true) first");
         let atts: Vec<Tensor> = s.att.iter().map(|a| a.view(0, nh * n * tk)).collect();
         let mut out = Vec::with_capacity(atts.len());
         for a in atts {

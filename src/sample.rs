@@ -174,7 +174,7 @@ impl Generator {
         }
         let window = &self.seq[self.ws..];
         let new = &window[self.cached..];
-        let logits = model.decode(new, self.cached).await?;
+        let logits = model.decode_with(new, self.cached, self.cfg.with_attention).await?;
         let attention = if self.cfg.with_attention {
             Some(Attention { rows: new.len(), keys: window.len(), layers: model.read_decode_attention(new.len(), window.len()).await })
         } else {

@@ -378,7 +378,7 @@ impl Engine {
         ids.drain(..start);
         let t = ids.len();
         let layers = with_model!(self.model()?, m => {
-            m.decode(&ids, 0).await.map_err(js_err)?;
+            m.decode_with(&ids, 0, true).await.map_err(js_err)?;
             m.read_decode_attention(t, t).await
         });
         let obj = js_sys::Object::new();
