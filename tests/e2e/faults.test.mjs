@@ -56,10 +56,17 @@ test('a NaN step stops training with the weights kept; halving the lr continues'
   const err = await errorText(page);
   assert.match(err, /^The update became NaN .* at step \d+; learning rate NaN may be too high\. The weights are those of the last good step\. Training stopped\.$/s);
   assert.equal(await step(page), paused, 'the failed step is not counted');
-  assert.equal(await generate(page, 'reverse abcd=', { maxTokens: 10, temperature: 0, seed: 1 }), before, 'weights as before the NaN step');
   assert.ok(await page.isVisible('[data-testid=recover-lr]'));
   assert.ok(!(await page.isVisible('[data-testid=recover-gpu]')));
   await shot(page, 'fault-nan');
+  // generating hides the message and its offer (Resume still continues); the weights are
+  // those before the NaN step
+  assert.equal(await generate(page, 'reverse abcd=', { maxTokens: 10, temperature: 0, seed: 1 }), before, 'weights as before the NaN step');
+  assert.ok(await page.isHidden('[data-testid=recover]'));
+  await page.evaluate(() => window.tinygptTest.fault('nan'));
+  await page.click('[data-testid=train-start]');
+  await page.waitForSelector('[data-testid=recover-lr]', { state: 'visible', timeout: 60_000 });
+  await idle(page);
 
   const lr = Number(await page.inputValue('#lr'));
   await page.click('[data-testid=recover-lr]');

@@ -42,6 +42,8 @@ function showError(msg, from = null) {
 function clearError() {
   $('error').hidden = true;
   $('error').textContent = '';
+  // the lr offer goes with its message; a lost GPU still needs a choice
+  if ($('recovergpu').hidden && $('recovercpu').hidden) $('recover').hidden = true;
 }
 function status(msg) {
   $('status').textContent = msg;
