@@ -10,7 +10,8 @@ use crate::checkpoint::Checkpoint;
 use crate::config::{ModelConfig, PosEncoding};
 use crate::cpu::encoder::sinusoidal_table;
 use crate::error::{Error, Result};
-use crate::model::param_specs;
+use crate::backend::Backend;
+use crate::model::{param_specs, Gpt, Slot};
 use crate::tokenizer::bpe::{dense_vocab, BpeTokenizer};
 use crate::tokenizer::{CharTokenizer, Tokenizer};
 use serde_json::{json, Value};
@@ -99,6 +100,29 @@ pub fn load_dir(dir: &Path) -> Result<HfModel> {
 /// Reads a GPT-2 folder: config.json, the tokenizer, then model.safetensors checked against
 /// both before its tensors are read.
 pub fn load(folder: &dyn Folder) -> Result<HfModel> {
+    let (cfg, tokenizer) = read_config_and_tokenizer(folder)?;
+    let mut notes = Vec::new();
+    let mut tensors = HashMap::new();
+    each_weight(folder, &cfg, &mut notes, |name, data| {
+        tensors.insert(name.to_string(), data);
+        Ok(())
+    })?;
+    Ok(HfModel { checkpoint: Checkpoint { cfg, tokenizer, step: 0, train: None, tensors }, notes })
+}
+
+/// Reads a GPT-2 folder straight into a model on `backend`, one tensor at a time, so the
+/// weights are never held twice (GPT-2 124M is 500 MB of f32; wasm32 has 4 GB in all). The
+/// model is allocated before any weight is read: a device that cannot hold it fails at once.
+/// Returns the model, its tokenizer and notes (dtype conversions).
+pub fn load_into<B: Backend>(folder: &dyn Folder, backend: B) -> Result<(Gpt<B>, Tokenizer, Vec<String>)> {
+    let (cfg, tokenizer) = read_config_and_tokenizer(folder)?;
+    let mut model = Gpt::empty(cfg.clone(), backend)?;
+    let mut notes = Vec::new();
+    each_weight(folder, &cfg, &mut notes, |name, data| model.write_hf(name, Slot::Param, &data))?;
+    Ok((model, tokenizer, notes))
+}
+
+fn read_config_and_tokenizer(folder: &dyn Folder) -> Result<(ModelConfig, Tokenizer)> {
     let cfg = config_from_json(&read_json(folder, CONFIG)?, &folder.label(CONFIG))?;
     let (tokenizer, tok_file) = read_tokenizer(folder)?;
     if tokenizer.vocab_size() != cfg.vocab_size {
@@ -109,9 +133,7 @@ pub fn load(folder: &dyn Folder) -> Result<HfModel> {
             cfg.vocab_size
         )));
     }
-    let mut notes = Vec::new();
-    let tensors = read_weights(folder, &cfg, &mut notes)?;
-    Ok(HfModel { checkpoint: Checkpoint { cfg, tokenizer, step: 0, train: None, tensors }, notes })
+    Ok((cfg, tokenizer))
 }
 
 /// A whole file, refused when missing or larger than `max`.
@@ -407,8 +429,9 @@ fn to_f32(dtype: &str, b: &[u8]) -> Vec<f32> {
     }
 }
 
-/// GPT-2 weights by tinygpt name (`transformer.` prefix), f32, HF layout.
-fn read_weights(folder: &dyn Folder, cfg: &ModelConfig, notes: &mut Vec<String>) -> Result<HashMap<String, Vec<f32>>> {
+/// GPT-2 weights by tinygpt name (`transformer.` prefix), f32, HF layout, handed to `sink` one
+/// at a time once the whole header has been checked against the config.
+fn each_weight(folder: &dyn Folder, cfg: &ModelConfig, notes: &mut Vec<String>, mut sink: impl FnMut(&str, Vec<f32>) -> Result<()>) -> Result<()> {
     let file = folder.label(WEIGHTS);
     let err = |m: String| Error::Checkpoint(format!("{file}: {m}"));
     let entries = read_header(folder, WEIGHTS)?;
@@ -450,7 +473,9 @@ fn read_weights(folder: &dyn Folder, cfg: &ModelConfig, notes: &mut Vec<String>)
             return Err(err(format!("tensor '{name}' holds {} bytes, expected {want_bytes} for shape {shape:?} in {}", e.end - e.start, e.dtype)));
         }
     }
-    let mut tensors = HashMap::new();
+    // an lm_head.weight (listed last) must equal wte: only then is wte's copy kept
+    let has_head = wanted.iter().any(|w| w.0 == "lm_head.weight");
+    let mut wte_copy = None;
     for (ours, name, _) in &wanted {
         let e = &entries[name];
         let data = to_f32(&e.dtype, &folder.read_range(WEIGHTS, e.start, e.end)?);
@@ -460,17 +485,21 @@ fn read_weights(folder: &dyn Folder, cfg: &ModelConfig, notes: &mut Vec<String>)
         if let Some(i) = data.iter().position(|x| !x.is_finite()) {
             return Err(err(format!("tensor '{name}' holds a non-finite value ({}) at index {i}", data[i])));
         }
-        tensors.insert(ours.clone(), data);
-    }
-    if let Some(head) = tensors.remove("lm_head.weight") {
-        if head != tensors["transformer.wte.weight"] {
-            return Err(err("lm_head.weight differs from the token embedding: an untied LM head is not supported".into()));
+        if ours == "lm_head.weight" {
+            if Some(&data) != wte_copy.as_ref() {
+                return Err(err("lm_head.weight differs from the token embedding: an untied LM head is not supported".into()));
+            }
+            continue;
         }
+        if has_head && ours == "transformer.wte.weight" {
+            wte_copy = Some(data.clone());
+        }
+        sink(ours, data)?;
     }
     for (d, n) in converted {
         notes.push(format!("{file}: converted {n} {d} tensor(s) to f32"));
     }
-    Ok(tensors)
+    Ok(())
 }
 
 #[cfg(test)]

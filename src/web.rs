@@ -163,22 +163,6 @@ impl Engine {
         }
     }
 
-    /// Builds `ck`'s model on WebGPU when this page has it, else on the CPU. A model the GPU
-    /// cannot hold goes on the CPU, with the reason returned for the user.
-    async fn build(&self, ck: &checkpoint::Checkpoint) -> Result<(AnyModel, Option<String>), Error> {
-        if !self.gpu {
-            return Ok((AnyModel::Cpu(ck.build(CpuBackend::new())?), None));
-        }
-        match ck.build(GpuBackend::new().await?) {
-            Ok(m) => Ok((AnyModel::Gpu(m), None)),
-            Err(Error::Gpu(why)) => {
-                let m = ck.build(CpuBackend::new())?;
-                Ok((AnyModel::Cpu(m), Some(format!("{why}. The model runs on the CPU (WebAssembly) instead, slower."))))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     fn token_text(&self, id: u32) -> String {
         self.tok.as_ref().map(|t| token_label(t, id)).unwrap_or_default()
     }
@@ -277,16 +261,30 @@ impl Engine {
             let f: web_sys::File = f.dyn_into().map_err(|_| JsError::new("load_hf expects File objects"))?;
             map.insert(f.name(), f);
         }
-        let m = hf::load(&BlobFolder(map)).map_err(js_err)?;
-        let (model, fallback) = self.build(&m.checkpoint).await.map_err(js_err)?;
+        let folder = BlobFolder(map);
+        // The model is allocated before its weights are read: a GPU that cannot hold it fails
+        // at once, and the files are read again straight into a CPU model instead.
+        let gpu = if self.gpu { Some(GpuBackend::new().await) } else { None };
+        let (model, tok, notes, fallback) = match gpu.map(|g| g.and_then(|g| hf::load_into(&folder, g))) {
+            Some(Ok((m, t, n))) => (AnyModel::Gpu(m), t, n, None),
+            Some(Err(Error::Gpu(why))) => {
+                let (m, t, n) = hf::load_into(&folder, CpuBackend::new()).map_err(js_err)?;
+                (AnyModel::Cpu(m), t, n, Some(format!("{why}. The model runs on the CPU (WebAssembly) instead, slower.")))
+            }
+            Some(Err(e)) => return Err(js_err(e)),
+            None => {
+                let (m, t, n) = hf::load_into(&folder, CpuBackend::new()).map_err(js_err)?;
+                (AnyModel::Cpu(m), t, n, None)
+            }
+        };
         let backend = with_model!(&model, x => x.backend.describe());
         self.model = Some(model);
-        self.tok = Some(m.checkpoint.tokenizer);
+        self.tok = Some(tok);
         self.generator = None;
         self.train = None;
         self.source = "hf";
         let info = self.info()?;
-        js_sys::Reflect::set(&info, &"notes".into(), &to_js(&m.notes)?).ok();
+        js_sys::Reflect::set(&info, &"notes".into(), &to_js(&notes)?).ok();
         js_sys::Reflect::set(&info, &"backend".into(), &JsValue::from_str(&backend)).ok();
         js_sys::Reflect::set(&info, &"fallback".into(), &fallback.map_or(JsValue::NULL, |f| JsValue::from_str(&f))).ok();
         Ok(info)

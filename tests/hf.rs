@@ -376,3 +376,19 @@ fn picked_files_load_as_the_folder_does() {
     let e = hf::load(&hf::MemFolder(f)).err().expect("refused").to_string();
     assert!(e.contains("model.safetensors") && e.contains("outside"), "{e}");
 }
+
+#[test]
+fn loading_straight_into_a_model_matches_the_checkpoint_path() {
+    // The page reads a folder tensor by tensor into the model (never holding the weights twice).
+    let dir = fix("hf_tiny");
+    let ck = hf::load_dir(&dir).unwrap().checkpoint;
+    let (mut model, tok, notes) = hf::load_into(&hf::DiskFolder(&dir), CpuBackend::new()).unwrap();
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(tok, ck.tokenizer);
+    for s in param_specs(&ck.cfg) {
+        assert_eq!(block_on(model.read_hf(&s.name, tinygpt::model::Slot::Param)).unwrap(), ck.tensors[&s.name], "{}", s.name);
+    }
+    // a device too small for the model is refused before any weight is read
+    let e = hf::load_into(&hf::DiskFolder(&dir), CpuBackend::with_max_elems(16)).err().expect("refused").to_string();
+    assert!(e.contains("more than") && e.contains("buffer"), "{e}");
+}
