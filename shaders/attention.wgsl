@@ -18,6 +18,14 @@
 //                         order: dk_j and dv_j. Two passes, each output row owned by one
 //                         invocation: no races and no atomics. Backward is training-only
 //                         (Tq = Tk = T).
+// On CPU adapters the products run as batched register-blocked matmuls instead
+// (matmul_blocked.wgsl matmul_batched; src/gpu/attention.rs), with these row kernels between:
+// attention_softmax_forward:  one invocation per (b, h, query row i): att row i holds the
+//                             scaled scores q·k/sqrt(hs) for keys 0..=pos; softmax in place,
+//                             zeros past pos.
+// attention_softmax_backward: one invocation per (b, h, row i): binding out holds the row of
+//                             datt = dout·vᵀ [B,NH,T,T]; replaced in place by the scores'
+//                             gradient att·(datt - Σ_j att·datt)/sqrt(hs), zero past i.
 
 struct Params {
     B: u32, Tq: u32, Tk: u32, C: u32,
@@ -142,4 +150,38 @@ fn attention_backward_dkv(@builtin(global_invocation_id) id: vec3<u32>, @builtin
             out[dk + d] += dpre * qkv[qo + d];
         }
     }
+}
+
+@compute @workgroup_size(64)
+fn attention_softmax_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(id, nwg);
+    if r >= p.B * p.NH * p.Tq { return; }
+    let pos = p.Tk - p.Tq + r % p.Tq;
+    let a = p.att_off + r * p.Tk;
+    var mx = -3.4e38;
+    for (var j = 0u; j <= pos; j++) { mx = max(mx, att[a + j]); }
+    var sum = 0.0;
+    for (var j = 0u; j <= pos; j++) {
+        let e = exp(att[a + j] - mx);
+        att[a + j] = e;
+        sum += e;
+    }
+    let inv = 1.0 / sum;
+    for (var j = 0u; j <= pos; j++) { att[a + j] *= inv; }
+    for (var j = pos + 1u; j < p.Tk; j++) { att[a + j] = 0.0; }
+}
+
+@compute @workgroup_size(64)
+fn attention_softmax_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(id, nwg);
+    let T = p.Tk;
+    if r >= p.B * p.NH * T { return; }
+    let i = r % T;
+    let scale = 1.0 / sqrt(f32(p.C / p.NH));
+    let a = p.att_off + r * T;
+    let d = p.out_off + r * T;
+    var dot = 0.0;
+    for (var j = 0u; j <= i; j++) { dot += att[a + j] * out[d + j]; }
+    for (var j = 0u; j <= i; j++) { out[d + j] = att[a + j] * (out[d + j] - dot) * scale; }
+    for (var j = i + 1u; j < T; j++) { out[d + j] = 0.0; }
 }

@@ -19,12 +19,25 @@
 //   matmul_backward_dw:    dw += doutᵀ · inp                (accumulates)
 //   matmul_backward_dbias: dbias += Σ_rows dout, one invocation per column walking rows in
 //                          order (64-wide workgroups; both matmul variants use this one).
-// Each is one strided product  C[m,n] (+)= Σ_k A(m,k)·B(k,n)  with
-//   A(m,k) = a[a_off + m*a_sm + k*a_sk],  B(k,n) = b[b_off + k*b_sk + n*b_sn].
+//   matmul_batched:        Z = B·NH independent strided products (attention's q·kᵀ, p·v and
+//                          their backward on CPU adapters), 8 invocations per workgroup, each a
+//                          16x16 block of any matrix, so narrow products (hs = 32) leave no
+//                          lane idle. Matrix z = b*NH + h starts at b*x_sb + h*x_sh in each of
+//                          a, b and out; flags 4/8/16 skip work a causal mask makes zero.
+// Each is one strided product  C[m,n] (+)= scale · Σ_k A(m,k)·B(k,n)  with
+//   A(m,k) = a[a_off + m*a_sm + k*a_sk],  B(k,n) = b[b_off + k*b_sk + n*b_sn],
+//   C[m,n] = out[out_off + m*o_sm + n*o_sn].
+// The override B_IN_A reads B from binding a (attention's q and k are both in qkv, and one
+// buffer may not be bound twice where either binding is writable).
 
 struct Params {
     N: u32, C: u32, OC: u32, flags: u32, // flags: 1 = add bias, 2 = accumulate into out
     out_off: u32, a_off: u32, b_off: u32, bias_off: u32,
+    // matmul_batched only: M = N, N = OC, K = C above; Z matrices of NH heads
+    Z: u32, NH: u32, a_sm: u32, a_sk: u32,
+    b_sk: u32, b_sn: u32, o_sm: u32, o_sn: u32,
+    a_sb: u32, a_sh: u32, b_sb: u32, b_sh: u32,
+    o_sb: u32, o_sh: u32, shift: u32, scale: f32, // shift: key positions before query 0
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,8 +46,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
 
+override B_IN_A: bool = false;
+
 const BIAS: u32 = 1u;
 const ACCUMULATE: u32 = 2u;
+const CAUSAL_OUT: u32 = 4u; // skip blocks with every n > m + shift (left unwritten)
+const K_UPTO: u32 = 8u;     // k < m + 1 + shift only (A is zero past the diagonal)
+const K_FROM: u32 = 16u;    // k >= m only (A(m,k) is zero for k < m)
 
 // 16 consecutive outputs of one row, in registers.
 struct Row { c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32> }
@@ -45,70 +63,72 @@ fn row_fma(r: Row, x: f32, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4
 }
 
 fn load4(i0: u32, i1: u32, i2: u32, i3: u32) -> vec4<f32> {
+    if B_IN_A { return vec4<f32>(a[i0], a[i1], a[i2], a[i3]); }
     return vec4<f32>(b[i0], b[i1], b[i2], b[i3]);
 }
 
-// out[m, n0..n0+16] (+)= r (+ bias); rows past M and columns past N are dropped.
-fn store_row(m: u32, n0: u32, M: u32, N: u32, r: Row, flags: u32) {
+// Where C's rows and columns lie in out, and the factor applied.
+struct Out { base: u32, sm: u32, sn: u32, scale: f32 }
+
+// out[m, n0..n0+16] (+)= scale·r (+ bias); rows past M and columns past N are dropped.
+fn store_row(o: Out, m: u32, n0: u32, M: u32, N: u32, r: Row, flags: u32) {
     if m >= M { return; }
     for (var j = 0u; j < 16u; j++) {
         let n = n0 + j;
         if n < N {
             var v = r.c0;
             if j >= 12u { v = r.c3; } else if j >= 8u { v = r.c2; } else if j >= 4u { v = r.c1; }
-            var x = v[j % 4u];
+            var x = v[j % 4u] * o.scale;
             if (flags & BIAS) != 0u { x += bias[p.bias_off + n]; }
-            let o = p.out_off + m * N + n;
-            if (flags & ACCUMULATE) != 0u { x += out[o]; }
-            out[o] = x;
+            let i = o.base + m * o.sm + n * o.sn;
+            if (flags & ACCUMULATE) != 0u { x += out[i]; }
+            out[i] = x;
         }
     }
 }
 
-// C[M,N] (+)= A·B over K for the 16x16 block at (16*g.y, 16*g.x). Edge blocks clamp their
-// load indices to the last row/column instead of branching in the k loop; those values are
-// computed but never stored.
-fn gemm(g: vec2<u32>, M: u32, N: u32, K: u32, a_sm: u32, a_sk: u32, b_sk: u32, b_sn: u32, flags: u32) {
-    let m0 = g.y * 16u;
-    let n0 = g.x * 16u;
+// C[M,N] (+)= A·B over k in [k0, k1) for the 16x16 block at (m0, n0), A starting at a_off and
+// B at b_off. Edge blocks clamp their load indices to the last row/column instead of branching
+// in the k loop; those values are computed but never stored.
+fn gemm(m0: u32, n0: u32, M: u32, N: u32, k0: u32, k1: u32, a_off: u32, a_sm: u32, a_sk: u32, b_off: u32, b_sk: u32, b_sn: u32, o: Out, flags: u32) {
     if m0 >= M || n0 >= N { return; }
-    let a0 = p.a_off + min(m0 + 0u, M - 1u) * a_sm;
-    let a1 = p.a_off + min(m0 + 1u, M - 1u) * a_sm;
-    let a2 = p.a_off + min(m0 + 2u, M - 1u) * a_sm;
-    let a3 = p.a_off + min(m0 + 3u, M - 1u) * a_sm;
-    let a4 = p.a_off + min(m0 + 4u, M - 1u) * a_sm;
-    let a5 = p.a_off + min(m0 + 5u, M - 1u) * a_sm;
-    let a6 = p.a_off + min(m0 + 6u, M - 1u) * a_sm;
-    let a7 = p.a_off + min(m0 + 7u, M - 1u) * a_sm;
-    let a8 = p.a_off + min(m0 + 8u, M - 1u) * a_sm;
-    let a9 = p.a_off + min(m0 + 9u, M - 1u) * a_sm;
-    let a10 = p.a_off + min(m0 + 10u, M - 1u) * a_sm;
-    let a11 = p.a_off + min(m0 + 11u, M - 1u) * a_sm;
-    let a12 = p.a_off + min(m0 + 12u, M - 1u) * a_sm;
-    let a13 = p.a_off + min(m0 + 13u, M - 1u) * a_sm;
-    let a14 = p.a_off + min(m0 + 14u, M - 1u) * a_sm;
-    let a15 = p.a_off + min(m0 + 15u, M - 1u) * a_sm;
-    let b0 = p.b_off + min(n0 + 0u, N - 1u) * b_sn;
-    let b1 = p.b_off + min(n0 + 1u, N - 1u) * b_sn;
-    let b2 = p.b_off + min(n0 + 2u, N - 1u) * b_sn;
-    let b3 = p.b_off + min(n0 + 3u, N - 1u) * b_sn;
-    let b4 = p.b_off + min(n0 + 4u, N - 1u) * b_sn;
-    let b5 = p.b_off + min(n0 + 5u, N - 1u) * b_sn;
-    let b6 = p.b_off + min(n0 + 6u, N - 1u) * b_sn;
-    let b7 = p.b_off + min(n0 + 7u, N - 1u) * b_sn;
-    let b8 = p.b_off + min(n0 + 8u, N - 1u) * b_sn;
-    let b9 = p.b_off + min(n0 + 9u, N - 1u) * b_sn;
-    let b10 = p.b_off + min(n0 + 10u, N - 1u) * b_sn;
-    let b11 = p.b_off + min(n0 + 11u, N - 1u) * b_sn;
-    let b12 = p.b_off + min(n0 + 12u, N - 1u) * b_sn;
-    let b13 = p.b_off + min(n0 + 13u, N - 1u) * b_sn;
-    let b14 = p.b_off + min(n0 + 14u, N - 1u) * b_sn;
-    let b15 = p.b_off + min(n0 + 15u, N - 1u) * b_sn;
+    let a0 = a_off + min(m0 + 0u, M - 1u) * a_sm;
+    let a1 = a_off + min(m0 + 1u, M - 1u) * a_sm;
+    let a2 = a_off + min(m0 + 2u, M - 1u) * a_sm;
+    let a3 = a_off + min(m0 + 3u, M - 1u) * a_sm;
+    let a4 = a_off + min(m0 + 4u, M - 1u) * a_sm;
+    let a5 = a_off + min(m0 + 5u, M - 1u) * a_sm;
+    let a6 = a_off + min(m0 + 6u, M - 1u) * a_sm;
+    let a7 = a_off + min(m0 + 7u, M - 1u) * a_sm;
+    let a8 = a_off + min(m0 + 8u, M - 1u) * a_sm;
+    let a9 = a_off + min(m0 + 9u, M - 1u) * a_sm;
+    let a10 = a_off + min(m0 + 10u, M - 1u) * a_sm;
+    let a11 = a_off + min(m0 + 11u, M - 1u) * a_sm;
+    let a12 = a_off + min(m0 + 12u, M - 1u) * a_sm;
+    let a13 = a_off + min(m0 + 13u, M - 1u) * a_sm;
+    let a14 = a_off + min(m0 + 14u, M - 1u) * a_sm;
+    let a15 = a_off + min(m0 + 15u, M - 1u) * a_sm;
+    let b0 = b_off + min(n0 + 0u, N - 1u) * b_sn;
+    let b1 = b_off + min(n0 + 1u, N - 1u) * b_sn;
+    let b2 = b_off + min(n0 + 2u, N - 1u) * b_sn;
+    let b3 = b_off + min(n0 + 3u, N - 1u) * b_sn;
+    let b4 = b_off + min(n0 + 4u, N - 1u) * b_sn;
+    let b5 = b_off + min(n0 + 5u, N - 1u) * b_sn;
+    let b6 = b_off + min(n0 + 6u, N - 1u) * b_sn;
+    let b7 = b_off + min(n0 + 7u, N - 1u) * b_sn;
+    let b8 = b_off + min(n0 + 8u, N - 1u) * b_sn;
+    let b9 = b_off + min(n0 + 9u, N - 1u) * b_sn;
+    let b10 = b_off + min(n0 + 10u, N - 1u) * b_sn;
+    let b11 = b_off + min(n0 + 11u, N - 1u) * b_sn;
+    let b12 = b_off + min(n0 + 12u, N - 1u) * b_sn;
+    let b13 = b_off + min(n0 + 13u, N - 1u) * b_sn;
+    let b14 = b_off + min(n0 + 14u, N - 1u) * b_sn;
+    let b15 = b_off + min(n0 + 15u, N - 1u) * b_sn;
     var r0 = Row(); var r1 = Row(); var r2 = Row(); var r3 = Row();
     var r4 = Row(); var r5 = Row(); var r6 = Row(); var r7 = Row();
     var r8 = Row(); var r9 = Row(); var r10 = Row(); var r11 = Row();
     var r12 = Row(); var r13 = Row(); var r14 = Row(); var r15 = Row();
-    for (var k = 0u; k < K; k++) {
+    for (var k = k0; k < k1; k++) {
         let ka = k * a_sk;
         let kb = k * b_sk;
         let y0 = load4(b0 + kb, b1 + kb, b2 + kb, b3 + kb);
@@ -132,40 +152,66 @@ fn gemm(g: vec2<u32>, M: u32, N: u32, K: u32, a_sm: u32, a_sk: u32, b_sk: u32, b
         r14 = row_fma(r14, a[a14 + ka], y0, y1, y2, y3);
         r15 = row_fma(r15, a[a15 + ka], y0, y1, y2, y3);
     }
-    store_row(m0 + 0u, n0, M, N, r0, flags);
-    store_row(m0 + 1u, n0, M, N, r1, flags);
-    store_row(m0 + 2u, n0, M, N, r2, flags);
-    store_row(m0 + 3u, n0, M, N, r3, flags);
-    store_row(m0 + 4u, n0, M, N, r4, flags);
-    store_row(m0 + 5u, n0, M, N, r5, flags);
-    store_row(m0 + 6u, n0, M, N, r6, flags);
-    store_row(m0 + 7u, n0, M, N, r7, flags);
-    store_row(m0 + 8u, n0, M, N, r8, flags);
-    store_row(m0 + 9u, n0, M, N, r9, flags);
-    store_row(m0 + 10u, n0, M, N, r10, flags);
-    store_row(m0 + 11u, n0, M, N, r11, flags);
-    store_row(m0 + 12u, n0, M, N, r12, flags);
-    store_row(m0 + 13u, n0, M, N, r13, flags);
-    store_row(m0 + 14u, n0, M, N, r14, flags);
-    store_row(m0 + 15u, n0, M, N, r15, flags);
+    store_row(o, m0 + 0u, n0, M, N, r0, flags);
+    store_row(o, m0 + 1u, n0, M, N, r1, flags);
+    store_row(o, m0 + 2u, n0, M, N, r2, flags);
+    store_row(o, m0 + 3u, n0, M, N, r3, flags);
+    store_row(o, m0 + 4u, n0, M, N, r4, flags);
+    store_row(o, m0 + 5u, n0, M, N, r5, flags);
+    store_row(o, m0 + 6u, n0, M, N, r6, flags);
+    store_row(o, m0 + 7u, n0, M, N, r7, flags);
+    store_row(o, m0 + 8u, n0, M, N, r8, flags);
+    store_row(o, m0 + 9u, n0, M, N, r9, flags);
+    store_row(o, m0 + 10u, n0, M, N, r10, flags);
+    store_row(o, m0 + 11u, n0, M, N, r11, flags);
+    store_row(o, m0 + 12u, n0, M, N, r12, flags);
+    store_row(o, m0 + 13u, n0, M, N, r13, flags);
+    store_row(o, m0 + 14u, n0, M, N, r14, flags);
+    store_row(o, m0 + 15u, n0, M, N, r15, flags);
 }
 
 @compute @workgroup_size(8, 1)
 fn matmul_forward(@builtin(global_invocation_id) id: vec3<u32>) {
     // out[N,OC] = inp[N,C] · w[OC,C]ᵀ: A(m,k) = inp[m*C+k], B(k,n) = w[n*C+k]
-    gemm(id.xy, p.N, p.OC, p.C, p.C, 1u, 1u, p.C, p.flags & BIAS);
+    let o = Out(p.out_off, p.OC, 1u, 1.0);
+    gemm(id.y * 16u, id.x * 16u, p.N, p.OC, 0u, p.C, p.a_off, p.C, 1u, p.b_off, 1u, p.C, o, p.flags & BIAS);
 }
 
 @compute @workgroup_size(8, 1)
 fn matmul_backward_dinp(@builtin(global_invocation_id) id: vec3<u32>) {
     // dinp[N,C] = dout[N,OC] · w[OC,C]: A(m,k) = dout[m*OC+k], B(k,n) = w[k*C+n]
-    gemm(id.xy, p.N, p.C, p.OC, p.OC, 1u, p.C, 1u, 0u);
+    let o = Out(p.out_off, p.C, 1u, 1.0);
+    gemm(id.y * 16u, id.x * 16u, p.N, p.C, 0u, p.OC, p.a_off, p.OC, 1u, p.b_off, p.C, 1u, o, 0u);
 }
 
 @compute @workgroup_size(8, 1)
 fn matmul_backward_dw(@builtin(global_invocation_id) id: vec3<u32>) {
     // dw[OC,C] += dout[N,OC]ᵀ · inp[N,C]: A(m,k) = dout[k*OC+m], B(k,n) = inp[k*C+n]
-    gemm(id.xy, p.OC, p.C, p.N, 1u, p.OC, p.C, 1u, ACCUMULATE);
+    let o = Out(p.out_off, p.C, 1u, 1.0);
+    gemm(id.y * 16u, id.x * 16u, p.OC, p.C, 0u, p.N, p.a_off, 1u, p.OC, p.b_off, p.C, 1u, o, ACCUMULATE);
+}
+
+@compute @workgroup_size(8)
+fn matmul_batched(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let M = p.N;
+    let N = p.OC;
+    let mb = (M + 15u) / 16u;
+    let nb = (N + 15u) / 16u;
+    let blk = id.y * nwg.x * 8u + id.x;
+    if blk >= p.Z * mb * nb { return; }
+    let m0 = (blk / nb) % mb * 16u;
+    let n0 = blk % nb * 16u;
+    let z = blk / (nb * mb);
+    let bi = z / p.NH;
+    let h = z % p.NH;
+    if (p.flags & CAUSAL_OUT) != 0u && n0 > m0 + 15u + p.shift { return; }
+    var k0 = 0u;
+    var k1 = p.C;
+    if (p.flags & K_UPTO) != 0u { k1 = min(k1, m0 + 16u + p.shift); }
+    if (p.flags & K_FROM) != 0u { k0 = m0; }
+    let o = Out(p.out_off + bi * p.o_sb + h * p.o_sh, p.o_sm, p.o_sn, p.scale);
+    gemm(m0, n0, M, N, k0, k1, p.a_off + bi * p.a_sb + h * p.a_sh, p.a_sm, p.a_sk,
+         p.b_off + bi * p.b_sb + h * p.b_sh, p.b_sk, p.b_sn, o, 0u);
 }
 
 @compute @workgroup_size(64)

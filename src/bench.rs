@@ -83,6 +83,8 @@ fn model_speed<B: Backend>(mk: &mut dyn FnMut() -> Result<B>, label: &str, name:
     for cache in [true, false] {
         let n = p.model.block_size * 2; // long enough that the window slides
         let sc = SampleConfig { max_tokens: n, temperature: 0.0, use_cache: cache, ..SampleConfig::default() };
+        // untimed: the pipelines generation needs are compiled on first use (seconds on a CPU adapter)
+        block_on(generate(&mut model, &[0], &SampleConfig { max_tokens: p.model.block_size + 2, ..sc.clone() }, |_| true))?;
         let t0 = Instant::now();
         block_on(generate(&mut model, &[0], &sc, |_| true))?;
         let s = t0.elapsed().as_secs_f64();

@@ -33,11 +33,16 @@ fn ids(n: usize, v: usize, seed: u64) -> Vec<u32> {
 
 /// `data` in a fresh buffer, PAD random values before it and 3 after; returns the view.
 fn put<Be: Backend>(be: &mut Be, data: &[f32], seed: u64) -> Tensor {
-    let whole = be.alloc(PAD + data.len() + 3, "test").unwrap();
+    put_at(be, data, seed, PAD)
+}
+
+/// `put` with `pad` values before the view (a multiple of 4 lets the vec4 kernels run).
+fn put_at<Be: Backend>(be: &mut Be, data: &[f32], seed: u64, pad: usize) -> Tensor {
+    let whole = be.alloc(pad + data.len() + 3, "test").unwrap();
     let mut all = rand(whole.len, seed ^ 0xABCD);
-    all[PAD..PAD + data.len()].copy_from_slice(data);
+    all[pad..pad + data.len()].copy_from_slice(data);
     be.write(whole, &all);
-    whole.view(PAD, data.len())
+    whole.view(pad, data.len())
 }
 
 fn put_ids<Be: Backend>(be: &mut Be, data: &[u32]) -> Tensor {
@@ -61,10 +66,14 @@ macro_rules! compare {
             let $be = &mut CpuBackend::new();
             $body
         };
+        let gpu: &mut GpuBackend = $gpu;
         let got = {
-            let $be: &mut GpuBackend = $gpu;
+            let $be: &mut GpuBackend = &mut *gpu;
             $body
         };
+        if let Some(f) = gpu.fault() {
+            panic!("the GPU reported: {f}");
+        }
         for ((name, g), (_, w)) in got.iter().zip(&want) {
             assert_close(name, g, w, $atol, $rtol);
         }
@@ -124,17 +133,17 @@ fn layernorm_forward_and_backward() {
     });
 }
 
-fn matmul_case(g: &mut GpuBackend, n: usize, c: usize, oc: usize, bias: bool) {
+fn matmul_case(g: &mut GpuBackend, n: usize, c: usize, oc: usize, bias: bool, pad: usize) {
     compare!(g, 1e-4, 1e-4, |be| {
-        let inp = put(be, &rand(n * c, 1), 2);
-        let w = put(be, &rand(oc * c, 3), 4);
-        let b = put(be, &rand(oc, 5), 6);
-        let out = put(be, &rand(n * oc, 7), 8);
+        let inp = put_at(be, &rand(n * c, 1), 2, pad);
+        let w = put_at(be, &rand(oc * c, 3), 4, pad);
+        let b = put_at(be, &rand(oc, 5), 6, pad);
+        let out = put_at(be, &rand(n * oc, 7), 8, pad);
         be.matmul_forward(out, inp, w, bias.then_some(b), n, c, oc);
-        let dout = put(be, &rand(n * oc, 9), 10);
-        let dinp = put(be, &rand(n * c, 11), 12);
-        let dw = put(be, &rand(oc * c, 13), 14);
-        let db = put(be, &rand(oc, 15), 16);
+        let dout = put_at(be, &rand(n * oc, 9), 10, pad);
+        let dinp = put_at(be, &rand(n * c, 11), 12, pad);
+        let dw = put_at(be, &rand(oc * c, 13), 14, pad);
+        let db = put_at(be, &rand(oc, 15), 16, pad);
         be.matmul_backward(dinp, dw, bias.then_some(db), dout, inp, w, n, c, oc);
         vec![("matmul out", whole(be, out)), ("matmul dinp", whole(be, dinp)), ("matmul dw", whole(be, dw)), ("matmul dbias", whole(be, db))]
     });
@@ -148,7 +157,7 @@ fn matmul_forward_and_backward_both_variants() {
         eprintln!("matmul variant {v:?}");
         for (n, c, oc, bias) in [(N, C, 3 * C, true), (N, C, 4 * C, true), (N, 4 * C, C, true), (N, C, V, false), (1, C, V, false), (70, 67, 33, true), (130, 5, 3, true)] {
             eprintln!("  N={n} C={c} OC={oc} bias={bias}");
-            matmul_case(&mut g, n, c, oc, bias);
+            matmul_case(&mut g, n, c, oc, bias, PAD);
         }
     }
 }
@@ -156,27 +165,39 @@ fn matmul_forward_and_backward_both_variants() {
 #[test]
 fn attention_forward_and_backward() {
     let Some(mut g) = gpu_or_skip() else { return };
-    for nh in [3, NH] {
-        compare!(&mut g, 1e-5, 1e-4, |be| {
-            let qkv = put(be, &rand(N * 3 * C, 1), 2);
-            let out = put(be, &rand(N * C, 3), 4);
-            let att = put(be, &rand(B * nh * T * T, 5), 6);
-            be.attention_forward(out, att, qkv, B, T, T, C, nh);
-            let dout = put(be, &rand(N * C, 7), 8);
-            let dqkv = put(be, &rand(N * 3 * C, 9), 10);
-            be.attention_backward(dqkv, dout, qkv, att, B, T, C, nh);
-            vec![("attention out", whole(be, out)), ("attention probs", whole(be, att)), ("attention dqkv", whole(be, dqkv))]
-        });
+    // Blocked (CPU adapters): from 16 queries on, batched matmuls (16x16 blocks, so T = 37
+    // leaves partial blocks and the causal skips cut through them) with softmax row kernels;
+    // fewer queries, and the Tiled variant (real GPUs): the fused kernels.
+    for variant in [MatmulVariant::Blocked, MatmulVariant::Tiled] {
+        g.set_matmul_variant(variant);
+        for t in [T, 37] {
+            println!("attention with the {variant:?} matmul variant, T = {t}");
+            let n = B * t;
+            for nh in [3, NH] {
+                compare!(&mut g, 1e-5, 1e-4, |be| {
+                    let qkv = put(be, &rand(n * 3 * C, 1), 2);
+                    let out = put(be, &rand(n * C, 3), 4);
+                    let att = put(be, &rand(B * nh * t * t, 5), 6);
+                    be.attention_forward(out, att, qkv, B, t, t, C, nh);
+                    let dout = put(be, &rand(n * C, 7), 8);
+                    let dqkv = put(be, &rand(n * 3 * C, 9), 10);
+                    be.attention_backward(dqkv, dout, qkv, att, B, t, C, nh);
+                    vec![("attention out", whole(be, out)), ("attention probs", whole(be, att)), ("attention dqkv", whole(be, dqkv))]
+                });
+            }
+        }
+        // KV-cached decoding: tq new queries over tk keys, two sequences, the cache at an
+        // offset (3 queries: the fused kernel; 19: batched products with the diagonal shifted)
+        for (tq, tk) in [(3, 11), (19, 30)] {
+            compare!(&mut g, 1e-5, 1e-4, |be| {
+                let qkv = put(be, &rand(3 * tk * 3 * C, 11), 12).view(tk * 3 * C, 2 * tk * 3 * C);
+                let out = put(be, &rand(2 * tq * C, 13), 14);
+                let att = put(be, &rand(2 * NH * tq * tk, 15), 16);
+                be.attention_forward(out, att, qkv, 2, tq, tk, C, NH);
+                vec![("decode attention out", whole(be, out)), ("decode attention probs", whole(be, att))]
+            });
+        }
     }
-    // KV-cached decoding: 3 new queries over 11 keys, two sequences, the cache at an offset.
-    let (tq, tk) = (3, 11);
-    compare!(&mut g, 1e-5, 1e-4, |be| {
-        let qkv = put(be, &rand(3 * tk * 3 * C, 11), 12).view(tk * 3 * C, 2 * tk * 3 * C);
-        let out = put(be, &rand(2 * tq * C, 13), 14);
-        let att = put(be, &rand(2 * NH * tq * tk, 15), 16);
-        be.attention_forward(out, att, qkv, 2, tq, tk, C, NH);
-        vec![("decode attention out", whole(be, out)), ("decode attention probs", whole(be, att))]
-    });
 }
 
 #[test]

@@ -15,21 +15,30 @@ use tinygpt::train::batch_rng;
 
 /// Awkward on purpose: 3 heads of 16, context 13, vocab 65.
 fn config(pos: PosEncoding) -> ModelConfig {
-    ModelConfig { vocab_size: 65, n_layer: 2, n_head: 3, n_embd: 48, block_size: 13, pos }
+    config_t(pos, 13)
+}
+
+/// With context `t`: from 16 on, a CPU adapter's attention runs as batched matmuls.
+fn config_t(pos: PosEncoding, t: usize) -> ModelConfig {
+    ModelConfig { vocab_size: 65, n_layer: 2, n_head: 3, n_embd: 48, block_size: t, pos }
 }
 
 /// A corpus with structure to learn: a repeating phrase with a few variations.
 fn corpus() -> Dataset {
-    let phrase: Vec<u32> = "to be or not to be, that is the question. ".bytes().map(|b| (b % 65) as u32).collect();
-    let tokens: Vec<u32> = (0..4000).map(|i| phrase[(i + i / 97) % phrase.len()]).collect();
-    Dataset::new(tokens, 13).unwrap()
+    corpus_t(13)
 }
 
-/// Losses of 10 steps, then 40 greedy tokens (the window slides at 13).
-async fn run<B: Backend>(be: B, pos: PosEncoding) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
-    let cfg = config(pos);
+fn corpus_t(t: usize) -> Dataset {
+    let phrase: Vec<u32> = "to be or not to be, that is the question. ".bytes().map(|b| (b % 65) as u32).collect();
+    let tokens: Vec<u32> = (0..4000).map(|i| phrase[(i + i / 97) % phrase.len()]).collect();
+    Dataset::new(tokens, t).unwrap()
+}
+
+/// Losses of 10 steps, then 40 greedy tokens (the window slides at context t).
+async fn run<B: Backend>(be: B, pos: PosEncoding, t: usize) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+    let cfg = config_t(pos, t);
     let tc = TrainConfig { batch_size: 3, lr: 1e-2, warmup: 0, steps: 10, ..TrainConfig::default() };
-    let data = corpus();
+    let data = corpus_t(t);
     let mut model = Gpt::new(cfg.clone(), be, 42).unwrap();
     let mut losses = Vec::new();
     for step in 0..10 {
@@ -46,10 +55,11 @@ async fn run<B: Backend>(be: B, pos: PosEncoding) -> (Vec<f32>, Vec<f32>, Vec<u3
 
 #[test]
 fn gpu_model_trains_and_generates_like_the_cpu() {
-    for pos in [PosEncoding::Learned, PosEncoding::Sinusoidal] {
+    // context 13: fused attention kernels; 19: batched attention products on CPU adapters
+    for (pos, t) in [(PosEncoding::Learned, 13), (PosEncoding::Sinusoidal, 19)] {
         let Some(g) = gpu_or_skip() else { return };
-        let (gl, gp, gt) = block_on(run(g, pos));
-        let (cl, cp, ct) = block_on(run(CpuBackend::new(), pos));
+        let (gl, gp, gt) = block_on(run(g, pos, t));
+        let (cl, cp, ct) = block_on(run(CpuBackend::new(), pos, t));
         eprintln!("{pos}: cpu losses {cl:?}\n{pos}: gpu losses {gl:?}");
         assert!(cl[9] < cl[0] - 0.5, "the model learns: {cl:?}");
         assert_close(&format!("{pos} losses"), &gl, &cl, 1e-3, 0.0);
@@ -75,8 +85,8 @@ fn selfcheck_agrees_with_the_cpu() {
 fn gpu_model_cut_into_small_buffers_matches_the_cpu() {
     let Some(mut g) = gpu_or_skip() else { return };
     g.set_max_elems(4 * 48 * 48); // c_fc fits, the rest is spread over ~20 buffers
-    let (gl, _, gt) = block_on(run(g, PosEncoding::Learned));
-    let (cl, _, ct) = block_on(run(CpuBackend::new(), PosEncoding::Learned));
+    let (gl, _, gt) = block_on(run(g, PosEncoding::Learned, 13));
+    let (cl, _, ct) = block_on(run(CpuBackend::new(), PosEncoding::Learned, 13));
     assert_close("losses, params in many buffers", &gl, &cl, 1e-3, 0.0);
     assert_eq!(gt, ct, "greedy tokens");
 

@@ -17,6 +17,46 @@ struct Params {
     a_off: u32,
     b_off: u32,
     bias_off: u32,
+    /// matmul_batched only (zero elsewhere): see `Batched`.
+    z: u32,
+    nh: u32,
+    a_sm: u32,
+    a_sk: u32,
+    b_sk: u32,
+    b_sn: u32,
+    o_sm: u32,
+    o_sn: u32,
+    a_sb: u32,
+    a_sh: u32,
+    b_sb: u32,
+    b_sh: u32,
+    o_sb: u32,
+    o_sh: u32,
+    shift: u32,
+    scale: f32,
+}
+
+/// One operand of `batched`: the view, and its strides in elements per row, per column, per
+/// batch and per head: element (r, c) of matrix (b, h) is at
+/// `t.off + r*sr + c*sc + b*sb + h*sh`.
+#[derive(Clone, Copy)]
+pub(super) struct Strided {
+    pub t: Tensor,
+    pub sr: usize,
+    pub sc: usize,
+    pub sb: usize,
+    pub sh: usize,
+}
+
+/// Work a causal mask makes zero, which `batched` may skip (matmul_blocked.wgsl flags).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Causal {
+    /// Output (m, n) is needed only for n <= m + shift: blocks wholly above are left unwritten.
+    Out,
+    /// A(m, k) is zero for k > m + shift: the k loop stops there.
+    KUpTo,
+    /// A(m, k) is zero for k < m: the k loop starts at the block's first row.
+    KFrom,
 }
 
 /// (shader, workgroups) covering an `rows` x `cols` output with the current variant.
@@ -29,12 +69,25 @@ fn launch(g: &GpuBackend, rows: usize, cols: usize) -> (&'static str, [u32; 3]) 
     }
 }
 
+/// A view that binds `a` and `b` at once when they share a buffer (B is then read through
+/// a's binding: one buffer may not be bound twice where one binding is writable), and the
+/// element offsets of a and b relative to where it is bound.
+fn operands(g: &mut GpuBackend, a: Tensor, b: Tensor) -> (Option<Tensor>, u32, u32) {
+    if a.buf != b.buf {
+        return (None, g.off(a), g.off(b));
+    }
+    let lo = a.off.min(b.off);
+    let whole = Tensor { buf: a.buf, off: lo, len: (a.off + a.len).max(b.off + b.len) - lo };
+    (Some(whole), g.off(whole) + u(a.off - lo), g.off(whole) + u(b.off - lo))
+}
+
 /// out[N,OC] = inp[N,C] · w[OC,C]ᵀ + bias[OC]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
     let p = Params {
         n: u(n), c: u(c), oc: u(oc), flags: bias.is_some() as u32,
         out_off: g.off(out), a_off: g.off(inp), b_off: g.off(w), bias_off: bias.map_or(0, |b| g.off(b)),
+        ..Params::zeroed()
     };
     let (shader, groups) = launch(g, n, oc);
     // Every entry point declares the bias binding; without a bias a tiny unused buffer fills it
@@ -46,10 +99,10 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, w: Tensor, b
 /// dinp[N,C] = dout · w (overwritten); dw[OC,C] += doutᵀ · inp; dbias[OC] += column sums of dout.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, n: usize, c: usize, oc: usize) {
-    let base = Params { n: u(n), c: u(c), oc: u(oc), flags: 0, out_off: 0, a_off: g.off(dout), b_off: 0, bias_off: 0 };
+    let base = Params { n: u(n), c: u(c), oc: u(oc), a_off: g.off(dout), ..Params::zeroed() };
+    let unused = g.unused();
     let (shader, groups) = launch(g, n, c);
     let p = Params { out_off: g.off(dinp), b_off: g.off(w), ..base };
-    let unused = g.unused();
     g.dispatch(shader, "matmul_backward_dinp", &p, &[(1, dinp), (2, dout), (3, w), (4, unused)], groups);
     let (shader, groups) = launch(g, oc, c);
     let p = Params { out_off: g.off(dw), b_off: g.off(inp), ..base };
@@ -58,5 +111,35 @@ pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Opti
         let p = Params { out_off: g.off(db), ..base };
         let groups = g.grid_1d(oc, 64);
         g.dispatch("matmul_blocked", "matmul_backward_dbias", &p, &[(1, db), (2, dout)], groups);
+    }
+}
+
+/// For each of `nb` batches x `nh` heads, out = scale · A·B with A [m,k] and B [k,n] strided
+/// views (the blocked kernel; CPU adapters' attention). `shift` is how far the causal diagonal
+/// lies right of m = n. When `b.t` lies in `a.t`'s buffer (attention's q and k), B is read
+/// through A's binding: a buffer may not be bound twice where one binding is writable.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn batched(g: &mut GpuBackend, out: Strided, a: Strided, b: Strided, nb: usize, nh: usize, m: usize, n: usize, k: usize, scale: f32, causal: Causal, shift: usize) {
+    let flags = match causal {
+        Causal::Out => 4,
+        Causal::KUpTo => 8,
+        Causal::KFrom => 16,
+    };
+    let (whole, a_off, b_off) = operands(g, a.t, b.t);
+    let p = Params {
+        n: u(m), c: u(k), oc: u(n), flags,
+        out_off: g.off(out.t), a_off, b_off, bias_off: 0,
+        z: u(nb * nh), nh: u(nh),
+        a_sm: u(a.sr), a_sk: u(a.sc), b_sk: u(b.sr), b_sn: u(b.sc), o_sm: u(out.sr), o_sn: u(out.sc),
+        a_sb: u(a.sb), a_sh: u(a.sh), b_sb: u(b.sb), b_sh: u(b.sh), o_sb: u(out.sb), o_sh: u(out.sh),
+        shift: u(shift), scale,
+    };
+    let groups = g.grid_1d(nb * nh * m.div_ceil(16) * n.div_ceil(16), 8);
+    // bindings declared but unread get distinct placeholders (no buffer bound twice writable)
+    let u1 = g.unused();
+    let u2 = g.scratch("unused binding 2", 4);
+    match whole {
+        Some(w) => g.dispatch_with("matmul_blocked", "matmul_batched", Some("B_IN_A"), &p, &[(1, out.t), (2, w), (3, u1), (4, u2)], groups),
+        None => g.dispatch("matmul_blocked", "matmul_batched", &p, &[(1, out.t), (2, a.t), (3, b.t), (4, u1)], groups),
     }
 }

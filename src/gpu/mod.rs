@@ -122,7 +122,8 @@ pub struct GpuBackend {
     ctx: Context,
     bufs: Vec<Option<Buf>>,
     modules: HashMap<&'static str, wgpu::ShaderModule>,
-    pipelines: HashMap<(&'static str, &'static str), Pipeline>,
+    /// By (shader, entry point, the boolean override set true if any).
+    pipelines: HashMap<(&'static str, &'static str, Option<&'static str>), Pipeline>,
     /// Work recorded since the last submit, and the buffers it touches.
     encoder: Option<wgpu::CommandEncoder>,
     pending: HashSet<usize>,
@@ -310,8 +311,8 @@ impl GpuBackend {
         self.encoder.get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinygpt ops") }))
     }
 
-    fn pipeline(&mut self, shader: &'static str, entry: &'static str) -> Pipeline {
-        if let Some(p) = self.pipelines.get(&(shader, entry)) {
+    fn pipeline(&mut self, shader: &'static str, entry: &'static str, flag: Option<&'static str>) -> Pipeline {
+        if let Some(p) = self.pipelines.get(&(shader, entry, flag)) {
             return p.clone();
         }
         let device = &self.ctx.device;
@@ -324,21 +325,30 @@ impl GpuBackend {
             layout: None,
             module,
             entry_point: Some(entry),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &flag.iter().map(|&f| (f, 1.0)).collect::<Vec<_>>(),
+                // every kernel writes its workgroup memory before reading it
+                zero_initialize_workgroup_memory: false,
+            },
             cache: None,
         });
         let p = Pipeline { layout: raw.get_bind_group_layout(0), raw };
-        self.pipelines.insert((shader, entry), p.clone());
+        self.pipelines.insert((shader, entry, flag), p.clone());
         p
     }
 
     /// Records one dispatch of `shader`'s `entry` with `params` at binding 0 and each tensor's
     /// whole buffer at its binding.
     fn dispatch<P: Pod>(&mut self, shader: &'static str, entry: &'static str, params: &P, bindings: &[(u32, Tensor)], groups: [u32; 3]) {
+        self.dispatch_with(shader, entry, None, params, bindings, groups)
+    }
+
+    /// `dispatch` with the shader's boolean override `flag` (if any) set true.
+    fn dispatch_with<P: Pod>(&mut self, shader: &'static str, entry: &'static str, flag: Option<&'static str>, params: &P, bindings: &[(u32, Tensor)], groups: [u32; 3]) {
         if groups.contains(&0) {
             return;
         }
-        let pipe = self.pipeline(shader, entry);
+        let pipe = self.pipeline(shader, entry, flag);
         let bytes = bytemuck::bytes_of(params);
         let (ubuf, uoff) = self.uniforms.push(&self.ctx.device, bytes);
         let mut entries = vec![wgpu::BindGroupEntry {
