@@ -591,6 +591,17 @@ impl<B: Backend> Gpt<B> {
     /// Forward pass over inputs[B,T]; with targets, also losses and hit counts.
     /// Returns (mean loss, accuracy) when targets are given.
     pub async fn forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<Option<(f32, f32)>> {
+        if !self.record_forward(inputs, targets, b, t)? {
+            return Ok(None);
+        }
+        let s = self.backend.read(self.stats.view(0, 2)).await;
+        let n = (b * t) as f32;
+        Ok(Some((s[0] / n, s[1] / n)))
+    }
+
+    /// Records the forward pass (and, with targets, the loss and hit sums into stats[0..2])
+    /// without reading anything back. Returns whether targets were given.
+    fn record_forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<bool> {
         self.check_batch(inputs, b, t)?;
         if let Some(tg) = targets {
             self.check_batch(tg, b, t)?;
@@ -622,13 +633,12 @@ impl<B: Backend> Gpt<B> {
         }
         be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, self.pv.lnfw, self.pv.lnfb, n, c);
         be.matmul_forward(a.logits, a.lnf, wte, None, n, c, v);
-        let Some(tg) = targets else { return Ok(None) };
+        let Some(tg) = targets else { return Ok(false) };
         be.write_u32(a.targets, tg);
         be.crossentropy_forward(a.losses, a.hits, a.logits, a.targets, n, v);
         be.sum(self.stats.view(0, 1), a.losses);
         be.sum(self.stats.view(1, 1), a.hits);
-        let s = be.read(self.stats.view(0, 2)).await;
-        Ok(Some((s[0] / n as f32, s[1] / n as f32)))
+        Ok(true)
     }
 
     /// The logits of the last forward pass, [B,T,V].
@@ -676,10 +686,19 @@ impl<B: Backend> Gpt<B> {
     /// Clips by global norm and applies one AdamW update with learning rate `lr`.
     /// Returns the gradient norm before clipping; a NaN/Inf norm leaves the weights unchanged.
     pub async fn update(&mut self, lr: f32, tc: &TrainConfig) -> f32 {
+        if !self.record_update(lr, tc) {
+            return f32::NAN;
+        }
+        self.backend.read(self.stats.view(2, 1)).await[0].sqrt()
+    }
+
+    /// Records the update (the squared gradient norm into stats[2]) without reading anything
+    /// back; false (nothing recorded) for a non-finite lr.
+    fn record_update(&mut self, lr: f32, tc: &TrainConfig) -> bool {
         self.step += 1;
         if !lr.is_finite() {
             // never apply a non-finite update: the caller reports it, the weights stay
-            return f32::NAN;
+            return false;
         }
         let gn = self.stats.view(2, 1);
         let tb = self.train.as_ref().expect("backward() first");
@@ -707,16 +726,21 @@ impl<B: Backend> Gpt<B> {
                 self.backend.adamw(p, g, m, v, gn, &h);
             }
         }
-        self.backend.read(gn).await[0].sqrt()
+        true
     }
 
-    /// forward + backward + update on one batch. The loss is checked after the update:
-    /// a non-finite loss gives an error and (its gradient norm being non-finite too) leaves the
-    /// weights as they were.
+    /// forward + backward + update on one batch, recorded as one piece of work with one
+    /// readback at its end (loss, hits and gradient norm together: on a GPU, one submit per
+    /// step). The loss is checked after the update: a non-finite loss gives an error and (its
+    /// gradient norm being non-finite too) leaves the weights as they were.
     pub async fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
-        let (loss, acc) = self.forward(inputs, Some(targets), b, t).await?.expect("targets given");
+        self.record_forward(inputs, Some(targets), b, t)?;
         self.backward();
-        let grad_norm = self.update(lr, tc).await;
+        let updated = self.record_update(lr, tc);
+        let s = self.backend.read(self.stats.view(0, 3)).await;
+        let n = (b * t) as f32;
+        let (loss, acc) = (s[0] / n, s[1] / n);
+        let grad_norm = if updated { s[2].sqrt() } else { f32::NAN };
         if let Some(f) = self.backend.fault() {
             self.step -= 1;
             return Err(Error::Gpu(format!("{f}; step {} did not complete", self.step + 1)));

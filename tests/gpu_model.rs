@@ -125,3 +125,22 @@ fn a_lost_device_is_an_error_not_a_panic() {
     let e = block_on(model.decode(&x[..4], 0)).unwrap_err().to_string();
     assert!(e.contains("lost"), "{e}");
 }
+
+/// A training step is one submit whose bind groups, from the second step on, all come from the
+/// cache; and a step reads back once (loss, hits and gradient norm together).
+#[test]
+fn training_steps_reuse_their_bind_groups() {
+    let Some(g) = gpu_or_skip() else { return };
+    let cfg = config_t(PosEncoding::Learned, 19);
+    let tc = TrainConfig { batch_size: 3, lr: 1e-2, warmup: 0, steps: 10, ..TrainConfig::default() };
+    let data = corpus_t(19);
+    let mut model = Gpt::new(cfg.clone(), g, 42).unwrap();
+    let mut created = Vec::new();
+    for step in 0..4 {
+        let (x, y) = data.batch(Split::Train, tc.batch_size, cfg.block_size, &mut batch_rng(tc.seed, step));
+        block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, tc.lr_at(step as usize), &tc)).unwrap();
+        created.push(model.backend.bind_groups_created());
+    }
+    assert!(created[0] > 50, "the first step creates its bind groups: {created:?}");
+    assert_eq!(created[1], created[3], "steps after the first create no bind groups: {created:?}");
+}

@@ -85,7 +85,8 @@ const SLOT: usize = 256;
 const SLOTS_PER_BUF: usize = 256;
 
 impl Uniforms {
-    fn push(&mut self, device: &wgpu::Device, bytes: &[u8]) -> (wgpu::Buffer, u64) {
+    /// Stores `bytes` in the next free slot: (uniform buffer index, byte offset in it).
+    fn push(&mut self, device: &wgpu::Device, bytes: &[u8]) -> (usize, u64) {
         assert!(bytes.len() <= SLOT && bytes.len().is_multiple_of(16), "uniform params must be a multiple of 16 bytes, at most {SLOT}");
         let i = self.used;
         self.used += 1;
@@ -102,7 +103,7 @@ impl Uniforms {
             self.host.resize(self.used * SLOT, 0);
         }
         self.host[i * SLOT..i * SLOT + bytes.len()].copy_from_slice(bytes);
-        (self.bufs[b].clone(), (k * SLOT) as u64)
+        (b, (k * SLOT) as u64)
     }
 
     fn upload(&mut self, queue: &wgpu::Queue) {
@@ -118,6 +119,21 @@ impl Uniforms {
     }
 }
 
+/// What a bind group binds: the pipeline, the uniform slot, and (binding, buffer index, byte
+/// range) per storage binding. A training step dispatches the same sequence every time, and
+/// dispatch i after a submit always gets uniform slot i, so from the second step on every
+/// bind group comes from the cache.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct GroupKey {
+    pipeline: (&'static str, &'static str, Option<&'static str>),
+    uniform: (usize, u64, u64),
+    bindings: Vec<(u32, usize, u64, u64)>,
+}
+
+/// Bind groups kept at most; past it the cache starts over (generation's ever-changing
+/// shapes must not grow it without bound).
+const MAX_GROUPS: usize = 4096;
+
 pub struct GpuBackend {
     ctx: Context,
     bufs: Vec<Option<Buf>>,
@@ -128,6 +144,9 @@ pub struct GpuBackend {
     encoder: Option<wgpu::CommandEncoder>,
     pending: HashSet<usize>,
     uniforms: Uniforms,
+    groups: HashMap<GroupKey, wgpu::BindGroup>,
+    /// Bind groups created so far (a test checks that training steps after the first create none).
+    groups_created: usize,
     /// Backend-internal scratch buffers by purpose (attention row dots, reduction partials).
     scratch: HashMap<&'static str, Tensor>,
     matmul: MatmulVariant,
@@ -150,6 +169,8 @@ impl GpuBackend {
             encoder: None,
             pending: HashSet::new(),
             uniforms: Uniforms { bufs: Vec::new(), host: Vec::new(), used: 0 },
+            groups: HashMap::new(),
+            groups_created: 0,
             scratch: HashMap::new(),
             matmul,
             profile: None,
@@ -171,6 +192,11 @@ impl GpuBackend {
     /// The device's limits (buffer sizes, storage bindings...).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.ctx.limits
+    }
+
+    /// How many bind groups have been created (the rest came from the cache).
+    pub fn bind_groups_created(&self) -> usize {
+        self.groups_created
     }
 
     pub fn matmul_variant(&self) -> MatmulVariant {
@@ -351,19 +377,34 @@ impl GpuBackend {
         let pipe = self.pipeline(shader, entry, flag);
         let bytes = bytemuck::bytes_of(params);
         let (ubuf, uoff) = self.uniforms.push(&self.ctx.device, bytes);
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &ubuf, offset: uoff, size: wgpu::BufferSize::new(bytes.len() as u64) }),
-        }];
+        let mut key = GroupKey { pipeline: (shader, entry, flag), uniform: (ubuf, uoff, bytes.len() as u64), bindings: Vec::with_capacity(bindings.len()) };
         for &(binding, t) in bindings {
             let start = self.bind_start(t);
-            let buf = self.buf(t);
             // at least one element: WebGPU has no empty bindings
-            let end = ((t.off + t.len.max(1)) * 4) as u64;
-            let size = wgpu::BufferSize::new(end.min(buf.raw.size()) - start);
-            entries.push(wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &buf.raw, offset: start, size }) });
+            let end = (((t.off + t.len.max(1)) * 4) as u64).min(self.buf(t).raw.size());
+            key.bindings.push((binding, t.buf, start, end - start));
         }
-        let group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &pipe.layout, entries: &entries });
+        let group = match self.groups.get(&key) {
+            Some(g) => g.clone(),
+            None => {
+                let ubuf = &self.uniforms.bufs[ubuf];
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: ubuf, offset: uoff, size: wgpu::BufferSize::new(bytes.len() as u64) }),
+                }];
+                for &(binding, buf, start, size) in &key.bindings {
+                    let raw = &self.bufs[buf].as_ref().expect("checked by buf()").raw;
+                    entries.push(wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: raw, offset: start, size: wgpu::BufferSize::new(size) }) });
+                }
+                let g = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &pipe.layout, entries: &entries });
+                self.groups_created += 1;
+                if self.groups.len() >= MAX_GROUPS {
+                    self.groups.clear();
+                }
+                self.groups.insert(key, g.clone());
+                g
+            }
+        };
         for &(_, t) in bindings {
             self.pending.insert(t.buf);
         }
@@ -500,6 +541,8 @@ impl Backend for GpuBackend {
         if let Some(slot) = self.bufs.get_mut(t.buf) {
             *slot = None;
         }
+        // cached bind groups would keep the buffer alive
+        self.groups.retain(|k, _| !k.bindings.iter().any(|b| b.1 == t.buf));
     }
 
     fn fault(&self) -> Option<String> {
