@@ -55,6 +55,15 @@ pub struct AdamWStep {
     pub max_norm: f32,
 }
 
+/// A readback started by `Backend::read_start`, to be finished by `read_done`.
+#[derive(Debug)]
+pub struct Pending {
+    /// The values, when the backend had them at once (the CPU).
+    pub ready: Option<Vec<f32>>,
+    /// The backend's own handle otherwise.
+    pub id: usize,
+}
+
 #[allow(async_fn_in_trait)]
 pub trait Backend {
     /// A short description: "cpu" or the GPU adapter's name and type.
@@ -71,6 +80,12 @@ pub trait Backend {
     /// only once control returns to the event loop; natively (and on the CPU) it is ready
     /// when polled, and `pollster::block_on` drives it.
     fn read(&mut self, src: Tensor) -> impl std::future::Future<Output = Vec<f32>>;
+    /// Starts reading `src` back without waiting: the copy is taken after the work recorded so
+    /// far, which starts running now; later work may change `src` freely. `read_done` returns
+    /// the values. Lets a training loop record the next step while the device finishes this one.
+    fn read_start(&mut self, src: Tensor) -> Pending;
+    /// The values of a `read_start`.
+    fn read_done(&mut self, p: Pending) -> impl std::future::Future<Output = Vec<f32>>;
     fn zero(&mut self, t: Tensor);
     /// Releases a whole buffer (pass the tensor `alloc` returned); its handle must not be used again.
     fn free(&mut self, t: Tensor);

@@ -9,7 +9,7 @@
 //! Gradients and the two AdamW moments share that layout; they are allocated at the first
 //! training step, so a model only used for generation (GPT-2 in the page) costs a quarter.
 
-use crate::backend::{AdamWStep, Backend, Tensor};
+use crate::backend::{AdamWStep, Backend, Pending, Tensor};
 use crate::config::{ModelConfig, PosEncoding, TrainConfig};
 use crate::cpu::encoder::sinusoidal_table;
 use crate::error::{Error, Result};
@@ -273,6 +273,8 @@ struct Infer {
 /// What one optimizer step reports.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepStats {
+    /// The step's number: 1 for the first optimizer step.
+    pub step: u32,
     pub loss: f32,
     /// Fraction of positions whose argmax prediction was the target.
     pub acc: f32,
@@ -323,6 +325,20 @@ pub struct Gpt<B: Backend> {
     stats: Tensor, // [4]: loss sum, hit sum, grad norm², unused
     acts: Option<Acts>,
     infer: Option<Infer>,
+    /// A step of `train_step_lagged` whose statistics are not yet read.
+    in_flight: Option<InFlight>,
+}
+
+/// A training step recorded and submitted, its (loss sum, hit sum, norm²) on the way back.
+struct InFlight {
+    stats: Pending,
+    /// Positions in the batch.
+    n: usize,
+    lr: f32,
+    /// False when a non-finite lr kept the update from being recorded.
+    updated: bool,
+    /// The step's number (1-based).
+    step: u32,
 }
 
 impl<B: Backend> Gpt<B> {
@@ -365,7 +381,7 @@ impl<B: Backend> Gpt<B> {
             }
         };
         let stats = backend.alloc(4, "stats")?;
-        Ok(Gpt { cfg, backend, specs, step: 0, total, spans, params, pv, train: None, pe, stats, acts: None, infer: None })
+        Ok(Gpt { cfg, backend, specs, step: 0, total, spans, params, pv, train: None, pe, stats, acts: None, infer: None, in_flight: None })
     }
 
     /// Allocates the gradients and (zeroed) AdamW moments, once.
@@ -734,26 +750,72 @@ impl<B: Backend> Gpt<B> {
     /// step). The loss is checked after the update: a non-finite loss gives an error and (its
     /// gradient norm being non-finite too) leaves the weights as they were.
     pub async fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
+        // a lagged step still unread is settled first (its statistics are dropped)
+        self.finish_lagged().await?;
         self.record_forward(inputs, Some(targets), b, t)?;
         self.backward();
         let updated = self.record_update(lr, tc);
         let s = self.backend.read(self.stats.view(0, 3)).await;
-        let n = (b * t) as f32;
+        self.check_step(&s, b * t, lr, updated, self.step)
+    }
+
+    /// `train_step`, pipelined: records and submits this step, then returns the statistics of
+    /// the step before it (None for the first), so the device never waits for the host to look
+    /// at a loss: on a GPU the next step is recorded while this one runs. `finish_lagged`
+    /// returns the last step's. A step that fails is reported one call late; it changed no
+    /// weights (a non-finite gradient norm skips the update on the device), while the step
+    /// after it, already submitted, ran as usual from the last good weights.
+    pub async fn train_step_lagged(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<Option<StepStats>> {
+        self.record_forward(inputs, Some(targets), b, t)?;
+        self.backward();
+        let updated = self.record_update(lr, tc);
+        let stats = self.backend.read_start(self.stats.view(0, 3));
+        let now = InFlight { stats, n: b * t, lr, updated, step: self.step };
+        match self.in_flight.replace(now) {
+            None => Ok(None),
+            Some(prev) => match self.settle(prev).await {
+                Ok(s) => Ok(Some(s)),
+                Err(e) => {
+                    // the step after the failed one is settled too (a failure of its own is
+                    // the same story: the first one is reported)
+                    let _ = self.finish_lagged().await;
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// The statistics of the last `train_step_lagged`, if any is unread.
+    pub async fn finish_lagged(&mut self) -> Result<Option<StepStats>> {
+        match self.in_flight.take() {
+            None => Ok(None),
+            Some(f) => self.settle(f).await.map(Some),
+        }
+    }
+
+    async fn settle(&mut self, f: InFlight) -> Result<StepStats> {
+        let s = self.backend.read_done(f.stats).await;
+        self.check_step(&s, f.n, f.lr, f.updated, f.step)
+    }
+
+    /// StepStats from (loss sum, hit sum, norm²) of step number `k`, or the error of a step
+    /// that met a device fault or non-finite numbers (it is then not counted).
+    fn check_step(&mut self, s: &[f32], n: usize, lr: f32, updated: bool, k: u32) -> Result<StepStats> {
+        let n = n as f32;
         let (loss, acc) = (s[0] / n, s[1] / n);
         let grad_norm = if updated { s[2].sqrt() } else { f32::NAN };
         if let Some(f) = self.backend.fault() {
             self.step -= 1;
-            return Err(Error::Gpu(format!("{f}; step {} did not complete", self.step + 1)));
+            return Err(Error::Gpu(format!("{f}; step {k} did not complete")));
         }
         if !loss.is_finite() || !grad_norm.is_finite() {
             self.step -= 1;
             let what = if loss.is_finite() { format!("the update became NaN (loss {loss}, gradient norm {grad_norm})") } else { format!("loss became {}", if loss.is_nan() { "NaN".to_string() } else { loss.to_string() }) };
             return Err(Error::Numeric(format!(
-                "{what} at step {}; learning rate {lr} may be too high. The weights are those of the last good step.",
-                self.step + 1
+                "{what} at step {k}; learning rate {lr} may be too high. The weights are those of the last good step."
             )));
         }
-        Ok(StepStats { loss, acc, grad_norm, lr })
+        Ok(StepStats { step: k, loss, acc, grad_norm, lr })
     }
 
     // ---------------------------------------------------------------- inference with a KV cache

@@ -40,6 +40,20 @@ impl<'d, B: Backend> Trainer<'d, B> {
         train_step(&mut self.model, self.data, &self.tc).await
     }
 
+    /// `step`, pipelined (`Gpt::train_step_lagged`): runs the next step and returns the
+    /// statistics of the one before (None at first); `finish` returns the last one's.
+    pub async fn step_lagged(&mut self) -> Result<Option<StepStats>> {
+        let s = self.model.step as usize;
+        let (b, t) = (self.tc.batch_size, self.model.cfg.block_size);
+        let (x, y) = self.data.batch(Split::Train, b, t, &mut batch_rng(self.tc.seed, s as u64));
+        self.model.train_step_lagged(&x, &y, b, t, self.tc.lr_at(s), &self.tc).await
+    }
+
+    /// The statistics of the last `step_lagged` not yet returned.
+    pub async fn finish(&mut self) -> Result<Option<StepStats>> {
+        self.model.finish_lagged().await
+    }
+
     /// See [`estimate_val`].
     pub async fn estimate_val(&mut self) -> Result<(f32, f32)> {
         estimate_val(&mut self.model, self.data, &self.tc).await

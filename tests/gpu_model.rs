@@ -144,3 +144,52 @@ fn training_steps_reuse_their_bind_groups() {
     assert!(created[0] > 50, "the first step creates its bind groups: {created:?}");
     assert_eq!(created[1], created[3], "steps after the first create no bind groups: {created:?}");
 }
+
+/// Pipelined steps (`train_step_lagged`: each call returns the step before's statistics) give
+/// the plain steps' losses; a step that goes NaN is reported one call late, by number, and
+/// neither it nor the step already submitted after it leaves NaN weights.
+#[test]
+fn lagged_steps_match_plain_ones_and_report_failures_late() {
+    let Some(g) = gpu_or_skip() else { return };
+    let (cl, _, _) = block_on(run(CpuBackend::new(), PosEncoding::Learned, 13));
+    let cfg = config(PosEncoding::Learned);
+    let tc = TrainConfig { batch_size: 3, lr: 1e-2, warmup: 0, steps: 10, ..TrainConfig::default() };
+    let data = corpus();
+    let mut model = Gpt::new(cfg.clone(), g, 42).unwrap();
+    let batch = |step: u64| data.batch(Split::Train, tc.batch_size, cfg.block_size, &mut batch_rng(tc.seed, step));
+    let mut got = Vec::new();
+    for step in 0..10u64 {
+        let (x, y) = batch(step);
+        let r = block_on(model.train_step_lagged(&x, &y, tc.batch_size, cfg.block_size, tc.lr_at(step as usize), &tc)).unwrap();
+        assert_eq!(r.is_none(), step == 0, "the first call has nothing to report yet");
+        got.extend(r);
+    }
+    got.extend(block_on(model.finish_lagged()).unwrap());
+    assert_eq!(got.iter().map(|s| s.step).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    let gl: Vec<f32> = got.iter().map(|s| s.loss).collect();
+    assert_close("lagged losses", &gl, &cl, 1e-3, 0.0);
+
+    // poison an embedding row every batch uses, after step 11 is submitted: 12 goes NaN
+    let (x, y) = batch(10);
+    assert!(block_on(model.train_step_lagged(&x, &y, 3, 13, 1e-3, &tc)).unwrap().is_none());
+    let mut wte = block_on(model.read_hf("transformer.wte.weight", Slot::Param)).unwrap();
+    let good = block_on(model.read_flat(Slot::Param));
+    let c = cfg.n_embd;
+    let rows: Vec<usize> = (0..65).collect();
+    let saved: Vec<f32> = rows.iter().map(|r| wte[r * c]).collect();
+    for r in &rows {
+        wte[r * c] = f32::INFINITY;
+    }
+    model.write_hf("transformer.wte.weight", Slot::Param, &wte).unwrap();
+    let (x, y) = batch(11);
+    assert_eq!(block_on(model.train_step_lagged(&x, &y, 3, 13, 1e-3, &tc)).unwrap().unwrap().step, 11);
+    let (x, y) = batch(12);
+    let e = block_on(model.train_step_lagged(&x, &y, 3, 13, 1e-3, &tc)).unwrap_err().to_string();
+    assert!(e.contains("NaN") && e.contains("step 12"), "{e}");
+    assert_eq!(model.step, 11, "steps 12 and 13 failed and are not counted");
+    for (r, v) in rows.iter().zip(&saved) {
+        wte[r * c] = *v;
+    }
+    model.write_hf("transformer.wte.weight", Slot::Param, &wte).unwrap();
+    assert_eq!(block_on(model.read_flat(Slot::Param)), good, "the failed steps changed no weight");
+}

@@ -342,10 +342,22 @@ fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
     };
     let start = Instant::now();
     let mut last_val = None;
-    while !trainer.is_done() {
-        let t0 = Instant::now();
-        let s = match block_on(trainer.step()) {
-            Ok(s) => s,
+    // Steps are pipelined: each call records and submits a step and returns the statistics of
+    // the one before, so a GPU never idles while the host looks at a loss. Before evaluating
+    // (and at the end) the step in flight is settled.
+    let mut t_last = Instant::now();
+    loop {
+        let more = !trainer.is_done();
+        let next = trainer.steps_done() + 1;
+        let eval_after = more && (next == tc.steps || (tc.eval_interval > 0 && next % tc.eval_interval == 0));
+        let mut settled = Vec::new();
+        let mut r = if more { block_on(trainer.step_lagged()) } else { block_on(trainer.finish()) };
+        if let (Ok(s), true) = (&r, eval_after) {
+            settled.extend(s.map(|s| (s, Instant::now())));
+            r = block_on(trainer.finish());
+        }
+        match r {
+            Ok(s) => settled.extend(s.map(|s| (s, Instant::now()))),
             Err(e) => {
                 // The failed step did not touch the weights: keep them.
                 save(&mut trainer)?;
@@ -354,31 +366,40 @@ fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
                 }
                 return Err(e);
             }
-        };
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        let step = trainer.steps_done();
-        let eval_now = step == tc.steps || (tc.eval_interval > 0 && step % tc.eval_interval == 0);
-        let val = if eval_now { Some(block_on(trainer.estimate_val())?) } else { None };
-        let mut j = serde_json::json!({
-            "step": step, "loss": s.loss, "acc": s.acc, "lr": s.lr, "grad_norm": s.grad_norm,
-            "ms_per_step": ms, "tokens_per_s": tokens_per_step / (ms / 1e3),
-        });
-        if let Some((vl, va)) = val {
-            j["val_loss"] = vl.into();
-            j["val_acc"] = va.into();
-            last_val = Some((vl, va));
-            save(&mut trainer)?;
         }
-        match &bar {
-            None => json_line(j),
-            Some(b) => {
-                b.set_position(step as u64);
-                let v = last_val.map_or(String::new(), |(vl, va)| format!(" val {vl:.4} acc {:.1}%", va * 100.0));
-                b.set_message(format!("loss {:.4} {:.0} ms/step{v}", s.loss, ms));
-                if let Some((vl, va)) = val {
-                    b.println(format!("step {step}: train loss {:.4}, val loss {vl:.4}, val acc {:.1}%", s.loss, va * 100.0));
+        for (s, at) in settled {
+            // time between steps' results: the steady-state time per step
+            let ms = at.duration_since(t_last).as_secs_f64() * 1e3;
+            t_last = at;
+            let step = s.step as usize;
+            let eval_now = step == tc.steps || (tc.eval_interval > 0 && step % tc.eval_interval == 0);
+            let val = if eval_now { Some(block_on(trainer.estimate_val())?) } else { None };
+            let mut j = serde_json::json!({
+                "step": step, "loss": s.loss, "acc": s.acc, "lr": s.lr, "grad_norm": s.grad_norm,
+                "ms_per_step": ms, "tokens_per_s": tokens_per_step / (ms / 1e3),
+            });
+            if let Some((vl, va)) = val {
+                j["val_loss"] = vl.into();
+                j["val_acc"] = va.into();
+                last_val = Some((vl, va));
+                save(&mut trainer)?;
+                // nothing is in flight during an evaluation: the next step's time starts now
+                t_last = Instant::now();
+            }
+            match &bar {
+                None => json_line(j),
+                Some(b) => {
+                    b.set_position(step as u64);
+                    let v = last_val.map_or(String::new(), |(vl, va)| format!(" val {vl:.4} acc {:.1}%", va * 100.0));
+                    b.set_message(format!("loss {:.4} {:.0} ms/step{v}", s.loss, ms));
+                    if let Some((vl, va)) = val {
+                        b.println(format!("step {step}: train loss {:.4}, val loss {vl:.4}, val acc {:.1}%", s.loss, va * 100.0));
+                    }
                 }
             }
+        }
+        if !more {
+            break;
         }
     }
     save(&mut trainer)?;

@@ -39,7 +39,7 @@ pub mod layernorm;
 pub mod matmul;
 pub mod residual;
 
-use crate::backend::{AdamWStep, Backend, Tensor};
+use crate::backend::{AdamWStep, Backend, Pending, Tensor};
 use crate::error::{Error, Result};
 
 enum Store {
@@ -159,6 +159,15 @@ impl Backend for CpuBackend {
     async fn read(&mut self, src: Tensor) -> Vec<f32> {
         let ([], [s]) = self.views([], [src]);
         s.to_vec()
+    }
+
+    fn read_start(&mut self, src: Tensor) -> Pending {
+        let ([], [s]) = self.views([], [src]);
+        Pending { ready: Some(s.to_vec()), id: 0 }
+    }
+
+    async fn read_done(&mut self, p: Pending) -> Vec<f32> {
+        p.ready.expect("the CPU backend reads at once")
     }
 
     fn zero(&mut self, t: Tensor) {

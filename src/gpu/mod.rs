@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytemuck::Pod;
 
-use crate::backend::{AdamWStep, Backend, Tensor};
+use crate::backend::{AdamWStep, Backend, Pending, Tensor};
 use crate::error::{Error, Result};
 use context::Context;
 
@@ -134,6 +134,15 @@ struct GroupKey {
 /// shapes must not grow it without bound).
 const MAX_GROUPS: usize = 4096;
 
+/// A readback in flight: the staging buffer, its length, the submit that fills it and the
+/// map result to come.
+struct Read {
+    staging: wgpu::Buffer,
+    len: usize,
+    submit: Option<wgpu::SubmissionIndex>,
+    mapped: futures_channel::oneshot::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+}
+
 pub struct GpuBackend {
     ctx: Context,
     bufs: Vec<Option<Buf>>,
@@ -145,6 +154,11 @@ pub struct GpuBackend {
     pending: HashSet<usize>,
     uniforms: Uniforms,
     groups: HashMap<GroupKey, wgpu::BindGroup>,
+    /// Readbacks started and not yet finished: staging buffer, length, map result to come.
+    reads: HashMap<usize, Read>,
+    next_read: usize,
+    /// The latest submit.
+    submitted: Option<wgpu::SubmissionIndex>,
     /// Bind groups created so far (a test checks that training steps after the first create none).
     groups_created: usize,
     /// Backend-internal scratch buffers by purpose (attention row dots, reduction partials).
@@ -170,6 +184,9 @@ impl GpuBackend {
             pending: HashSet::new(),
             uniforms: Uniforms { bufs: Vec::new(), host: Vec::new(), used: 0 },
             groups: HashMap::new(),
+            reads: HashMap::new(),
+            next_read: 0,
+            submitted: None,
             groups_created: 0,
             scratch: HashMap::new(),
             matmul,
@@ -233,7 +250,7 @@ impl GpuBackend {
     pub fn flush(&mut self) {
         if let Some(enc) = self.encoder.take() {
             self.uniforms.upload(&self.ctx.queue);
-            self.ctx.queue.submit([enc.finish()]);
+            self.submitted = Some(self.ctx.queue.submit([enc.finish()]));
             self.pending.clear();
         }
     }
@@ -485,8 +502,13 @@ impl Backend for GpuBackend {
     }
 
     async fn read(&mut self, src: Tensor) -> Vec<f32> {
+        let p = self.read_start(src);
+        self.read_done(p).await
+    }
+
+    fn read_start(&mut self, src: Tensor) -> Pending {
         if src.len == 0 {
-            return Vec::new();
+            return Pending { ready: Some(Vec::new()), id: 0 };
         }
         let size = (src.len * 4) as u64;
         let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -502,24 +524,46 @@ impl Backend for GpuBackend {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        // Natively the callback fires during poll; in a browser, once the event loop runs.
+        let id = self.next_read;
+        self.next_read += 1;
+        self.reads.insert(id, Read { staging, len: src.len, submit: self.submitted.clone(), mapped: rx });
+        Pending { ready: None, id }
+    }
+
+    async fn read_done(&mut self, p: Pending) -> Vec<f32> {
+        if let Some(v) = p.ready {
+            return v;
+        }
+        let Read { staging, len, submit, mapped } = self.reads.remove(&p.id).expect("read_done of a read_start of this backend, once");
+        #[cfg(target_arch = "wasm32")]
+        let _ = submit;
+        // Natively the callback fires during poll (waiting for that submit only, not for work
+        // recorded since); in a browser, once the event loop runs.
         #[cfg(not(target_arch = "wasm32"))]
-        self.wait();
+        if let Err(e) = self.ctx.device.poll(wgpu::PollType::Wait { submission_index: submit, timeout: None }) {
+            context::record(&self.ctx.fault, format!("waiting for the GPU failed: {e}"));
+        }
         // A lost device never maps: the caller sees NaNs, and the fault says why.
-        match rx.await {
+        let r = mapped.await;
+        #[cfg(not(target_arch = "wasm32"))]
+        if !matches!(r, Ok(Ok(()))) {
+            // a full wait runs the device-lost callback, whose reason replaces the map error
+            self.wait();
+        }
+        match r {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 context::record(&self.ctx.fault, format!("reading back from the GPU failed: {e}"));
-                return vec![f32::NAN; src.len];
+                return vec![f32::NAN; len];
             }
             Err(_) => {
                 context::record(&self.ctx.fault, "reading back from the GPU failed: the device dropped the request".into());
-                return vec![f32::NAN; src.len];
+                return vec![f32::NAN; len];
             }
         }
         let Ok(view) = staging.get_mapped_range(..) else {
             context::record(&self.ctx.fault, "reading back from the GPU failed: the buffer is not mapped".into());
-            return vec![f32::NAN; src.len];
+            return vec![f32::NAN; len];
         };
         let data = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
         drop(view);
