@@ -10,8 +10,12 @@
 //   5 dout  [B,T,C]        backward: read
 //
 // encoder_forward:       one invocation per (b,t,c): out = wte[inp[b,t]] + pe[pos0+t].
-// encoder_backward:      one invocation per (v,c) of dwte, walking every token in order
-//                        (no atomics; the same order as the CPU, so the sums match).
+// encoder_backward:      one invocation per (row range r, channel c): walks every token in
+//                        order and adds its dout into dwte[token, c] when the token's row is
+//                        in range r (p.pos0 rows per range; one range on CPU adapters, more on
+//                        GPUs for parallelism). Each dwte element has one owner and gets its
+//                        terms in token order, as on the CPU: no atomics, the same sums, and
+//                        O(ranges·C·B·T) work rather than O(V·C·B·T).
 // encoder_backward_dwpe: one invocation per (t,c) of dwpe, summing over the batch in order.
 
 struct Params {
@@ -46,16 +50,19 @@ fn encoder_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wo
 @compute @workgroup_size(256)
 fn encoder_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(id, nwg);
-    if i >= p.V * p.C { return; }
-    let v = i / p.C;
+    let rows = p.pos0; // rows per range
+    let ranges = (p.V + rows - 1u) / rows;
+    if i >= ranges * p.C { return; }
     let c = i % p.C;
-    var acc = wte[p.wte_off + i];
+    let lo = i / p.C * rows;
+    let hi = min(lo + rows, p.V);
     for (var bt = 0u; bt < p.B * p.T; bt++) {
-        if inp[p.inp_off + bt] == v {
-            acc += dout[p.dout_off + bt * p.C + c];
+        let tok = inp[p.inp_off + bt];
+        if tok >= lo && tok < hi {
+            let w = p.wte_off + tok * p.C + c;
+            wte[w] = wte[w] + dout[p.dout_off + bt * p.C + c];
         }
     }
-    wte[p.wte_off + i] = acc;
 }
 
 @compute @workgroup_size(256)

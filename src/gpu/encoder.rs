@@ -1,6 +1,6 @@
 //! Launchers for shaders/encoder.wgsl: token embedding + positional encoding.
 
-use super::{u, GpuBackend};
+use super::{u, GpuBackend, MatmulVariant};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -32,8 +32,15 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, wte: Tensor,
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(g: &mut GpuBackend, dwte: Tensor, dwpe: Option<Tensor>, dout: Tensor, inp: Tensor, b: usize, t: usize, c: usize) {
     let v = dwte.len / c;
-    let mut p = Params { b: u(b), t: u(t), c: u(c), v: u(v), pos0: 0, out_off: 0, inp_off: g.off(inp), wte_off: g.off(dwte), pe_off: 0, dout_off: g.off(dout), _pad: [0; 2] };
-    let groups = g.grid_1d(v * c, 256);
+    // Vocabulary rows per invocation (passed as pos0): all of them on a CPU adapter, whose few
+    // threads are busy with C invocations; on a GPU enough ranges for ~16k invocations.
+    let rows = match g.matmul {
+        MatmulVariant::Blocked => v,
+        MatmulVariant::Tiled => v.div_ceil(16384usize.div_ceil(c).min(v)),
+    }
+    .max(1);
+    let mut p = Params { b: u(b), t: u(t), c: u(c), v: u(v), pos0: u(rows), out_off: 0, inp_off: g.off(inp), wte_off: g.off(dwte), pe_off: 0, dout_off: g.off(dout), _pad: [0; 2] };
+    let groups = g.grid_1d(v.div_ceil(rows) * c, 256);
     g.dispatch("encoder", "encoder_backward", &p, &[(2, inp), (3, dwte), (5, dout)], groups);
     if let Some(dwpe) = dwpe {
         p.pe_off = g.off(dwpe);
