@@ -80,6 +80,15 @@ fn model_speed<B: Backend>(mk: &mut dyn FnMut() -> Result<B>, label: &str, name:
     }
     let ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
     out.push(json!({"backend": label, "preset": name, "ms_per_step": ms, "tokens_per_s": (b * t) as f64 / (ms / 1e3)}));
+    // pipelined (train_step_lagged, as `train` runs): each step is submitted before the one
+    // before it is read back
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        block_on(model.train_step_lagged(&x, &y, b, t, 1e-4, &p.train))?;
+    }
+    block_on(model.finish_lagged())?;
+    let ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    out.push(json!({"backend": label, "preset": name, "pipelined": true, "ms_per_step": ms, "tokens_per_s": (b * t) as f64 / (ms / 1e3)}));
     for cache in [true, false] {
         let n = p.model.block_size * 2; // long enough that the window slides
         let sc = SampleConfig { max_tokens: n, temperature: 0.0, use_cache: cache, ..SampleConfig::default() };
@@ -168,6 +177,7 @@ pub fn describe(r: &Value) -> String {
         let cache = if r["kv_cache"] == true { "with" } else { "without" };
         format!("{be:<12} {} generation {cache} KV cache: {:.0} tokens/s", r["preset"].as_str().unwrap_or(""), f("tokens_per_s"))
     } else {
-        format!("{be:<12} {} training: {:.1} ms/step, {:.0} tokens/s", r["preset"].as_str().unwrap_or(""), f("ms_per_step"), f("tokens_per_s"))
+        let how = if r["pipelined"] == true { " (pipelined)" } else { "" };
+        format!("{be:<12} {} training{how}: {:.1} ms/step, {:.0} tokens/s", r["preset"].as_str().unwrap_or(""), f("ms_per_step"), f("tokens_per_s"))
     }
 }
