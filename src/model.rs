@@ -290,6 +290,11 @@ struct TrainBufs {
     gv: Views,
     /// Per-buffer sums of squared gradients, when there are several buffers.
     norms: Option<Tensor>,
+    /// [1] each: the failure guard (0, or NaN once a step's gradient norm was non-finite on the
+    /// device, until that failure is reported), scratch for adding it, and a constant 0.
+    guard: Tensor,
+    guard_sum: Tensor,
+    zero: Tensor,
 }
 
 /// One buffer per span of the cut; on failure what was allocated is given back.
@@ -402,6 +407,10 @@ impl<B: Backend> Gpt<B> {
             }
         }
         let norms = if spans.len() > 1 { Some(be.alloc(spans.len(), "gradient norms")?) } else { None };
+        let (guard, guard_sum, zero) = (be.alloc(1, "failure guard")?, be.alloc(1, "failure guard sum")?, be.alloc(1, "zero")?);
+        for t in [guard, zero] {
+            be.zero(t);
+        }
         let adam_v = got.pop().expect("three");
         let adam_m = got.pop().expect("three");
         let grads = got.pop().expect("three");
@@ -409,7 +418,7 @@ impl<B: Backend> Gpt<B> {
             be.zero(*t);
         }
         let gv = views(&grads, spans, &self.specs, self.cfg.n_embd, self.cfg.pos == PosEncoding::Learned);
-        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv, norms });
+        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv, norms, guard, guard_sum, zero });
         Ok(())
     }
 
@@ -727,6 +736,14 @@ impl<B: Backend> Gpt<B> {
                 self.backend.sum(gn, norms);
             }
         }
+        // A step whose norm was non-finite on the device makes every later step skip its update
+        // too (norm² + NaN) until the failure is reported, so that a pipelined step submitted
+        // behind a failed one fails with it, as an unpipelined step would never have run.
+        // guard = norm²·0 afterwards: 0 while finite, NaN from a failure on.
+        let be = &mut self.backend;
+        be.residual_forward(tb.guard_sum, gn, tb.guard, 1);
+        be.copy(gn, tb.guard_sum);
+        be.matmul_forward(tb.guard, gn, tb.zero, None, 1, 1, 1);
         for s in &self.specs {
             let h = AdamWStep {
                 lr,
@@ -769,6 +786,14 @@ impl<B: Backend> Gpt<B> {
         self.record_forward(inputs, Some(targets), b, t)?;
         self.backward();
         let updated = self.record_update(lr, tc);
+        if !updated {
+            // a failure known now (non-finite lr): settle the step before, then report this one
+            let prev = self.finish_lagged().await;
+            let s = self.backend.read(self.stats.view(0, 3)).await;
+            let this = self.check_step(&s, b * t, lr, false, self.step);
+            prev?;
+            return this.map(Some);
+        }
         let stats = self.backend.read_start(self.stats.view(0, 3));
         let now = InFlight { stats, n: b * t, lr, updated, step: self.step };
         match self.in_flight.replace(now) {
@@ -810,6 +835,10 @@ impl<B: Backend> Gpt<B> {
         }
         if !loss.is_finite() || !grad_norm.is_finite() {
             self.step -= 1;
+            // reported: steps recorded from now on may update again
+            if let Some(tb) = &self.train {
+                self.backend.zero(tb.guard);
+            }
             let what = if loss.is_finite() { format!("the update became NaN (loss {loss}, gradient norm {grad_norm})") } else { format!("loss became {}", if loss.is_nan() { "NaN".to_string() } else { loss.to_string() }) };
             return Err(Error::Numeric(format!(
                 "{what} at step {k}; learning rate {lr} may be too high. The weights are those of the last good step."

@@ -43,10 +43,7 @@ impl<'d, B: Backend> Trainer<'d, B> {
     /// `step`, pipelined (`Gpt::train_step_lagged`): runs the next step and returns the
     /// statistics of the one before (None at first); `finish` returns the last one's.
     pub async fn step_lagged(&mut self) -> Result<Option<StepStats>> {
-        let s = self.model.step as usize;
-        let (b, t) = (self.tc.batch_size, self.model.cfg.block_size);
-        let (x, y) = self.data.batch(Split::Train, b, t, &mut batch_rng(self.tc.seed, s as u64));
-        self.model.train_step_lagged(&x, &y, b, t, self.tc.lr_at(s), &self.tc).await
+        train_step_lagged(&mut self.model, self.data, &self.tc).await
     }
 
     /// The statistics of the last `step_lagged` not yet returned.
@@ -58,6 +55,14 @@ impl<'d, B: Backend> Trainer<'d, B> {
     pub async fn estimate_val(&mut self) -> Result<(f32, f32)> {
         estimate_val(&mut self.model, self.data, &self.tc).await
     }
+}
+
+/// `train_step`, pipelined (`Gpt::train_step_lagged`): returns the step before's statistics.
+pub async fn train_step_lagged<B: Backend>(model: &mut Gpt<B>, data: &Dataset, tc: &TrainConfig) -> Result<Option<StepStats>> {
+    let s = model.step as usize;
+    let (b, t) = (tc.batch_size, model.cfg.block_size);
+    let (x, y) = data.batch(Split::Train, b, t, &mut batch_rng(tc.seed, s as u64));
+    model.train_step_lagged(&x, &y, b, t, tc.lr_at(s), tc).await
 }
 
 /// One optimizer step of `model` on the training batch of its current step.

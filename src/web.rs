@@ -9,7 +9,7 @@ use crate::cpu::CpuBackend;
 use crate::gpu::GpuBackend;
 use crate::data::Dataset;
 use crate::error::Error;
-use crate::model::Gpt;
+use crate::model::{Gpt, StepStats};
 use crate::sample::{Generator, SampleConfig};
 use crate::hf;
 use crate::tokenizer::{Tokenizer, TokenizerKind, Utf8Stream};
@@ -117,6 +117,14 @@ struct StepOut {
     acc: f32,
     lr: f32,
     grad_norm: f32,
+}
+
+/// A step's statistics for the page, or null.
+fn step_out(r: Option<StepStats>) -> Result<JsValue, JsError> {
+    match r {
+        None => Ok(JsValue::NULL),
+        Some(r) => to_js(&StepOut { step: r.step as usize, loss: r.loss, acc: r.acc, lr: r.lr, grad_norm: r.grad_norm }),
+    }
 }
 
 #[wasm_bindgen]
@@ -441,6 +449,31 @@ impl Engine {
     /// One optimizer step: `{step, loss, acc, lr, grad_norm}`. A NaN loss is an error and the
     /// weights stay those of the last good step.
     pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
+        self.train_step_with(false).await
+    }
+
+    /// One optimizer step, pipelined: submits it and returns the step before's
+    /// `{step, loss, acc, lr, grad_norm}` (null for the first), so the GPU runs this step while
+    /// the page shows the last. A failed step is reported one call late, weights untouched by
+    /// it. Call `train_finish` before anything else uses the model.
+    pub async fn train_step_lagged(&mut self) -> Result<JsValue, JsError> {
+        self.train_step_with(true).await
+    }
+
+    /// Optimizer steps taken, including one submitted by `train_step_lagged` and not yet read.
+    pub fn steps_done(&self) -> Result<u32, JsError> {
+        let model = self.model.as_ref().ok_or_else(|| JsError::new("no model is loaded"))?;
+        Ok(with_model!(model, m => m.step))
+    }
+
+    /// The statistics of the last `train_step_lagged` not yet returned (null if none).
+    pub async fn train_finish(&mut self) -> Result<JsValue, JsError> {
+        let model = self.model.as_mut().ok_or_else(|| JsError::new("no model is loaded"))?;
+        let r = with_model!(model, m => m.finish_lagged().await).map_err(js_err)?;
+        step_out(r)
+    }
+
+    async fn train_step_with(&mut self, lagged: bool) -> Result<JsValue, JsError> {
         let (data, tc) = self.train.as_ref().ok_or_else(|| JsError::new("prepare training first"))?;
         let poisoned;
         let tc = if std::mem::take(&mut self.nan_next) {
@@ -450,11 +483,15 @@ impl Engine {
             tc
         };
         let model = self.model.as_mut().ok_or_else(|| JsError::new("no model is loaded"))?;
-        let out = with_model!(model, m => {
-            let r = train::train_step(m, data, tc).await.map_err(js_err)?;
-            StepOut { step: m.step as usize, loss: r.loss, acc: r.acc, lr: r.lr, grad_norm: r.grad_norm }
-        });
-        to_js(&out)
+        let r = with_model!(model, m => {
+            if lagged {
+                train::train_step_lagged(m, data, tc).await
+            } else {
+                train::train_step(m, data, tc).await.map(Some)
+            }
+        })
+        .map_err(js_err)?;
+        step_out(r)
     }
 
     /// Validation loss and accuracy estimate: `{val_loss, val_acc}`.

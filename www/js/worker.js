@@ -115,22 +115,36 @@ const handlers = {
   async prepareTraining({ corpus, model, train, continueModel }) {
     return await engine.prepare_training(corpus, model, train, continueModel);
   },
-  // Runs up to `steps` optimizer steps (until paused), posting each step's metrics.
+  // Runs up to `steps` optimizer steps (until paused), posting each step's metrics. Steps are
+  // pipelined: each call submits a step and returns the one before's metrics, so a GPU runs a
+  // step while the page shows the last. Before an evaluation, at the end and on a pause the
+  // step in flight is settled, so nothing is in flight outside this call.
   async train({ steps, evalEvery, total }) {
     training = true;
     let last = null;
-    for (let i = 0; i < steps && training; i++) {
-      const t0 = performance.now();
-      const s = await engine.train_step();
-      s.ms = performance.now() - t0;
+    let reached = false;
+    let tLast = performance.now();
+    const report = async (s) => {
+      if (!s) return;
+      const now = performance.now();
+      s.ms = now - tLast; // time between results: the steady-state time per step
+      tLast = now;
       if (evalEvery > 0 && (s.step % evalEvery === 0 || s.step >= total)) {
         Object.assign(s, await engine.estimate_val());
+        tLast = performance.now();
       }
       post({ type: 'step', metrics: s });
       last = s;
-      if (s.step >= total) break;
-      await yieldToEvents();
+      if (s.step >= total) reached = true;
+    };
+    for (let i = 0; i < steps && training && !reached; i++) {
+      const next = engine.steps_done() + 1;
+      await report(await engine.train_step_lagged());
+      const evalHere = evalEvery > 0 && (next % evalEvery === 0 || next >= total);
+      if (evalHere || next >= total || i + 1 >= steps) await report(await engine.train_finish());
+      if (!reached) await yieldToEvents();
     }
+    await report(await engine.train_finish());
     const paused = !training;
     training = false;
     return { last, paused };
