@@ -63,6 +63,19 @@ fn dot_dv(dro: u32, vo: u32, hs: u32) -> f32 {
     return s;
 }
 
+// att row at a: scores for keys 0..=pos (max mx) -> probabilities, zeros past pos.
+fn softmax_in_place(a: u32, pos: u32, mx: f32) {
+    var sum = 0.0;
+    for (var j = 0u; j <= pos; j++) {
+        let e = exp(att[a + j] - mx);
+        att[a + j] = e;
+        sum += e;
+    }
+    let inv = 1.0 / sum;
+    for (var j = 0u; j <= pos; j++) { att[a + j] *= inv; }
+    for (var j = pos + 1u; j < p.Tk; j++) { att[a + j] = 0.0; }
+}
+
 @compute @workgroup_size(64)
 fn attention_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let r = flat(id, nwg);
@@ -82,15 +95,7 @@ fn attention_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_
         att[a + j] = s;
         mx = max(mx, s);
     }
-    var sum = 0.0;
-    for (var j = 0u; j <= pos; j++) {
-        let e = exp(att[a + j] - mx);
-        att[a + j] = e;
-        sum += e;
-    }
-    let inv = 1.0 / sum;
-    for (var j = 0u; j <= pos; j++) { att[a + j] *= inv; }
-    for (var j = pos + 1u; j < p.Tk; j++) { att[a + j] = 0.0; }
+    softmax_in_place(a, pos, mx);
     let o = p.out_off + (b * p.Tq + i) * p.C + h * hs;
     for (var d = 0u; d < hs; d++) {
         var acc = 0.0;
@@ -160,15 +165,7 @@ fn attention_softmax_forward(@builtin(global_invocation_id) id: vec3<u32>, @buil
     let a = p.att_off + r * p.Tk;
     var mx = -3.4e38;
     for (var j = 0u; j <= pos; j++) { mx = max(mx, att[a + j]); }
-    var sum = 0.0;
-    for (var j = 0u; j <= pos; j++) {
-        let e = exp(att[a + j] - mx);
-        att[a + j] = e;
-        sum += e;
-    }
-    let inv = 1.0 / sum;
-    for (var j = 0u; j <= pos; j++) { att[a + j] *= inv; }
-    for (var j = pos + 1u; j < p.Tk; j++) { att[a + j] = 0.0; }
+    softmax_in_place(a, pos, mx);
 }
 
 @compute @workgroup_size(64)
