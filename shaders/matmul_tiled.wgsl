@@ -9,12 +9,21 @@
 //   3 b     matmul_forward: w[OC,C]   | _dinp: w[OC,C]   | _dw: inp[N,C]
 //   4 bias  matmul_forward: bias[OC], read when flags & 1
 // matmul_backward_dbias is shared with the blocked variant (see matmul_blocked.wgsl).
-// Each entry is one strided product  C[m,n] (+)= Σ_k A(m,k)·B(k,n)  with
-//   A(m,k) = a[a_off + m*a_sm + k*a_sk],  B(k,n) = b[b_off + k*b_sk + n*b_sn].
+// matmul_batched: attention's batched strided products, as in matmul_blocked.wgsl (same
+// Params, flags 4/8/16 and override B_IN_A), one 64x64 tile per workgroup, workgroup z = the
+// matrix (b*NH + h).
+// Each entry is one strided product  C[m,n] (+)= scale · Σ_k A(m,k)·B(k,n)  with
+//   A(m,k) = a[a_off + m*a_sm + k*a_sk],  B(k,n) = b[b_off + k*b_sk + n*b_sn],
+//   C[m,n] = out[out_off + m*o_sm + n*o_sn].
 
 struct Params {
     N: u32, C: u32, OC: u32, flags: u32, // flags: 1 = add bias, 2 = accumulate into out
     out_off: u32, a_off: u32, b_off: u32, bias_off: u32,
+    // matmul_batched only: M = N, N = OC, K = C above; Z matrices of NH heads
+    Z: u32, NH: u32, a_sm: u32, a_sk: u32,
+    b_sk: u32, b_sn: u32, o_sm: u32, o_sn: u32,
+    a_sb: u32, a_sh: u32, b_sb: u32, b_sh: u32,
+    o_sb: u32, o_sh: u32, shift: u32, scale: f32, // shift: key positions before query 0
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,36 +32,51 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
 
+override B_IN_A: bool = false;
+
 const BIAS: u32 = 1u;
 const ACCUMULATE: u32 = 2u;
+const CAUSAL_OUT: u32 = 4u; // skip tiles with every n > m + shift (left unwritten)
+const K_UPTO: u32 = 8u;     // k < m + 1 + shift only (A is zero past the diagonal)
+const K_FROM: u32 = 16u;    // k >= m only (A(m,k) is zero for k < m)
 const TM: u32 = 64u; // tile rows (and columns)
 const TK: u32 = 16u; // tile depth
 
 var<workgroup> As: array<f32, 1024>; // [TK][TM]: As[k*TM + m]
 var<workgroup> Bs: array<f32, 1024>; // [TK][TM]: Bs[k*TM + n]
 
-fn store_row(m: u32, n0: u32, N: u32, v: vec4<f32>, flags: u32) {
+// Where C's rows and columns lie in out, and the factor applied.
+struct Out { base: u32, sm: u32, sn: u32, scale: f32 }
+
+fn store_row(o: Out, m: u32, n0: u32, N: u32, v: vec4<f32>, flags: u32) {
     for (var j = 0u; j < 4u; j++) {
         let n = n0 + j;
         if n < N {
-            var x = v[j];
+            var x = v[j] * o.scale;
             if (flags & BIAS) != 0u { x += bias[p.bias_off + n]; }
-            let o = p.out_off + m * N + n;
-            if (flags & ACCUMULATE) != 0u { x += out[o]; }
-            out[o] = x;
+            let i = o.base + m * o.sm + n * o.sn;
+            if (flags & ACCUMULATE) != 0u { x += out[i]; }
+            out[i] = x;
         }
     }
 }
 
-fn gemm(lid: vec2<u32>, wg: vec2<u32>, M: u32, N: u32, K: u32, a_sm: u32, a_sk: u32, b_sk: u32, b_sn: u32, flags: u32) {
+fn lb(i: u32) -> f32 {
+    if B_IN_A { return a[i]; }
+    return b[i];
+}
+
+// The 64x64 tile at (wg.y, wg.x) over k in [k_lo, k_hi), A from a_off and B from b_off.
+fn gemm(lid: vec2<u32>, wg: vec2<u32>, M: u32, N: u32, k_lo: u32, k_hi: u32, a_off: u32, a_sm: u32, a_sk: u32, b_off: u32, b_sk: u32, b_sn: u32, o: Out, flags: u32) {
     let t = lid.y * 16u + lid.x;
     let mb = wg.y * TM;
     let nb = wg.x * TM;
+    let K = k_hi;
     var c0 = vec4<f32>(0.0);
     var c1 = vec4<f32>(0.0);
     var c2 = vec4<f32>(0.0);
     var c3 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < K; k0 += TK) {
+    for (var k0 = k_lo; k0 < K; k0 += TK) {
         // Stage the tiles; neighbouring invocations read neighbouring addresses along
         // whichever dimension is contiguous. Out-of-range elements are zero.
         for (var l = 0u; l < 4u; l++) {
@@ -61,13 +85,13 @@ fn gemm(lid: vec2<u32>, wg: vec2<u32>, M: u32, N: u32, K: u32, a_sm: u32, a_sk: 
             var ak = e / TM;
             if a_sk == 1u { am = e / TK; ak = e % TK; }
             var av = 0.0;
-            if mb + am < M && k0 + ak < K { av = a[p.a_off + (mb + am) * a_sm + (k0 + ak) * a_sk]; }
+            if mb + am < M && k0 + ak < K { av = a[a_off + (mb + am) * a_sm + (k0 + ak) * a_sk]; }
             As[ak * TM + am] = av;
             var bn = e % TM;
             var bk = e / TM;
             if b_sk == 1u { bn = e / TK; bk = e % TK; }
             var bv = 0.0;
-            if nb + bn < N && k0 + bk < K { bv = b[p.b_off + (k0 + bk) * b_sk + (nb + bn) * b_sn]; }
+            if nb + bn < N && k0 + bk < K { bv = lb(b_off + (k0 + bk) * b_sk + (nb + bn) * b_sn); }
             Bs[bk * TM + bn] = bv;
         }
         workgroupBarrier();
@@ -85,26 +109,43 @@ fn gemm(lid: vec2<u32>, wg: vec2<u32>, M: u32, N: u32, K: u32, a_sm: u32, a_sk: 
     let m0 = mb + lid.y * 4u;
     let n0 = nb + lid.x * 4u;
     if n0 >= N { return; }
-    if m0 < M { store_row(m0, n0, N, c0, flags); }
-    if m0 + 1u < M { store_row(m0 + 1u, n0, N, c1, flags); }
-    if m0 + 2u < M { store_row(m0 + 2u, n0, N, c2, flags); }
-    if m0 + 3u < M { store_row(m0 + 3u, n0, N, c3, flags); }
+    if m0 < M { store_row(o, m0, n0, N, c0, flags); }
+    if m0 + 1u < M { store_row(o, m0 + 1u, n0, N, c1, flags); }
+    if m0 + 2u < M { store_row(o, m0 + 2u, n0, N, c2, flags); }
+    if m0 + 3u < M { store_row(o, m0 + 3u, n0, N, c3, flags); }
 }
 
 @compute @workgroup_size(16, 16)
 fn matmul_forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
     // out[N,OC] = inp[N,C] · w[OC,C]ᵀ: A(m,k) = inp[m*C+k], B(k,n) = w[n*C+k]
-    gemm(lid.xy, wg.xy, p.N, p.OC, p.C, p.C, 1u, 1u, p.C, p.flags & BIAS);
+    gemm(lid.xy, wg.xy, p.N, p.OC, 0u, p.C, p.a_off, p.C, 1u, p.b_off, 1u, p.C, Out(p.out_off, p.OC, 1u, 1.0), p.flags & BIAS);
 }
 
 @compute @workgroup_size(16, 16)
 fn matmul_backward_dinp(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
     // dinp[N,C] = dout[N,OC] · w[OC,C]: A(m,k) = dout[m*OC+k], B(k,n) = w[k*C+n]
-    gemm(lid.xy, wg.xy, p.N, p.C, p.OC, p.OC, 1u, p.C, 1u, 0u);
+    gemm(lid.xy, wg.xy, p.N, p.C, 0u, p.OC, p.a_off, p.OC, 1u, p.b_off, p.C, 1u, Out(p.out_off, p.C, 1u, 1.0), 0u);
 }
 
 @compute @workgroup_size(16, 16)
 fn matmul_backward_dw(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
     // dw[OC,C] += dout[N,OC]ᵀ · inp[N,C]: A(m,k) = dout[k*OC+m], B(k,n) = inp[k*C+n]
-    gemm(lid.xy, wg.xy, p.OC, p.C, p.N, 1u, p.OC, p.C, 1u, ACCUMULATE);
+    gemm(lid.xy, wg.xy, p.OC, p.C, 0u, p.N, p.a_off, 1u, p.OC, p.b_off, p.C, 1u, Out(p.out_off, p.C, 1u, 1.0), ACCUMULATE);
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_batched(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    let bi = wg.z / p.NH;
+    let h = wg.z % p.NH;
+    let mb = wg.y * TM;
+    // a whole tile above the causal diagonal: nothing to write (uniform per workgroup, so the
+    // barriers inside gemm are still reached by all or none)
+    if (p.flags & CAUSAL_OUT) != 0u && wg.x * TM > mb + TM - 1u + p.shift { return; }
+    var k_lo = 0u;
+    var k_hi = p.C;
+    if (p.flags & K_UPTO) != 0u { k_hi = min(k_hi, mb + TM + p.shift); }
+    if (p.flags & K_FROM) != 0u { k_lo = mb; }
+    let o = Out(p.out_off + bi * p.o_sb + h * p.o_sh, p.o_sm, p.o_sn, p.scale);
+    gemm(lid.xy, wg.xy, p.N, p.OC, k_lo, k_hi, p.a_off + bi * p.a_sb + h * p.a_sh, p.a_sm, p.a_sk,
+         p.b_off + bi * p.b_sb + h * p.b_sh, p.b_sk, p.b_sn, o, 0u);
 }

@@ -170,12 +170,12 @@ fn matmul_forward_and_backward_both_variants() {
 #[test]
 fn attention_forward_and_backward() {
     let Some(mut g) = gpu_or_skip() else { return };
-    // Blocked (CPU adapters): from 16 queries on, batched matmuls (16x16 blocks, so T = 37
-    // leaves partial blocks and the causal skips cut through them) with softmax row kernels;
-    // fewer queries, and the Tiled variant (real GPUs): the fused kernels.
+    // From 16 queries on, batched matmuls with softmax row kernels: 16x16 blocks (Blocked, CPU
+    // adapters) or 64x64 tiles (Tiled, GPUs), so T = 37 and 70 leave partial blocks and tiles
+    // and the causal skips cut through them; fewer queries: the fused kernels.
     for variant in [MatmulVariant::Blocked, MatmulVariant::Tiled] {
         g.set_matmul_variant(variant);
-        for t in [T, 37] {
+        for t in [T, 37, 70] {
             println!("attention with the {variant:?} matmul variant, T = {t}");
             let n = B * t;
             for nh in [3, NH] {

@@ -8,7 +8,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("encoder.wgsl", &["encoder_forward", "encoder_backward", "encoder_backward_dwpe"]),
     ("layernorm.wgsl", &["layernorm_forward", "layernorm_backward", "layernorm_backward_dw"]),
     ("matmul_blocked.wgsl", &["matmul_forward", "matmul_backward_dinp", "matmul_backward_dw", "matmul_backward_dbias", "matmul_batched"]),
-    ("matmul_tiled.wgsl", &["matmul_forward", "matmul_backward_dinp", "matmul_backward_dw"]),
+    ("matmul_tiled.wgsl", &["matmul_forward", "matmul_backward_dinp", "matmul_backward_dw", "matmul_batched"]),
     ("attention.wgsl", &["attention_forward", "attention_backward_dq", "attention_backward_dkv", "attention_softmax_forward", "attention_softmax_backward"]),
     ("gelu.wgsl", &["gelu_forward", "gelu_backward"]),
     ("residual.wgsl", &["residual_forward"]),

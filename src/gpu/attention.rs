@@ -1,7 +1,7 @@
 //! Launchers for shaders/attention.wgsl: causal multi-head self-attention.
 
 use super::matmul::{batched, Causal, Strided};
-use super::{u, GpuBackend, MatmulVariant};
+use super::{u, GpuBackend};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -31,7 +31,7 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, att: Tensor, qkv: Tensor,
     };
     let groups = g.grid_1d(b * nh * tq, 64);
     // A few new queries (KV-cached decoding) are too few rows for 16-row blocks: fused kernel.
-    if g.matmul == MatmulVariant::Blocked && tq >= 16 {
+    if tq >= 16 {
         // att = q·kᵀ/sqrt(hs) (blocks above the diagonal skipped), softmax rows, out = att·v
         let (hs, shift) = (c / nh, tk - tq);
         let scale = 1.0 / (hs as f32).sqrt();
@@ -59,7 +59,7 @@ pub(super) fn backward(g: &mut GpuBackend, dqkv: Tensor, dout: Tensor, qkv: Tens
     };
     let bind = [(1, dqkv), (2, att), (3, qkv), (4, dout), (5, dots)];
     let groups = g.grid_1d(b * nh * t, 64);
-    if g.matmul == MatmulVariant::Blocked {
+    if t >= 16 {
         // datt = dout·vᵀ, then the scores' gradient in place (softmax backward), then
         // dq = dpre·k, dk = dpreᵀ·q, dv = attᵀ·dout, each skipping what the mask zeroes.
         let hs = c / nh;

@@ -115,7 +115,7 @@ pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Opti
 }
 
 /// For each of `nb` batches x `nh` heads, out = scale · A·B with A [m,k] and B [k,n] strided
-/// views (the blocked kernel; CPU adapters' attention). `shift` is how far the causal diagonal
+/// views (attention's products; on the current matmul variant). `shift` is how far the causal diagonal
 /// lies right of m = n. When `b.t` lies in `a.t`'s buffer (attention's q and k), B is read
 /// through A's binding: a buffer may not be bound twice where one binding is writable.
 #[allow(clippy::too_many_arguments)]
@@ -134,12 +134,17 @@ pub(super) fn batched(g: &mut GpuBackend, out: Strided, a: Strided, b: Strided, 
         a_sb: u(a.sb), a_sh: u(a.sh), b_sb: u(b.sb), b_sh: u(b.sh), o_sb: u(out.sb), o_sh: u(out.sh),
         shift: u(shift), scale,
     };
-    let groups = g.grid_1d(nb * nh * m.div_ceil(16) * n.div_ceil(16), 8);
+    let (shader, groups) = match g.matmul {
+        // 8 invocations of 16x16 blocks per workgroup, numbered over all matrices
+        MatmulVariant::Blocked => ("matmul_blocked", g.grid_1d(nb * nh * m.div_ceil(16) * n.div_ceil(16), 8)),
+        // one 64x64 tile per workgroup, z = the matrix
+        MatmulVariant::Tiled => ("matmul_tiled", [u(n.div_ceil(64)), u(m.div_ceil(64)), u(nb * nh)]),
+    };
     // bindings declared but unread get distinct placeholders (no buffer bound twice writable)
     let u1 = g.unused();
     let u2 = g.scratch("unused binding 2", 4);
     match whole {
-        Some(w) => g.dispatch_with("matmul_blocked", "matmul_batched", Some("B_IN_A"), &p, &[(1, out.t), (2, w), (3, u1), (4, u2)], groups),
-        None => g.dispatch("matmul_blocked", "matmul_batched", &p, &[(1, out.t), (2, a.t), (3, b.t), (4, u1)], groups),
+        Some(w) => g.dispatch_with(shader, "matmul_batched", Some("B_IN_A"), &p, &[(1, out.t), (2, w), (3, u1), (4, u2)], groups),
+        None => g.dispatch(shader, "matmul_batched", &p, &[(1, out.t), (2, a.t), (3, b.t), (4, u1)], groups),
     }
 }
