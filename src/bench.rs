@@ -152,8 +152,9 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
             let (x, y) = (rand_ids(b * t, p.model.vocab_size, 2), rand_ids(b * t, p.model.vocab_size, 3));
             model.backend.set_profiling(true);
             block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
+            let source = model.backend.profile_source();
             for (entry, n, s) in model.backend.profile() {
-                out.push(json!({"backend": "gpu", "preset": name, "kernel": entry, "dispatches": n, "ms": s * 1e3}));
+                out.push(json!({"backend": "gpu", "preset": name, "kernel": entry, "dispatches": n, "ms": s * 1e3, "timing": source}));
             }
         }
         if o.gpt2 {
@@ -172,7 +173,7 @@ pub fn describe(r: &Value) -> String {
     } else if r.get("gflops").is_some() {
         format!("{be:<12} matmul {}x{}x{}: {:.2} ms, {:.1} GFLOP/s", r["n"], r["c"], r["oc"], f("ms"), f("gflops"))
     } else if r.get("dispatches").is_some() {
-        format!("{be:<12} {} step, {:<28} {:>4} dispatches {:>9.3} ms", r["preset"].as_str().unwrap_or(""), r["kernel"].as_str().unwrap_or(""), r["dispatches"], f("ms"))
+        format!("{be:<12} {} step, {:<28} {:>4} dispatches {:>9.3} ms ({})", r["preset"].as_str().unwrap_or(""), r["kernel"].as_str().unwrap_or(""), r["dispatches"], f("ms"), r["timing"].as_str().unwrap_or(""))
     } else if r.get("generate_tokens").is_some() {
         let cache = if r["kv_cache"] == true { "with" } else { "without" };
         format!("{be:<12} {} generation {cache} KV cache: {:.0} tokens/s", r["preset"].as_str().unwrap_or(""), f("tokens_per_s"))

@@ -201,3 +201,29 @@ fn lagged_steps_match_plain_ones_and_fail_as_a_whole() {
     let gpu = block_on(lagged(g));
     assert_close("GPU pipelined losses", &gpu, &cl, 1e-3, 0.0);
 }
+
+/// `bench`'s per-kernel profile: every dispatch of a step is counted under its entry point, with
+/// GPU time from timestamp queries where the adapter has them (lavapipe does).
+#[test]
+fn profiling_counts_every_dispatch_of_a_step() {
+    let Some(g) = gpu_or_skip() else { return };
+    let cfg = config(PosEncoding::Learned);
+    let tc = TrainConfig { batch_size: 3, ..TrainConfig::default() };
+    let data = corpus();
+    let mut model = Gpt::new(cfg.clone(), g, 42).unwrap();
+    let (x, y) = data.batch(Split::Train, tc.batch_size, cfg.block_size, &mut batch_rng(tc.seed, 0));
+    block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap();
+    model.backend.set_profiling(true);
+    block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap();
+    let source = model.backend.profile_source();
+    let rows = model.backend.profile();
+    eprintln!("profile ({source}): {rows:?}");
+    let get = |e: &str| rows.iter().find(|r| r.0 == e).unwrap_or_else(|| panic!("{e} in {rows:?}"));
+    // 4 per layer (qkv, attention projection, mlp up and down), the LM head, the update guard
+    assert_eq!(get("matmul_forward").1, 4 * cfg.n_layer + 2);
+    assert_eq!(get("encoder_forward").1, 1);
+    assert!(rows.iter().all(|r| r.2 >= 0.0) && rows.iter().map(|r| r.2).sum::<f64>() > 0.0, "{rows:?}");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        assert_eq!(source, "timestamp queries", "lavapipe has TIMESTAMP_QUERY");
+    }
+}

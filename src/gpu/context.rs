@@ -11,6 +11,10 @@ pub(super) struct Context {
     /// The first GPU error or device loss reported by wgpu's callbacks (which would otherwise
     /// panic): the backend returns it as an error from the step that met it.
     pub fault: Arc<Mutex<Option<String>>>,
+    /// Timestamp queries are enabled (natively, where the adapter has them): per-kernel
+    /// profiling then reads GPU time instead of waiting for each dispatch.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub timestamps: bool,
 }
 
 impl Context {
@@ -51,10 +55,12 @@ impl Context {
             ..wgpu::Limits::default()
         }
         .or_worse_values_from(&offered);
+        // natively only: the page does not profile, and a browser may refuse the feature
+        let timestamps = cfg!(not(target_arch = "wasm32")) && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("tinygpt"),
-                required_features: wgpu::Features::empty(),
+                required_features: if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() },
                 required_limits: wanted,
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -70,7 +76,7 @@ impl Context {
         let (f, n) = (fault.clone(), name);
         // the loss is the root cause of the validation errors that follow it: it wins
         device.set_device_lost_callback(move |reason, msg| record_lost(&f, format!("{n} device was lost ({reason:?}{}{msg})", if msg.is_empty() { "" } else { ": " })));
-        Ok(Context { device, queue, info, limits, fault })
+        Ok(Context { device, queue, info, limits, fault, timestamps })
     }
 
     /// Adapter name, type, backend and driver. Browsers may leave the name empty, so the

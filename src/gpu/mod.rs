@@ -82,6 +82,9 @@ struct Uniforms {
 }
 
 const SLOT: usize = 256;
+/// Timestamp queries per profiling query set (wgpu's maximum): two per dispatch.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+const STAMPS: u32 = 4096;
 const SLOTS_PER_BUF: usize = 256;
 
 impl Uniforms {
@@ -165,7 +168,11 @@ pub struct GpuBackend {
     scratch: HashMap<&'static str, Tensor>,
     matmul: MatmulVariant,
     /// Per entry point: (dispatches, seconds), when profiling (native only).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     profile: Option<HashMap<&'static str, (usize, f64)>>,
+    /// When profiling with timestamp queries: the query set and the entry point of each pass
+    /// that writes a begin/end pair into it, not yet read.
+    stamps: Option<(wgpu::QuerySet, Vec<&'static str>)>,
     /// A lower per-buffer limit than the device's (tests of models cut into buffers).
     max_elems: Option<usize>,
 }
@@ -191,6 +198,7 @@ impl GpuBackend {
             scratch: HashMap::new(),
             matmul,
             profile: None,
+            stamps: None,
             max_elems: None,
         })
     }
@@ -231,19 +239,66 @@ impl GpuBackend {
         self.max_elems = Some(n);
     }
 
-    /// Profiling: when on, every dispatch is submitted and waited for on its own and its wall
-    /// time added to its entry point's total (slow; native only). Turning it on clears the totals.
+    /// Profiling (native only): when on, each dispatch's GPU time is added to its entry point's
+    /// total, from timestamp queries written around its pass where the adapter has them, else
+    /// by submitting and waiting for every dispatch on its own (slow; wall time). Turning it on
+    /// clears the totals.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn set_profiling(&mut self, on: bool) {
         self.sync();
         self.profile = on.then(HashMap::new);
+        self.stamps = (on && self.ctx.timestamps).then(|| {
+            let set = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("profile"), ty: wgpu::QueryType::Timestamp, count: STAMPS });
+            (set, Vec::new())
+        });
+    }
+
+    /// How `profile` measures: "timestamp queries" or "wall time around each dispatch".
+    pub fn profile_source(&self) -> &'static str {
+        if self.stamps.is_some() {
+            "timestamp queries"
+        } else {
+            "wall time around each dispatch"
+        }
     }
 
     /// (entry point, dispatches, total seconds), most expensive first.
-    pub fn profile(&self) -> Vec<(&'static str, usize, f64)> {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn profile(&mut self) -> Vec<(&'static str, usize, f64)> {
+        self.read_stamps();
         let mut v: Vec<_> = self.profile.iter().flatten().map(|(k, &(n, s))| (*k, n, s)).collect();
         v.sort_by(|a, b| b.2.total_cmp(&a.2));
         v
+    }
+
+    /// Resolves the timestamps written so far and adds each pass's time to its entry point.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn read_stamps(&mut self) {
+        let Some((set, entries)) = self.stamps.take() else { return };
+        if !entries.is_empty() {
+            let n = 2 * entries.len() as u32;
+            let size = n as u64 * wgpu::QUERY_SIZE as u64;
+            let mk = |usage, label| self.ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false });
+            let resolved = mk(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC, "timestamps");
+            let staging = mk(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, "timestamps readback");
+            let enc = self.encoder();
+            enc.resolve_query_set(&set, 0..n, &resolved, 0);
+            enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, size);
+            self.sync();
+            staging.map_async(wgpu::MapMode::Read, .., |_| {});
+            self.wait();
+            if let Ok(view) = staging.get_mapped_range(..) {
+                let ticks: &[u64] = bytemuck::cast_slice(&view);
+                let period = self.ctx.queue.get_timestamp_period() as f64; // ns per tick
+                let totals = self.profile.get_or_insert_with(HashMap::new);
+                for (i, e) in entries.iter().enumerate() {
+                    let t = totals.entry(e).or_default();
+                    t.0 += 1;
+                    t.1 += ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period * 1e-9;
+                }
+            }
+        }
+        self.stamps = Some((set, Vec::new()));
     }
 
     /// Submits the pending work without waiting for it.
@@ -425,20 +480,41 @@ impl GpuBackend {
         for &(_, t) in bindings {
             self.pending.insert(t.buf);
         }
+        // Profiling: a pair of timestamps around the pass where the adapter has them (read when
+        // the query set is full or the profile is asked for), else wall time around the
+        // dispatch submitted on its own.
         #[cfg(not(target_arch = "wasm32"))]
-        if self.profile.is_some() {
+        if self.stamps.as_ref().is_some_and(|(_, e)| 2 * e.len() as u32 >= STAMPS) {
+            self.read_stamps();
+        }
+        let stamp = match &mut self.stamps {
+            Some((set, entries)) => {
+                entries.push(entry);
+                Some((set.clone(), 2 * entries.len() as u32 - 2))
+            }
+            None => None,
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        let wall = self.profile.is_some() && stamp.is_none();
+        #[cfg(not(target_arch = "wasm32"))]
+        if wall {
             self.sync();
         }
         #[cfg(not(target_arch = "wasm32"))]
         let t0 = std::time::Instant::now();
         {
-            let mut pass = self.encoder().begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
+            let timestamp_writes = stamp.as_ref().map(|(set, i)| wgpu::ComputePassTimestampWrites {
+                query_set: set,
+                beginning_of_pass_write_index: Some(*i),
+                end_of_pass_write_index: Some(*i + 1),
+            });
+            let mut pass = self.encoder().begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes });
             pass.set_pipeline(&pipe.raw);
             pass.set_bind_group(0, &group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         #[cfg(not(target_arch = "wasm32"))]
-        if self.profile.is_some() {
+        if wall {
             self.sync();
             let e = self.profile.as_mut().expect("checked").entry(entry).or_default();
             e.0 += 1;
