@@ -12,7 +12,7 @@
 // encoder_forward:       one invocation per (b,t,c): out = wte[inp[b,t]] + pe[pos0+t].
 // encoder_backward:      one invocation per (row range r, channel c): walks every token in
 //                        order and adds its dout into dwte[token, c] when the token's row is
-//                        in range r (p.pos0 rows per range; one range on CPU adapters, more on
+//                        in range r (p.rows rows per range; one range on CPU adapters, more on
 //                        GPUs for parallelism). Each dwte element has one owner and gets its
 //                        terms in token order, as on the CPU: no atomics, the same sums, and
 //                        O(ranges·C·B·T) work rather than O(V·C·B·T).
@@ -21,7 +21,7 @@
 struct Params {
     B: u32, T: u32, C: u32, V: u32,
     pos0: u32, out_off: u32, inp_off: u32, wte_off: u32,
-    pe_off: u32, dout_off: u32, _p0: u32, _p1: u32,
+    pe_off: u32, dout_off: u32, rows: u32, _p1: u32, // rows: encoder_backward's rows per range
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -50,7 +50,7 @@ fn encoder_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wo
 @compute @workgroup_size(256)
 fn encoder_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(id, nwg);
-    let rows = p.pos0; // rows per range
+    let rows = p.rows;
     let ranges = (p.V + rows - 1u) / rows;
     if i >= ranges * p.C { return; }
     let c = i % p.C;

@@ -340,8 +340,6 @@ struct InFlight {
     /// Positions in the batch.
     n: usize,
     lr: f32,
-    /// False when a non-finite lr kept the update from being recorded.
-    updated: bool,
     /// The step's number (1-based).
     step: u32,
 }
@@ -708,17 +706,9 @@ impl<B: Backend> Gpt<B> {
         be.encoder_backward(g.wte[0].1, g.wpe, a.dstream, a.inputs, b, t, c);
     }
 
-    /// Clips by global norm and applies one AdamW update with learning rate `lr`.
-    /// Returns the gradient norm before clipping; a NaN/Inf norm leaves the weights unchanged.
-    pub async fn update(&mut self, lr: f32, tc: &TrainConfig) -> f32 {
-        if !self.record_update(lr, tc) {
-            return f32::NAN;
-        }
-        self.backend.read(self.stats.view(2, 1)).await[0].sqrt()
-    }
-
-    /// Records the update (the squared gradient norm into stats[2]) without reading anything
-    /// back; false (nothing recorded) for a non-finite lr.
+    /// Records the update: clipping by global norm (the squared norm into stats[2]) and one
+    /// AdamW step with learning rate `lr`; a NaN/Inf norm leaves the weights unchanged. Reads
+    /// nothing back; false (nothing recorded) for a non-finite lr.
     fn record_update(&mut self, lr: f32, tc: &TrainConfig) -> bool {
         self.step += 1;
         if !lr.is_finite() {
@@ -779,14 +769,14 @@ impl<B: Backend> Gpt<B> {
     /// `train_step`, pipelined: records and submits this step, then returns the statistics of
     /// the step before it (None for the first), so the device never waits for the host to look
     /// at a loss: on a GPU the next step is recorded while this one runs. `finish_lagged`
-    /// returns the last step's. A step that fails is reported one call late; it changed no
-    /// weights (a non-finite gradient norm skips the update on the device), while the step
-    /// after it, already submitted, ran as usual from the last good weights.
+    /// returns the last step's. A step that fails on the device is reported one call late; it
+    /// changed no weights (a non-finite gradient norm skips the update), and the failure guard
+    /// made the step already submitted behind it skip its update too, so the weights are the
+    /// last good step's, as with `train_step`. A non-finite lr fails at once.
     pub async fn train_step_lagged(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<Option<StepStats>> {
         self.record_forward(inputs, Some(targets), b, t)?;
         self.backward();
-        let updated = self.record_update(lr, tc);
-        if !updated {
+        if !self.record_update(lr, tc) {
             // a failure known now (non-finite lr): settle the step before, then report this one
             let prev = self.finish_lagged().await;
             let s = self.backend.read(self.stats.view(0, 3)).await;
@@ -795,7 +785,7 @@ impl<B: Backend> Gpt<B> {
             return this.map(Some);
         }
         let stats = self.backend.read_start(self.stats.view(0, 3));
-        let now = InFlight { stats, n: b * t, lr, updated, step: self.step };
+        let now = InFlight { stats, n: b * t, lr, step: self.step };
         match self.in_flight.replace(now) {
             None => Ok(None),
             Some(prev) => match self.settle(prev).await {
@@ -820,7 +810,7 @@ impl<B: Backend> Gpt<B> {
 
     async fn settle(&mut self, f: InFlight) -> Result<StepStats> {
         let s = self.backend.read_done(f.stats).await;
-        self.check_step(&s, f.n, f.lr, f.updated, f.step)
+        self.check_step(&s, f.n, f.lr, true, f.step)
     }
 
     /// StepStats from (loss sum, hit sum, norm²) of step number `k`, or the error of a step

@@ -8,6 +8,7 @@ use pollster::block_on;
 use tinygpt::backend::Backend;
 use tinygpt::config::{ModelConfig, PosEncoding, TrainConfig};
 use tinygpt::cpu::CpuBackend;
+use tinygpt::gpu::GpuBackend;
 use tinygpt::data::{Dataset, Split};
 use tinygpt::model::{Gpt, Slot};
 use tinygpt::sample::{generate, SampleConfig};
@@ -106,17 +107,23 @@ fn gpu_model_cut_into_small_buffers_matches_the_cpu() {
     assert!(e.contains("wte") && e.contains("training"), "{e}");
 }
 
+/// The context-13 model after one training step on the GPU, with that step's batch.
+fn trained_one_step(g: GpuBackend) -> (Gpt<GpuBackend>, Vec<u32>, Vec<u32>, TrainConfig) {
+    let cfg = config(PosEncoding::Learned);
+    let tc = TrainConfig { batch_size: 3, ..TrainConfig::default() };
+    let mut model = Gpt::new(cfg.clone(), g, 42).unwrap();
+    let (x, y) = corpus().batch(Split::Train, tc.batch_size, cfg.block_size, &mut batch_rng(tc.seed, 0));
+    block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap();
+    (model, x, y, tc)
+}
+
 /// A device lost mid-training (as on a driver reset) is an error from the step that met it,
 /// naming the loss; nothing panics, and generation on that device reports it too.
 #[test]
 fn a_lost_device_is_an_error_not_a_panic() {
     let Some(g) = gpu_or_skip() else { return };
-    let cfg = config(PosEncoding::Learned);
-    let tc = TrainConfig { batch_size: 3, ..TrainConfig::default() };
-    let data = corpus();
-    let mut model = Gpt::new(cfg.clone(), g, 42).unwrap();
-    let (x, y) = data.batch(Split::Train, tc.batch_size, cfg.block_size, &mut batch_rng(tc.seed, 0));
-    block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap();
+    let (mut model, x, y, tc) = trained_one_step(g);
+    let cfg = model.cfg.clone();
     assert_eq!(model.backend.fault(), None);
     model.backend.lose_device();
     let e = block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap_err().to_string();
@@ -207,12 +214,8 @@ fn lagged_steps_match_plain_ones_and_fail_as_a_whole() {
 #[test]
 fn profiling_counts_every_dispatch_of_a_step() {
     let Some(g) = gpu_or_skip() else { return };
-    let cfg = config(PosEncoding::Learned);
-    let tc = TrainConfig { batch_size: 3, ..TrainConfig::default() };
-    let data = corpus();
-    let mut model = Gpt::new(cfg.clone(), g, 42).unwrap();
-    let (x, y) = data.batch(Split::Train, tc.batch_size, cfg.block_size, &mut batch_rng(tc.seed, 0));
-    block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap();
+    let (mut model, x, y, tc) = trained_one_step(g);
+    let cfg = model.cfg.clone();
     model.backend.set_profiling(true);
     block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap();
     let source = model.backend.profile_source();

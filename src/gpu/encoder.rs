@@ -17,13 +17,15 @@ struct Params {
     wte_off: u32,
     pe_off: u32,
     dout_off: u32,
-    _pad: [u32; 2],
+    /// encoder_backward: vocabulary rows per invocation's range.
+    rows: u32,
+    _pad: u32,
 }
 
 /// out[B,T,C] = wte[inp[b,t]] + pe[pos0 + t]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, wte: Tensor, pe: Tensor, b: usize, t: usize, c: usize, pos0: usize) {
-    let p = Params { b: u(b), t: u(t), c: u(c), v: 0, pos0: u(pos0), out_off: g.off(out), inp_off: g.off(inp), wte_off: g.off(wte), pe_off: g.off(pe), dout_off: 0, _pad: [0; 2] };
+    let p = Params { b: u(b), t: u(t), c: u(c), v: 0, pos0: u(pos0), out_off: g.off(out), inp_off: g.off(inp), wte_off: g.off(wte), pe_off: g.off(pe), dout_off: 0, rows: 0, _pad: 0 };
     let groups = g.grid_1d(b * t * c, 256);
     g.dispatch("encoder", "encoder_forward", &p, &[(1, out), (2, inp), (3, wte), (4, pe)], groups);
 }
@@ -32,14 +34,14 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, wte: Tensor,
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(g: &mut GpuBackend, dwte: Tensor, dwpe: Option<Tensor>, dout: Tensor, inp: Tensor, b: usize, t: usize, c: usize) {
     let v = dwte.len / c;
-    // Vocabulary rows per invocation (passed as pos0): all of them on a CPU adapter, whose few
+    // Vocabulary rows per invocation: all of them on a CPU adapter, whose few
     // threads are busy with C invocations; on a GPU enough ranges for ~16k invocations.
     let rows = match g.matmul {
         MatmulVariant::Blocked => v,
         MatmulVariant::Tiled => v.div_ceil(16384usize.div_ceil(c).min(v)),
     }
     .max(1);
-    let mut p = Params { b: u(b), t: u(t), c: u(c), v: u(v), pos0: u(rows), out_off: 0, inp_off: g.off(inp), wte_off: g.off(dwte), pe_off: 0, dout_off: g.off(dout), _pad: [0; 2] };
+    let mut p = Params { b: u(b), t: u(t), c: u(c), v: u(v), pos0: 0, out_off: 0, inp_off: g.off(inp), wte_off: g.off(dwte), pe_off: 0, dout_off: g.off(dout), rows: u(rows), _pad: 0 };
     let groups = g.grid_1d(v.div_ceil(rows) * c, 256);
     g.dispatch("encoder", "encoder_backward", &p, &[(2, inp), (3, dwte), (5, dout)], groups);
     if let Some(dwpe) = dwpe {
