@@ -15,7 +15,12 @@ cd "$(dirname "$0")"
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { echo "build.sh: $*" >&2; exit 1; }
 # Never exit silently: any command that fails under set -e names itself.
-trap 'rc=$?; echo "build.sh: \"$BASH_COMMAND\" failed (exit $rc, line $LINENO)" >&2; exit $rc' ERR
+on_err() {
+  local rc=$?
+  echo "build.sh: \"$BASH_COMMAND\" failed (exit $rc, line $1)" >&2
+  exit "$rc"
+}
+trap 'on_err $LINENO' ERR
 
 TOOLS="$PWD/target/tools"
 WASM_BINDGEN="$TOOLS/bin/wasm-bindgen"
