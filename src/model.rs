@@ -830,9 +830,7 @@ impl<B: Backend> Gpt<B> {
                 self.backend.zero(tb.guard);
             }
             let what = if loss.is_finite() { format!("the update became NaN (loss {loss}, gradient norm {grad_norm})") } else { format!("loss became {}", if loss.is_nan() { "NaN".to_string() } else { loss.to_string() }) };
-            return Err(Error::Numeric(format!(
-                "{what} at step {k}; learning rate {lr} may be too high. The weights are those of the last good step."
-            )));
+            return Err(Error::Numeric { step: k, lr, what });
         }
         Ok(StepStats { step: k, loss, acc, grad_norm, lr })
     }

@@ -1,7 +1,7 @@
 //! A device self-check: every op run on two backends with the same random inputs, reporting
-//! the largest relative difference per op. The page runs it on WebGPU against the CPU backend
-//! (browsers' adapters differ, and a wrong kernel would otherwise only show as odd text), and
-//! the e2e tests assert it.
+//! the largest relative difference per op: WebGPU (or lavapipe) against the CPU backend, since
+//! adapters differ and a wrong kernel would otherwise only show as odd text. `Engine::self_check`
+//! exposes it to the page; tests/gpu_model.rs runs it natively.
 
 use crate::backend::{AdamWStep, Backend, Tensor};
 use crate::rng::Rng;

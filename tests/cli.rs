@@ -26,6 +26,7 @@ fn fails_with(out: &Output, needle: &str) {
     assert_eq!(out.status.code(), Some(2), "exit code 2 expected; stderr: {err}");
     assert!(err.contains(needle), "stderr should mention {needle:?}: {err}");
     assert!(!err.contains("panicked"), "no panic: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "the error is the only line on stderr: {err}");
 }
 
 #[test]
@@ -44,6 +45,18 @@ fn train_generate_eval_resume() {
             assert!(l[k].as_f64().unwrap().is_finite(), "{k} in {l}");
         }
         assert_eq!(l.get("val_loss").is_some(), (i + 1) % 6 == 0, "val_loss on eval steps only: {l}");
+        // tokens/s is this step's own figure: batch 4 x context 64 tokens over its ms
+        let (ms, tps) = (l["ms_per_step"].as_f64().unwrap(), l["tokens_per_s"].as_f64().unwrap());
+        assert!((tps * ms / 1e3 - 256.0).abs() < 1e-3 * 256.0, "tokens_per_s matches ms_per_step: {l}");
+    }
+    // Steps settled on their own (before an evaluation, the last) report the time of their
+    // work, not the instant between two readbacks: same order as the other steps of the run.
+    let mut ms: Vec<f64> = lines.iter().map(|l| l["ms_per_step"].as_f64().unwrap()).collect();
+    let (sixth, last) = (ms[5], ms[11]);
+    ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = ms[6];
+    for (k, v) in [(6, sixth), (12, last)] {
+        assert!(v > median / 10.0, "step {k} ms_per_step {v} vs the run's median {median}: {lines:?}");
     }
     assert!(ckpt.exists());
 

@@ -95,44 +95,54 @@ enum Chosen {
     Gpu(GpuBackend),
 }
 
-fn choose(kind: BackendKind, quiet: bool) -> Result<Chosen> {
-    let say = |m: String| {
-        if !quiet {
-            eprintln!("tinygpt: {m}");
-        }
-    };
+/// The chosen backend and a line saying why, printed only once the command's inputs have been
+/// checked: a bad-input error is then the only line on stderr.
+fn choose(kind: BackendKind) -> Result<(Chosen, String)> {
     match kind {
-        BackendKind::Cpu => Ok(Chosen::Cpu(CpuBackend::new())),
+        BackendKind::Cpu => Ok((Chosen::Cpu(CpuBackend::new()), String::new())),
         BackendKind::Gpu => {
             let g = GpuBackend::new_blocking()?;
-            say(format!("backend gpu: {}", g.describe()));
-            Ok(Chosen::Gpu(g))
+            let m = format!("backend gpu: {}", g.describe());
+            Ok((Chosen::Gpu(g), m))
         }
         BackendKind::Auto => match GpuBackend::new_blocking() {
             Ok(g) if g.adapter_info().device_type != wgpu::DeviceType::Cpu => {
-                say(format!("backend gpu (auto): {}", g.describe()));
-                Ok(Chosen::Gpu(g))
+                let m = format!("backend gpu (auto): {}", g.describe());
+                Ok((Chosen::Gpu(g), m))
             }
-            Ok(g) => {
-                say(format!("backend cpu (auto): the only GPU adapter is a software one ({}), slower than the CPU backend; --backend gpu forces it", g.describe()));
-                Ok(Chosen::Cpu(CpuBackend::new()))
-            }
-            Err(e) => {
-                say(format!("backend cpu (auto): {e}"));
-                Ok(Chosen::Cpu(CpuBackend::new()))
-            }
+            Ok(g) => Ok((
+                Chosen::Cpu(CpuBackend::new()),
+                format!("backend cpu (auto): the only GPU adapter is a software one ({}), slower than the CPU backend; --backend gpu forces it", g.describe()),
+            )),
+            Err(e) => Ok((Chosen::Cpu(CpuBackend::new()), format!("backend cpu (auto): {e}"))),
         },
     }
 }
 
-/// Runs `$f(args, backend)` on the chosen backend.
-macro_rules! on_backend {
-    ($kind:expr, $quiet:expr, $f:ident($a:expr)) => {
-        match choose($kind, $quiet)? {
-            Chosen::Cpu(b) => $f($a, b),
-            Chosen::Gpu(b) => $f($a, b),
+/// Says which backend was chosen (on stderr, unless quiet): called once inputs are checked.
+struct Note {
+    line: String,
+    quiet: bool,
+}
+
+impl Note {
+    fn say(&self) {
+        if !self.quiet && !self.line.is_empty() {
+            eprintln!("tinygpt: {}", self.line);
         }
-    };
+    }
+}
+
+/// Runs `$f(args, backend, note)` on the chosen backend.
+macro_rules! on_backend {
+    ($kind:expr, $quiet:expr, $f:ident($a:expr)) => {{
+        let (chosen, line) = choose($kind)?;
+        let note = Note { line, quiet: $quiet };
+        match chosen {
+            Chosen::Cpu(b) => $f($a, b, note),
+            Chosen::Gpu(b) => $f($a, b, note),
+        }
+    }};
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -269,7 +279,7 @@ fn json_line(v: serde_json::Value) {
     let _ = out.flush();
 }
 
-fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
+fn train<B: Backend>(a: TrainArgs, backend: B, note: Note) -> Result<()> {
     let text = read_corpus(&a.data)?;
     let p = preset(&a.preset)?;
     let (model, tok, mut tc) = match &a.resume {
@@ -315,6 +325,7 @@ fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
     tc.validate()?;
     let ids = tok.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
     let data = Dataset::new(ids, model.cfg.block_size)?;
+    note.say();
     if !a.json {
         eprintln!(
             "tinygpt: {} parameters ({} layers, {} heads, {} wide, context {}, {} positions), vocab {}, backend {}",
@@ -344,33 +355,44 @@ fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
     let mut last_val = None;
     // Steps are pipelined: each call records and submits a step and returns the statistics of
     // the one before, so a GPU never idles while the host looks at a loss. Before evaluating
-    // (and at the end) the step in flight is settled.
-    let mut t_last = Instant::now();
+    // (and at the end) the step in flight is settled. A step's time is that of the call that
+    // recorded it (on the CPU backend the work happens there; on a GPU that call waits for the
+    // step before, the same time in steady state); a step settled on its own takes the longer
+    // of its recording call and the settling (on a GPU the settling is where it runs).
+    let mut in_flight_ms = 0.0;
+    let ms_since = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     loop {
         let more = !trainer.is_done();
         let next = trainer.steps_done() + 1;
         let eval_after = more && (next == tc.steps || (tc.eval_interval > 0 && next % tc.eval_interval == 0));
         let mut settled = Vec::new();
-        let mut r = if more { block_on(trainer.step_lagged()) } else { block_on(trainer.finish()) };
-        if let (Ok(s), true) = (&r, eval_after) {
-            settled.extend(s.map(|s| (s, Instant::now())));
-            r = block_on(trainer.finish());
+        let mut failed = None;
+        let t0 = Instant::now();
+        if more {
+            let r = block_on(trainer.step_lagged());
+            let d = ms_since(t0);
+            match r {
+                Ok(s) => settled.extend(s.map(|s| (s, in_flight_ms))),
+                Err(e) => failed = Some(e),
+            }
+            in_flight_ms = d;
         }
-        match r {
-            Ok(s) => settled.extend(s.map(|s| (s, Instant::now()))),
-            Err(e) => {
-                // The failed step did not touch the weights: keep them.
-                save(&mut trainer)?;
-                if let Some(b) = &bar {
-                    b.abandon();
-                }
-                return Err(e);
+        if failed.is_none() && (eval_after || !more) {
+            let t1 = Instant::now();
+            match block_on(trainer.finish()) {
+                Ok(s) => settled.extend(s.map(|s| (s, in_flight_ms.max(ms_since(t1))))),
+                Err(e) => failed = Some(e),
             }
         }
-        for (s, at) in settled {
-            // time between steps' results: the steady-state time per step
-            let ms = at.duration_since(t_last).as_secs_f64() * 1e3;
-            t_last = at;
+        if let Some(e) = failed {
+            // The failed step did not touch the weights: keep them.
+            save(&mut trainer)?;
+            if let Some(b) = &bar {
+                b.abandon();
+            }
+            return Err(e);
+        }
+        for (s, ms) in settled {
             let step = s.step as usize;
             let eval_now = step == tc.steps || (tc.eval_interval > 0 && step % tc.eval_interval == 0);
             let val = if eval_now { Some(block_on(trainer.estimate_val())?) } else { None };
@@ -383,8 +405,6 @@ fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
                 j["val_acc"] = va.into();
                 last_val = Some((vl, va));
                 save(&mut trainer)?;
-                // nothing is in flight during an evaluation: the next step's time starts now
-                t_last = Instant::now();
             }
             match &bar {
                 None => json_line(j),
@@ -415,7 +435,7 @@ fn train<B: Backend>(a: TrainArgs, backend: B) -> Result<()> {
     Ok(())
 }
 
-fn gen<B: Backend>(a: GenerateArgs, backend: B) -> Result<()> {
+fn gen<B: Backend>(a: GenerateArgs, backend: B, note: Note) -> Result<()> {
     let (mut model, tok, _) = load_model(&a.model)?.into_model(backend)?;
     let prompt = tok.encode(&a.prompt)?;
     let cfg = SampleConfig {
@@ -428,6 +448,7 @@ fn gen<B: Backend>(a: GenerateArgs, backend: B) -> Result<()> {
         ..SampleConfig::default()
     };
     cfg.validate()?;
+    note.say();
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", a.prompt);
     let mut bad = None;
@@ -448,7 +469,7 @@ fn gen<B: Backend>(a: GenerateArgs, backend: B) -> Result<()> {
     bad.map_or(Ok(()), Err)
 }
 
-fn eval<B: Backend>(a: EvalArgs, backend: B) -> Result<()> {
+fn eval<B: Backend>(a: EvalArgs, backend: B, note: Note) -> Result<()> {
     let (mut model, tok, tc) = load_model(&a.model)?.into_model(backend)?;
     let text = read_corpus(&a.data)?;
     let ids = tok.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
@@ -456,6 +477,7 @@ fn eval<B: Backend>(a: EvalArgs, backend: B) -> Result<()> {
     // The training batch; an imported model (no recipe) goes one window at a time, since
     // its context and vocabulary may be GPT-2's (1024 x 50257 logits per window).
     let batch = tc.map_or(1, |t| t.batch_size);
+    note.say();
     let (loss, acc, n) = block_on(evaluate(&mut model, &data.val, batch))?;
     if a.json {
         json_line(serde_json::json!({"val_loss": loss, "val_acc": acc, "tokens": n}));

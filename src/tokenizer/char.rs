@@ -53,12 +53,7 @@ impl CharTokenizer {
         text.chars()
             .enumerate()
             .map(|(pos, ch)| {
-                self.chars.binary_search(&ch).map(|i| i as u32).map_err(|_| {
-                    Error::Tokenizer(format!(
-                        "character {:?} (U+{:04X}) at position {pos} is not in the model's vocabulary of {} characters",
-                        ch, ch as u32, self.chars.len()
-                    ))
-                })
+                self.chars.binary_search(&ch).map(|i| i as u32).map_err(|_| Error::UnknownChar { ch, pos, vocab: self.chars.len() })
             })
             .collect()
     }
