@@ -131,7 +131,7 @@ struct TrainArgs {
     #[arg(long)]
     data: PathBuf,
     /// Model size and recipe.
-    #[arg(long, default_value = "baby", value_parser = ["baby", "small"])]
+    #[arg(long, default_value = "baby", value_parser = tinygpt::config::PRESET_NAMES)]
     preset: String,
     /// Optimizer steps (also where the cosine schedule ends).
     #[arg(long)]
