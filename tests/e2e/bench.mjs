@@ -1,12 +1,34 @@
-// The page's own speed, for docs/benchmarks.md (a record, not a test: nothing is asserted).
-// For WebGPU (SwiftShader here) and the CPU (WebAssembly) fallback, in headless Chromium:
-// time from navigation to the first generated token, generation tokens/s with the default
-// model, and training ms/step of the toy task's `tiny` model.
-//   node tests/e2e/bench.mjs            (after ./build.sh web and cargo build --release)
-import { startServer, launch, openPage, ready } from './helpers.mjs';
+// The page's own speed next to the native CLI's, for docs/benchmarks.md (a record, not a test:
+// nothing is asserted). In one run:
+//  - native `tinygpt train --preset baby --backend cpu` ms/step on the page's Shakespeare corpus;
+//  - the page, in headless Chromium with the WebGPU flag on (SwiftShader here) and off (the
+//    CPU/WebAssembly path): the same recipe's ms/step from the step counter over wall time,
+//    the time from Start to the first step, time to ready and to the first token,
+//    generation tokens/s with the default model;
+//  - the wasm module's size, raw and gzipped.
+//   node tests/e2e/bench.mjs [--seconds S]    (after ./build.sh web)
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { startServer, launch, openPage, ready, ROOT, BIN } from './helpers.mjs';
 
 const GEN_TOKENS = 200;
-const TRAIN_STEPS = 30;
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const TRAIN_SECONDS = arg('--seconds', 30);
+const CORPUS = path.join(ROOT, 'www/data/shakespeare.txt');
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function native(steps = 30) {
+  const out = execFileSync(BIN, ['train', '--data', CORPUS, '--preset', 'baby', '--steps', String(steps), '--backend', 'cpu', '--json'], { encoding: 'utf8' });
+  const ms = out.trim().split('\n').map((l) => JSON.parse(l)).slice(3).map((l) => l.ms_per_step);
+  return { command: `tinygpt train --preset baby --backend cpu --steps ${steps}`, ms_per_step_median: +median(ms).toFixed(1), ms_per_step_min: +Math.min(...ms).toFixed(1) };
+}
+
+const stepOf = (page) => page.$eval('[data-testid=train-step]', (e) => Number(e.textContent) || 0);
 
 async function measure(srv, webgpu) {
   const browser = await launch({ webgpu });
@@ -15,48 +37,64 @@ async function measure(srv, webgpu) {
     const { page } = await openPage(browser, srv.url);
     await ready(page);
     const tReady = Date.now() - t0;
-    const backend = await page.textContent('[data-testid=backend-badge]');
+    const backend = (await page.textContent('[data-testid=backend-badge]')).trim();
     await page.fill('[data-testid=prompt]', 'ROMEO:');
     await page.fill('#maxtokens', String(GEN_TOKENS));
     await page.fill('#temperature', '0.8');
     await page.fill('#seed', '1');
+    const g0 = Date.now();
     await page.click('[data-testid=generate]');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=output] .tok').length >= 1, null, { timeout: 60_000, polling: 5 });
-    const tFirst = Date.now() - t0;
+    const tFirst = Date.now() - g0;
     await page.waitForFunction(() => document.querySelector('[data-testid=output]').dataset.done === '1', null, { timeout: 300_000 });
-    const tDone = Date.now() - t0;
+    const tDone = Date.now() - g0;
     const n = await page.$$eval('[data-testid=output] .tok', (e) => e.length);
 
-    await page.check('input[name=corpus][value=toy]');
-    await page.selectOption('#toytask', 'reverse');
-    await page.selectOption('#sizepreset', 'tiny');
-    await page.fill('#batch', '16');
-    await page.fill('#steps', String(TRAIN_STEPS));
+    // the baby recipe on the Shakespeare corpus, as the native run
+    await page.check('input[name=corpus][value=shakespeare]');
+    await page.selectOption('#sizepreset', 'baby');
+    await page.fill('#batch', '12');
+    await page.fill('#steps', '2000');
     const s0 = Date.now();
     await page.click('[data-testid=train-start]');
-    await page.waitForFunction((k) => Number(document.querySelector('[data-testid=train-step]').textContent) >= k, TRAIN_STEPS, { timeout: 600_000 });
-    const trainMs = (Date.now() - s0) / TRAIN_STEPS;
-    const pageMs = await page.textContent('#mms');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]').textContent) >= 1, null, { timeout: 300_000, polling: 10 });
+    const firstStep = Date.now() - s0;
+    // steady state: steps counted over wall time, after the first few
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]').textContent) >= 3, null, { timeout: 300_000, polling: 10 });
+    const [k1, w1] = [await stepOf(page), Date.now()];
+    await page.waitForTimeout(TRAIN_SECONDS * 1000);
+    const [k2, w2] = [await stepOf(page), Date.now()];
+    await page.click('[data-testid=train-pause]').catch(() => {});
     return {
-      mode: webgpu ? 'WebGPU' : 'CPU fallback',
-      backend: backend.trim(),
+      mode: webgpu ? 'WebGPU flag on' : 'WebGPU flag off',
+      backend,
       ready_ms: tReady,
-      first_token_ms: tFirst,
+      first_token_ms_after_click: tFirst,
       generate_tokens_per_s: +((n - 1) / ((tDone - tFirst) / 1000)).toFixed(1),
-      tokens: n,
-      train_ms_per_step_wall: Math.round(trainMs),
-      train_ms_per_step_page: Number(pageMs),
+      start_to_first_step_ms: firstStep,
+      train_ms_per_step: k2 > k1 ? Math.round((w2 - w1) / (k2 - k1)) : null,
+      steps_timed: k2 - k1,
     };
   } finally {
     await browser.close();
   }
 }
 
+const wasm = fs.readFileSync(path.join(ROOT, 'www/pkg/tinygpt_bg.wasm'));
 const srv = await startServer();
 try {
+  const nat = native();
   const rows = [];
   for (const webgpu of [true, false]) rows.push(await measure(srv, webgpu));
-  console.log(JSON.stringify({ date: new Date().toISOString(), gen_tokens: GEN_TOKENS, train_steps: TRAIN_STEPS, rows }, null, 1));
+  const best = Math.min(...rows.map((r) => r.train_ms_per_step ?? Infinity));
+  console.log(JSON.stringify({
+    date: new Date().toISOString(),
+    native: nat,
+    rows,
+    page_over_native: +(best / nat.ms_per_step_median).toFixed(2),
+    wasm_bytes: wasm.length,
+    wasm_gzip_bytes: zlib.gzipSync(wasm, { level: 9 }).length,
+  }, null, 1));
 } finally {
   srv.stop();
 }
