@@ -196,6 +196,16 @@ impl Engine {
         to_js(&rows.into_iter().map(|(op, rel_err)| Row { op, rel_err }).collect::<Vec<_>>())
     }
 
+    /// Times a training step and a decoded token on the CPU and on a GPU device for the
+    /// current model's shape (or `shape`: {n_layer, n_head, n_embd, block_size, pos,
+    /// vocab_size} when there is none) with `batch` sequences: `{workload, cpu: {train_step_ms,
+    /// decode_token_ms}, gpu: {...}|null, gpu_error, train: "gpu"|"cpu", generate: "gpu"|"cpu",
+    /// why}`. Run it in an engine of its own (a second worker): it takes seconds on a software GPU.
+    pub async fn calibrate(&mut self, shape: JsValue, batch: u32) -> Result<JsValue, JsValue> {
+        let shape: Option<crate::config::ModelConfig> = if shape.is_undefined() || shape.is_null() { None } else { Some(from_js(shape, "calibration shape")?) };
+        to_js(&self.s.calibrate(shape, batch as usize).await.map_err(js_err)?)
+    }
+
     /// Which backend the current model computes on (or new models will), e.g. "CPU (WebAssembly)".
     pub fn describe_backend(&self) -> String {
         self.s.describe_backend()

@@ -153,3 +153,41 @@ fn failures_have_kinds_and_keep_the_session() {
     block_on(s.train_chunk(1, |e| after.push(e.clone()))).unwrap();
     assert!(matches!(&after[0], Event::Step(r) if r.step == 3 && r.loss.is_finite()), "training goes on: {after:?}");
 }
+
+#[test]
+fn the_backend_choice_takes_the_faster_of_each() {
+    use tinygpt::session::{choose_backends, Timing};
+    let t = |train_step_ms, decode_token_ms| Timing { train_step_ms, decode_token_ms };
+    // a software GPU: slower at both
+    let (train, generate, why) = choose_backends(t(50.0, 2.0), Some(t(900.0, 30.0)));
+    assert_eq!((train, generate), ("cpu", "cpu"), "{why}");
+    assert!(why.contains("50.0") && why.contains("900.0"), "the line names both figures: {why}");
+    // a real GPU that trains faster but decodes a single token slower: the choices differ
+    let two = |c, g| {
+        let (a, b, _) = choose_backends(c, g);
+        (a, b)
+    };
+    assert_eq!(two(t(50.0, 2.0), Some(t(5.0, 3.0))), ("gpu", "cpu"));
+    assert_eq!(two(t(50.0, 2.0), Some(t(5.0, 1.0))), ("gpu", "gpu"));
+    // no GPU, or a tie: the CPU
+    assert_eq!(two(t(50.0, 2.0), None), ("cpu", "cpu"));
+    assert_eq!(two(t(50.0, 2.0), Some(t(50.0, 2.0))), ("cpu", "cpu"));
+}
+
+#[test]
+fn calibration_times_both_backends_on_the_models_shape() {
+    let mut s = Session::new();
+    assert_eq!(block_on(s.calibrate(None, 2)).unwrap_err().kind(), "state", "no model and no shape");
+    let mut s = session(3);
+    let c = block_on(s.calibrate(None, 2)).unwrap();
+    assert!(c.workload.contains("2 layers x 2 heads, 16 wide, context 8, batch 2"), "{}", c.workload);
+    assert!(c.cpu.train_step_ms > 0.0 && c.cpu.decode_token_ms > 0.0, "{c:?}");
+    match (&c.gpu, &c.gpu_error) {
+        (Some(g), None) => assert!(g.train_step_ms > 0.0 && g.decode_token_ms > 0.0, "{c:?}"),
+        (None, Some(e)) => assert!(!e.is_empty()),
+        _ => panic!("a GPU timing or the reason there is none: {c:?}"),
+    }
+    let (train, generate, _) = tinygpt::session::choose_backends(c.cpu, c.gpu);
+    assert_eq!((c.train, c.generate), (train, generate), "the choice follows the figures: {c:?}");
+    assert_eq!(s.step(), 0, "the current model is not touched");
+}
