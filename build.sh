@@ -146,8 +146,8 @@ cmd=${1:-help}
 case "$cmd" in
   test)
     need_shellcheck
-    say "shellcheck build.sh .ci/run"
-    shellcheck build.sh .ci/run
+    say "shellcheck build.sh .ci/run tests/real-gpu/run.sh"
+    shellcheck build.sh .ci/run tests/real-gpu/run.sh
     need_rust
     need_wasm_target
     need_vulkan

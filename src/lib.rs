@@ -12,6 +12,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod gpu;
 pub mod hf;
+pub mod lab;
 pub mod model;
 pub mod rng;
 pub mod sample;

@@ -647,6 +647,35 @@ impl Session {
         Ok(with_model!(model, m => PeTable { kind: m.cfg.pos.to_string(), t: m.cfg.block_size, c: m.cfg.n_embd, data: m.pe_table().await }))
     }
 
+    /// The tokens of `text` as labels, its per-token surprisal (None for the first) and the mean
+    /// (`lab::surprisal`). An empty text is an error.
+    pub async fn surprisal(&mut self, text: &str) -> Result<(Vec<String>, Vec<Option<f32>>, f32)> {
+        let ids = self.encode_some(text)?;
+        let model = self.model.as_mut().ok_or_else(no_model)?;
+        let (s, mean) = with_model!(model, m => crate::lab::surprisal(m, &ids).await)?;
+        Ok((self.labels(&ids), s, mean))
+    }
+
+    /// Every head's previous-token, first-token and induction scores on `text` (`lab::head_scores`).
+    pub async fn head_scores(&mut self, text: &str) -> Result<crate::lab::HeadScores> {
+        let ids = self.encode_some(text)?;
+        let model = self.model.as_mut().ok_or_else(no_model)?;
+        with_model!(model, m => crate::lab::head_scores(m, &ids).await)
+    }
+
+    /// `encode`, refusing an empty text.
+    fn encode_some(&self, text: &str) -> Result<Vec<u32>> {
+        if text.is_empty() {
+            return Err(Error::Data("the text is empty".into()));
+        }
+        self.encode(text)
+    }
+
+    /// Tokens as the page labels them.
+    pub fn labels(&self, ids: &[u32]) -> Vec<String> {
+        self.tok.as_ref().map_or_else(Vec::new, |t| ids.iter().map(|&i| token_label(t, i)).collect())
+    }
+
     /// Token ids of `text`, or an error naming a character the model does not know.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.tokenizer()?.encode(text)

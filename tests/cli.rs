@@ -114,6 +114,28 @@ fn bad_inputs_get_one_line_and_exit_2() {
     assert!(tinygpt(&["train", "--data", d, "--steps", "1", "--batch", "2", "--out", c, "--json"]).status.success());
     fails_with(&tinygpt(&["generate", "--model", c, "--prompt", "Zebra 🦓"]), "'Z'");
     fails_with(&tinygpt(&["generate", "--model", c, "--top-p", "0"]), "top_p");
+    fails_with(&tinygpt(&["surprisal", "--model", c, "--text", ""]), "empty");
+    fails_with(&tinygpt(&["surprisal", "--model", c, "--text", "Zebra"]), "'Z'");
+    fails_with(&tinygpt(&["heads", "--model", c, "--text", ""]), "empty");
+    fails_with(&tinygpt(&["surprisal", "--model", c, "--text-file", "/no/such.txt"]), "/no/such.txt");
+
+    // the lab's commands on the same model: JSON of the documented shapes
+    let out = tinygpt(&["surprisal", "--model", c, "--text", "ROMEO:\nBut soft", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (toks, sur) = (v["tokens"].as_array().unwrap(), v["surprisal"].as_array().unwrap());
+    assert_eq!((toks.len(), sur.len()), (15, 15));
+    assert!(sur[0].is_null() && sur[1..].iter().all(|x| x.as_f64().unwrap() > 0.0));
+    let mean = sur[1..].iter().map(|x| x.as_f64().unwrap()).sum::<f64>() / 14.0;
+    assert!((v["mean"].as_f64().unwrap() - mean).abs() < 1e-4, "{v}");
+    let out = tinygpt(&["heads", "--model", c, "--text", "ROMEO: But soft, what light", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in ["previous_token", "first_token", "induction"] {
+        let rows = v[k].as_array().unwrap();
+        assert_eq!(rows.len(), 4, "{k}: one row per layer of the baby preset");
+        assert!(rows.iter().all(|r| r.as_array().unwrap().len() == 4 && r.as_array().unwrap().iter().all(|x| (0.0..=1.0).contains(&x.as_f64().unwrap()))));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

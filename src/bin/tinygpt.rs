@@ -37,6 +37,19 @@ enum Cmd {
     /// cross-entropy in nats, val_acc the fraction of positions whose most likely token is the
     /// true one, tokens the number of predictions.
     Eval(EvalArgs),
+    /// Per-token surprisal, -ln p(token | the tokens before it in its window), in nats.
+    ///
+    /// The windows are eval's: consecutive non-overlapping windows of the context length, plus
+    /// a last, shorter window where the text does not fill one; the first token has none. The
+    /// mean over the same windows is eval's loss.
+    Surprisal(SurprisalArgs),
+    /// Each attention head's previous-token, first-token and induction scores on a text.
+    ///
+    /// previous-token = mean over t >= 1 of att[t][t-1]; first-token = mean over t >= 1 of
+    /// att[t][0] (the text cut to the context); induction: the text cut to at most half the
+    /// context (n tokens) is fed twice and the score is the mean over t in [n, 2n) of
+    /// att[t][t-n+1].
+    Heads(HeadsArgs),
     /// Measure speed: matmul GFLOP/s and training ms/step.
     Bench(BenchArgs),
     /// Write a checkpoint as a Hugging Face GPT-2 folder (config.json, model.safetensors,
@@ -213,6 +226,38 @@ struct EvalArgs {
 }
 
 #[derive(Args)]
+struct SurprisalArgs {
+    /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// The text (or --text-file).
+    #[arg(long, conflicts_with = "text_file", required_unless_present = "text_file")]
+    text: Option<String>,
+    /// A UTF-8 file holding the text.
+    #[arg(long)]
+    text_file: Option<PathBuf>,
+    /// {"tokens": [str], "surprisal": [null, float, ...], "mean": float}
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendKind,
+}
+
+#[derive(Args)]
+struct HeadsArgs {
+    /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    text: String,
+    /// {"previous_token": [[float; NH]; L], "first_token": [...], "induction": [...]}
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendKind,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     /// Training steps timed per preset (after 2 warm-up steps).
     #[arg(long, default_value_t = 20)]
@@ -250,6 +295,8 @@ fn main() {
         Cmd::Train(a) => train(a),
         Cmd::Generate(a) => gen(a),
         Cmd::Eval(a) => eval(a),
+        Cmd::Surprisal(a) => surprisal(a),
+        Cmd::Heads(a) => heads(a),
         Cmd::Bench(a) => bench(a),
         Cmd::ExportHf(a) => export_hf(a),
         Cmd::ImportHf(a) => import_hf(a),
@@ -431,10 +478,7 @@ fn flush(bar: &Option<indicatif::ProgressBar>, last_val: Option<(f32, f32)>, p: 
 }
 
 fn gen(a: GenerateArgs) -> Result<()> {
-    let (mut s, note) = session(a.backend, false)?;
-    for n in block_on(s.load_path(&a.model))? {
-        eprintln!("tinygpt: {n}");
-    }
+    let (mut s, note) = loaded(&a.model, a.backend, false)?;
     let cfg = SampleConfig {
         max_tokens: a.max_tokens,
         temperature: a.temperature,
@@ -458,10 +502,7 @@ fn gen(a: GenerateArgs) -> Result<()> {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
-    let (mut s, note) = session(a.backend, a.json)?;
-    for n in block_on(s.load_path(&a.model))? {
-        eprintln!("tinygpt: {n}");
-    }
+    let (mut s, note) = loaded(&a.model, a.backend, a.json)?;
     let text = read_corpus(&a.data)?;
     let ids = s.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
     let data = Dataset::new(ids, s.config()?.block_size)?;
@@ -473,6 +514,54 @@ fn eval(a: EvalArgs) -> Result<()> {
         json_line(serde_json::json!({"val_loss": loss, "val_acc": acc, "tokens": n}));
     } else {
         println!("val loss {loss:.4}, val acc {:.2}% over {n} tokens", acc * 100.0);
+    }
+    Ok(())
+}
+
+/// A session with the model at `path` loaded (its notes on stderr).
+fn loaded(path: &std::path::Path, backend: BackendKind, quiet: bool) -> Result<(Session, Note)> {
+    let (mut s, note) = session(backend, quiet)?;
+    for n in block_on(s.load_path(path))? {
+        eprintln!("tinygpt: {n}");
+    }
+    Ok((s, note))
+}
+
+fn surprisal(a: SurprisalArgs) -> Result<()> {
+    let (mut s, note) = loaded(&a.model, a.backend, a.json)?;
+    let text = match (&a.text, &a.text_file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(f)) => read_corpus(f)?,
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let (tokens, sur, mean) = block_on(s.surprisal(&text))?;
+    note.say();
+    if a.json {
+        json_line(serde_json::json!({"tokens": tokens, "surprisal": sur, "mean": mean}));
+    } else {
+        println!("{:>6}  {:>10}  token", "pos", "surprisal");
+        for (i, (t, v)) in tokens.iter().zip(&sur).enumerate() {
+            let v = v.map_or("-".to_string(), |v| format!("{v:.3}"));
+            println!("{i:>6}  {v:>10}  {t:?}");
+        }
+        println!("mean surprisal {mean:.4} nats over {} tokens", tokens.len().saturating_sub(1));
+    }
+    Ok(())
+}
+
+fn heads(a: HeadsArgs) -> Result<()> {
+    let (mut s, note) = loaded(&a.model, a.backend, a.json)?;
+    let h = block_on(s.head_scores(&a.text))?;
+    note.say();
+    if a.json {
+        json_line(serde_json::to_value(&h).expect("scores serialise"));
+    } else {
+        println!("{:>5}  {:>8}  {:>8}  {:>9}", "head", "previous", "first", "induction");
+        for (l, row) in h.previous_token.iter().enumerate() {
+            for hd in 0..row.len() {
+                println!("{:>5}  {:>8.3}  {:>8.3}  {:>9.3}", format!("{l}.{hd}"), row[hd], h.first_token[l][hd], h.induction[l][hd]);
+            }
+        }
     }
     Ok(())
 }
