@@ -205,12 +205,18 @@ pub struct Preset {
     pub train: TrainConfig,
 }
 
-pub const PRESET_NAMES: [&str; 2] = ["baby", "small"];
+pub const PRESET_NAMES: [&str; 3] = ["tiny", "baby", "small"];
 
-/// `baby`: nanoGPT's CPU shakespeare-char recipe. `small`: its GPU recipe (6/6/384, block 256,
+/// `tiny`: 2 layers, 2 heads, 64 wide, context 32 (seconds per hundred steps on a CPU; the
+/// page's quick size). `baby`: nanoGPT's CPU shakespeare-char recipe. `small`: its GPU recipe (6/6/384, block 256,
 /// batch 64, 5000 steps, same schedule; no dropout here).
 pub fn preset(name: &str) -> Result<Preset> {
     match name {
+        "tiny" => Ok(Preset {
+            name: "tiny",
+            model: ModelConfig { n_layer: 2, n_head: 2, n_embd: 64, block_size: 32, ..ModelConfig::default() },
+            train: TrainConfig::default(),
+        }),
         "baby" => Ok(Preset { name: "baby", model: ModelConfig::default(), train: TrainConfig::default() }),
         "small" => Ok(Preset {
             name: "small",
@@ -232,7 +238,7 @@ mod tests {
             p.model.validate().unwrap();
             p.train.validate().unwrap();
         }
-        assert!(preset("huge").unwrap_err().to_string().contains("baby, small"));
+        assert!(preset("huge").unwrap_err().to_string().contains("tiny, baby, small"));
         let c = ModelConfig { n_embd: 130, n_head: 4, ..ModelConfig::default() };
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("n_embd 130") && e.contains("n_head 4"), "{e}");

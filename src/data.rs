@@ -31,7 +31,7 @@ pub enum Split {
     Val,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 /// Token ids split 90/10 (nanoGPT's split: the first 90% trains, the last 10% validates).
 pub struct Dataset {
     pub train: Vec<u32>,

@@ -17,6 +17,7 @@ pub mod rng;
 pub mod sample;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
+pub mod session;
 pub mod selfcheck;
 pub mod tokenizer;
 pub mod train;

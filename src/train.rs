@@ -14,46 +14,34 @@ pub fn batch_rng(seed: u64, step: u64) -> Rng {
     Rng::new(seed ^ step.wrapping_add(1).wrapping_mul(0xA24B_AED4_963E_E407))
 }
 
-pub struct Trainer<'d, B: Backend> {
-    pub model: Gpt<B>,
-    pub data: &'d Dataset,
+/// What a model trains on and how: the corpus split and the recipe. It owns both (no
+/// lifetime), so a `Session` can hold it next to its model; the model is passed to each call.
+#[derive(Clone, Debug)]
+pub struct Trainer {
+    pub data: Dataset,
     pub tc: TrainConfig,
 }
 
-impl<'d, B: Backend> Trainer<'d, B> {
-    pub fn new(model: Gpt<B>, data: &'d Dataset, tc: TrainConfig) -> Result<Self> {
+impl Trainer {
+    pub fn new(data: Dataset, tc: TrainConfig) -> Result<Self> {
         tc.validate()?;
-        Ok(Trainer { model, data, tc })
-    }
-
-    /// Steps completed so far (including those of a resumed checkpoint).
-    pub fn steps_done(&self) -> usize {
-        self.model.step as usize
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.steps_done() >= self.tc.steps
+        Ok(Trainer { data, tc })
     }
 
     /// One optimizer step on a fresh training batch.
-    pub async fn step(&mut self) -> Result<StepStats> {
-        train_step(&mut self.model, self.data, &self.tc).await
+    pub async fn step<B: Backend>(&self, model: &mut Gpt<B>) -> Result<StepStats> {
+        train_step(model, &self.data, &self.tc).await
     }
 
     /// `step`, pipelined (`Gpt::train_step_lagged`): runs the next step and returns the
-    /// statistics of the one before (None at first); `finish` returns the last one's.
-    pub async fn step_lagged(&mut self) -> Result<Option<StepStats>> {
-        train_step_lagged(&mut self.model, self.data, &self.tc).await
-    }
-
-    /// The statistics of the last `step_lagged` not yet returned.
-    pub async fn finish(&mut self) -> Result<Option<StepStats>> {
-        self.model.finish_lagged().await
+    /// statistics of the one before (None at first); `Gpt::finish_lagged` returns the last one's.
+    pub async fn step_lagged<B: Backend>(&self, model: &mut Gpt<B>) -> Result<Option<StepStats>> {
+        train_step_lagged(model, &self.data, &self.tc).await
     }
 
     /// See [`estimate_val`].
-    pub async fn estimate_val(&mut self) -> Result<(f32, f32)> {
-        estimate_val(&mut self.model, self.data, &self.tc).await
+    pub async fn estimate_val<B: Backend>(&self, model: &mut Gpt<B>) -> Result<(f32, f32)> {
+        estimate_val(model, &self.data, &self.tc).await
     }
 }
 

@@ -23,9 +23,10 @@ fn setup(pos: PosEncoding) -> (Tokenizer, Dataset, ModelConfig, TrainConfig) {
 }
 
 fn run(model: Gpt<CpuBackend>, data: &Dataset, tc: &TrainConfig, steps: usize) -> (Gpt<CpuBackend>, Vec<f32>) {
-    let mut tr = Trainer::new(model, data, tc.clone()).unwrap();
-    let losses = (0..steps).map(|_| block_on(tr.step()).unwrap().loss).collect();
-    (tr.model, losses)
+    let mut model = model;
+    let tr = Trainer::new(data.clone(), tc.clone()).unwrap();
+    let losses = (0..steps).map(|_| block_on(tr.step(&mut model)).unwrap().loss).collect();
+    (model, losses)
 }
 
 #[test]

@@ -6,18 +6,14 @@ use pollster::block_on;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
-use tinygpt::backend::Backend;
 use tinygpt::checkpoint::{self, Checkpoint};
 use tinygpt::config::{preset, PosEncoding};
-use tinygpt::cpu::CpuBackend;
-use tinygpt::gpu::GpuBackend;
 use tinygpt::data::{read_corpus, Dataset};
 use tinygpt::error::{Error, Result};
-use tinygpt::model::Gpt;
-use tinygpt::sample::{generate, SampleConfig};
 use tinygpt::hf;
-use tinygpt::tokenizer::{Tokenizer, TokenizerKind, Utf8Stream};
-use tinygpt::train::{evaluate, Trainer};
+use tinygpt::sample::SampleConfig;
+use tinygpt::session::{BackendChoice, Event, NewModel, Policy, Session, StepReport};
+use tinygpt::tokenizer::TokenizerKind;
 
 #[derive(Parser)]
 #[command(name = "tinygpt", version, about = "Train, run and look inside a small GPT")]
@@ -89,34 +85,24 @@ enum BackendKind {
     Cpu,
 }
 
-/// The backend a command runs on, chosen from --backend.
-enum Chosen {
-    Cpu(CpuBackend),
-    Gpu(GpuBackend),
-}
-
-/// The chosen backend and a line saying why, printed only once the command's inputs have been
-/// checked: a bad-input error is then the only line on stderr.
-fn choose(kind: BackendKind) -> Result<(Chosen, String)> {
-    match kind {
-        BackendKind::Cpu => Ok((Chosen::Cpu(CpuBackend::new()), String::new())),
-        BackendKind::Gpu => {
-            let g = GpuBackend::new_blocking()?;
-            let m = format!("backend gpu: {}", g.describe());
-            Ok((Chosen::Gpu(g), m))
-        }
-        BackendKind::Auto => match GpuBackend::new_blocking() {
-            Ok(g) if g.adapter_info().device_type != wgpu::DeviceType::Cpu => {
-                let m = format!("backend gpu (auto): {}", g.describe());
-                Ok((Chosen::Gpu(g), m))
-            }
-            Ok(g) => Ok((
-                Chosen::Cpu(CpuBackend::new()),
-                format!("backend cpu (auto): the only GPU adapter is a software one ({}), slower than the CPU backend; --backend gpu forces it", g.describe()),
-            )),
-            Err(e) => Ok((Chosen::Cpu(CpuBackend::new()), format!("backend cpu (auto): {e}"))),
-        },
-    }
+/// A session on the backend --backend asks for, and the line saying which it is, printed only
+/// once the command's inputs have been checked: a bad-input error is then the only line on
+/// stderr.
+fn session(kind: BackendKind, quiet: bool) -> Result<(Session, Note)> {
+    let mut s = Session::new();
+    let choice = match kind {
+        BackendKind::Auto => BackendChoice::Auto,
+        BackendKind::Gpu => BackendChoice::Gpu,
+        BackendKind::Cpu => BackendChoice::Cpu,
+    };
+    let r = block_on(s.use_backend(choice))?;
+    let line = match (kind, r.backend, r.reason) {
+        (BackendKind::Cpu, ..) => String::new(),
+        (BackendKind::Gpu, ..) => format!("backend gpu: {}", r.adapter),
+        (_, "cpu", Some(why)) => format!("backend cpu (auto): {why}"),
+        _ => format!("backend gpu (auto): {}", r.adapter),
+    };
+    Ok((s, Note { line, quiet }))
 }
 
 /// Says which backend was chosen (on stderr, unless quiet): called once inputs are checked.
@@ -133,18 +119,6 @@ impl Note {
     }
 }
 
-/// Runs `$f(args, backend, note)` on the chosen backend.
-macro_rules! on_backend {
-    ($kind:expr, $quiet:expr, $f:ident($a:expr)) => {{
-        let (chosen, line) = choose($kind)?;
-        let note = Note { line, quiet: $quiet };
-        match chosen {
-            Chosen::Cpu(b) => $f($a, b, note),
-            Chosen::Gpu(b) => $f($a, b, note),
-        }
-    }};
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 enum PosArg {
     Sinusoidal,
@@ -157,7 +131,7 @@ struct TrainArgs {
     #[arg(long)]
     data: PathBuf,
     /// Model size and recipe.
-    #[arg(long, default_value = "baby", value_parser = ["baby", "small"])]
+    #[arg(long, default_value = "baby", value_parser = tinygpt::config::PRESET_NAMES)]
     preset: String,
     /// Optimizer steps (also where the cosine schedule ends).
     #[arg(long)]
@@ -257,11 +231,25 @@ struct BenchArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind::{DisplayHelp, DisplayHelpOnMissingArgumentOrSubcommand, DisplayVersion};
+            if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
+                e.exit();
+            }
+            // one line, like every other bad input: clap's message and its hint, no usage block
+            let text = e.render().to_string();
+            let keep = |l: &&str| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information");
+            let line = text.lines().map(str::trim).filter(keep).collect::<Vec<_>>().join(" ");
+            eprintln!("tinygpt: {}", line.trim_start_matches("error: "));
+            std::process::exit(2);
+        }
+    };
     let r = (|| match cli.cmd {
-        Cmd::Train(a) => on_backend!(a.backend, a.json, train(a)),
-        Cmd::Generate(a) => on_backend!(a.backend, false, gen(a)),
-        Cmd::Eval(a) => on_backend!(a.backend, a.json, eval(a)),
+        Cmd::Train(a) => train(a),
+        Cmd::Generate(a) => gen(a),
+        Cmd::Eval(a) => eval(a),
         Cmd::Bench(a) => bench(a),
         Cmd::ExportHf(a) => export_hf(a),
         Cmd::ImportHf(a) => import_hf(a),
@@ -279,35 +267,20 @@ fn json_line(v: serde_json::Value) {
     let _ = out.flush();
 }
 
-fn train<B: Backend>(a: TrainArgs, backend: B, note: Note) -> Result<()> {
+fn train(a: TrainArgs) -> Result<()> {
     let text = read_corpus(&a.data)?;
     let p = preset(&a.preset)?;
-    let (model, tok, mut tc) = match &a.resume {
+    let (mut s, note) = session(a.backend, a.json)?;
+    let mut tc = match &a.resume {
         Some(path) => {
-            let (m, tok, tc) = checkpoint::load(path)?.into_model(backend)?;
-            (m, tok, tc.unwrap_or(p.train.clone()))
+            block_on(s.load(checkpoint::load(path)?))?;
+            s.recipe().cloned().unwrap_or(p.train.clone())
         }
-        None => {
-            let t0 = Instant::now();
-            let tok = Tokenizer::train(a.tokenizer, &text)?;
-            if let (Tokenizer::Bpe(_), false) = (&tok, a.json) {
-                eprintln!("tinygpt: learned a byte-level BPE of {} tokens in {:.1} s", tok.vocab_size(), t0.elapsed().as_secs_f64());
-            }
-            let mut cfg = p.model.clone();
-            cfg.vocab_size = tok.vocab_size();
-            if let Some(pos) = a.pos {
-                cfg.pos = match pos {
-                    PosArg::Sinusoidal => PosEncoding::Sinusoidal,
-                    PosArg::Learned => PosEncoding::Learned,
-                };
-            }
-            let seed = a.seed.unwrap_or(p.train.seed);
-            (Gpt::new(cfg, backend, seed)?, tok, p.train.clone())
-        }
+        None => p.train.clone(),
     };
     // Flags override the recipe (on resume, too: e.g. --steps to train further).
-    if let Some(s) = a.steps {
-        tc.steps = s;
+    if let Some(st) = a.steps {
+        tc.steps = st;
     }
     if let Some(b) = a.batch {
         tc.batch_size = b;
@@ -316,128 +289,152 @@ fn train<B: Backend>(a: TrainArgs, backend: B, note: Note) -> Result<()> {
         tc.lr = lr;
         tc.min_lr = lr / 10.0;
     }
-    if let Some(s) = a.seed {
-        tc.seed = s;
+    if let Some(seed) = a.seed {
+        tc.seed = seed;
     }
     if let Some(e) = a.eval_interval {
         tc.eval_interval = e;
     }
     tc.validate()?;
-    let ids = tok.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
-    let data = Dataset::new(ids, model.cfg.block_size)?;
+    // a character the model never saw is the corpus file's fault
+    let in_file = |e: Error| match e {
+        Error::UnknownChar { .. } => Error::Data(format!("{}: {e}", a.data.display())),
+        e => e,
+    };
+    if a.resume.is_some() {
+        s.prepare_training(&text, tc.clone()).map_err(in_file)?;
+    } else {
+        let pos = a.pos.map_or(p.model.pos, |x| match x {
+            PosArg::Sinusoidal => PosEncoding::Sinusoidal,
+            PosArg::Learned => PosEncoding::Learned,
+        });
+        let m = &p.model;
+        let shape = NewModel { n_layer: m.n_layer, n_head: m.n_head, n_embd: m.n_embd, block_size: m.block_size, pos, tokenizer: a.tokenizer };
+        let t0 = Instant::now();
+        block_on(s.new_model(&text, &shape, tc.clone())).map_err(in_file)?;
+        if let (TokenizerKind::Bpe(_), false) = (a.tokenizer, a.json) {
+            eprintln!("tinygpt: learned a byte-level BPE of {} tokens in {:.1} s", s.tokenizer()?.vocab_size(), t0.elapsed().as_secs_f64());
+        }
+    }
+    s.set_policy(Policy::cli(&tc));
     note.say();
+    let cfg = s.config()?;
+    let data = s.data().expect("training is prepared");
     if !a.json {
         eprintln!(
             "tinygpt: {} parameters ({} layers, {} heads, {} wide, context {}, {} positions), vocab {}, backend {}",
-            model.num_params(), model.cfg.n_layer, model.cfg.n_head, model.cfg.n_embd, model.cfg.block_size,
-            model.cfg.pos, model.cfg.vocab_size, model.backend.describe()
+            s.num_params(), cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.pos, cfg.vocab_size, s.describe_backend()
         );
-        eprintln!("tinygpt: {} train / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), model.step, tc.steps);
+        eprintln!("tinygpt: {} train / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), s.step(), tc.steps);
     }
-    let tokens_per_step = (tc.batch_size * model.cfg.block_size) as f64;
-    let mut trainer = Trainer::new(model, &data, tc.clone())?;
     let bar = (!a.json).then(|| {
         let b = indicatif::ProgressBar::new(tc.steps as u64);
         b.set_style(
             indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
                 .expect("valid template"),
         );
-        b.set_position(trainer.steps_done() as u64);
+        b.set_position(s.step() as u64);
         b
     });
-    let save = |tr: &mut Trainer<B>| -> Result<()> {
-        if let Some(out) = &a.out {
-            block_on(checkpoint::save_with(out, &mut tr.model, &tok, Some(&tr.tc), !a.weights_only))?;
+    let save = |s: &mut Session| -> Result<()> {
+        match &a.out {
+            Some(out) => block_on(s.save(out, a.weights_only)),
+            None => Ok(()),
         }
-        Ok(())
     };
     let start = Instant::now();
     let mut last_val = None;
-    // Steps are pipelined: each call records and submits a step and returns the statistics of
-    // the one before, so a GPU never idles while the host looks at a loss. Before evaluating
-    // (and at the end) the step in flight is settled. A step's time is that of the call that
-    // recorded it (on the CPU backend the work happens there; on a GPU that call waits for the
-    // step before, the same time in steady state); a step settled on its own takes the longer
-    // of its recording call and the settling (on a GPU the settling is where it runs).
-    let mut in_flight_ms = 0.0;
-    let ms_since = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let mut saved_at = None;
     loop {
-        let more = !trainer.is_done();
-        let next = trainer.steps_done() + 1;
-        let eval_after = more && (next == tc.steps || (tc.eval_interval > 0 && next % tc.eval_interval == 0));
-        let mut settled = Vec::new();
-        let mut failed = None;
-        let t0 = Instant::now();
-        if more {
-            let r = block_on(trainer.step_lagged());
-            let d = ms_since(t0);
-            match r {
-                Ok(s) => settled.extend(s.map(|s| (s, in_flight_ms))),
-                Err(e) => failed = Some(e),
+        // a step's line waits for its evaluation, which comes as the next event
+        let mut pending: Option<(StepReport, Option<(f32, f32)>)> = None;
+        let mut save_due = false;
+        let r = block_on(s.train_chunk(usize::MAX, |ev| match ev {
+            Event::Step(st) => {
+                flush(&bar, last_val, &mut pending);
+                pending = Some((*st, None));
             }
-            in_flight_ms = d;
-        }
-        if failed.is_none() && (eval_after || !more) {
-            let t1 = Instant::now();
-            match block_on(trainer.finish()) {
-                Ok(s) => settled.extend(s.map(|s| (s, in_flight_ms.max(ms_since(t1))))),
-                Err(e) => failed = Some(e),
+            Event::Eval { val_loss, val_acc, .. } => {
+                last_val = Some((*val_loss, *val_acc));
+                if let Some(p) = &mut pending {
+                    p.1 = Some((*val_loss, *val_acc));
+                }
+                flush(&bar, last_val, &mut pending);
             }
-        }
-        if let Some(e) = failed {
-            // The failed step did not touch the weights: keep them.
-            save(&mut trainer)?;
-            if let Some(b) = &bar {
-                b.abandon();
-            }
-            return Err(e);
-        }
-        for (s, ms) in settled {
-            let step = s.step as usize;
-            let eval_now = step == tc.steps || (tc.eval_interval > 0 && step % tc.eval_interval == 0);
-            let val = if eval_now { Some(block_on(trainer.estimate_val())?) } else { None };
-            let mut j = serde_json::json!({
-                "step": step, "loss": s.loss, "acc": s.acc, "lr": s.lr, "grad_norm": s.grad_norm,
-                "ms_per_step": ms, "tokens_per_s": tokens_per_step / (ms / 1e3),
-            });
-            if let Some((vl, va)) = val {
-                j["val_loss"] = vl.into();
-                j["val_acc"] = va.into();
-                last_val = Some((vl, va));
-                save(&mut trainer)?;
-            }
-            match &bar {
-                None => json_line(j),
-                Some(b) => {
-                    b.set_position(step as u64);
-                    let v = last_val.map_or(String::new(), |(vl, va)| format!(" val {vl:.4} acc {:.1}%", va * 100.0));
-                    b.set_message(format!("loss {:.4} {:.0} ms/step{v}", s.loss, ms));
-                    if let Some((vl, va)) = val {
-                        b.println(format!("step {step}: train loss {:.4}, val loss {vl:.4}, val acc {:.1}%", s.loss, va * 100.0));
-                    }
+            Event::Save { .. } => save_due = true,
+            Event::Sample { .. } => {}
+        }));
+        flush(&bar, last_val, &mut pending);
+        match r {
+            Ok(end) => {
+                if save_due {
+                    save(&mut s)?;
+                    saved_at = Some(end.step);
+                }
+                if end.done {
+                    break;
                 }
             }
-        }
-        if !more {
-            break;
+            Err(e) => {
+                // The failed step did not touch the weights: keep them.
+                save(&mut s)?;
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                return Err(e);
+            }
         }
     }
-    save(&mut trainer)?;
+    if saved_at != Some(s.step() as usize) {
+        save(&mut s)?;
+    }
     if let Some(b) = bar {
         b.finish();
         let secs = start.elapsed().as_secs_f64();
         eprintln!("tinygpt: done in {secs:.1} s{}", a.out.as_ref().map_or(String::new(), |o| format!("; saved {}", o.display())));
-        let prompt = tok.encode("\n").or_else(|_| tok.encode(&text.chars().next().expect("corpus is non-empty").to_string()))?;
-        let cfg = SampleConfig { max_tokens: 300, ..SampleConfig::default() };
-        let ids = block_on(generate(&mut trainer.model, &prompt, &cfg, |_| true))?;
-        println!("--- sample ---\n{}", tok.decode(&ids)?);
+        let prompt = if s.encode("\n").is_ok() { "\n".to_string() } else { text.chars().next().expect("corpus is non-empty").to_string() };
+        s.start_generation(&prompt, &SampleConfig { max_tokens: 300, ..SampleConfig::default() })?;
+        let mut out = String::new();
+        while let Some(t) = block_on(s.next_token())? {
+            out.push_str(&t.text);
+        }
+        out.push_str(&s.finish_generation());
+        println!("--- sample ---\n{out}");
     }
     Ok(())
 }
 
-fn gen<B: Backend>(a: GenerateArgs, backend: B, note: Note) -> Result<()> {
-    let (mut model, tok, _) = load_model(&a.model)?.into_model(backend)?;
-    let prompt = tok.encode(&a.prompt)?;
+/// Prints a step (with its evaluation, if any) as a JSON line, or on the progress bar.
+fn flush(bar: &Option<indicatif::ProgressBar>, last_val: Option<(f32, f32)>, p: &mut Option<(StepReport, Option<(f32, f32)>)>) {
+    let Some((st, val)) = p.take() else { return };
+    match bar {
+        None => {
+            let mut j = serde_json::json!({
+                "step": st.step, "loss": st.loss, "acc": st.acc, "lr": st.lr, "grad_norm": st.grad_norm,
+                "ms_per_step": st.ms, "tokens_per_s": st.tokens_per_s,
+            });
+            if let Some((vl, va)) = val {
+                j["val_loss"] = vl.into();
+                j["val_acc"] = va.into();
+            }
+            json_line(j);
+        }
+        Some(b) => {
+            b.set_position(st.step as u64);
+            let v = last_val.map_or(String::new(), |(vl, va)| format!(" val {vl:.4} acc {:.1}%", va * 100.0));
+            b.set_message(format!("loss {:.4} {:.0} ms/step{v}", st.loss, st.ms));
+            if let Some((vl, va)) = val {
+                b.println(format!("step {}: train loss {:.4}, val loss {vl:.4}, val acc {:.1}%", st.step, st.loss, va * 100.0));
+            }
+        }
+    }
+}
+
+fn gen(a: GenerateArgs) -> Result<()> {
+    let (mut s, note) = session(a.backend, false)?;
+    for n in block_on(s.load_path(&a.model))? {
+        eprintln!("tinygpt: {n}");
+    }
     let cfg = SampleConfig {
         max_tokens: a.max_tokens,
         temperature: a.temperature,
@@ -447,38 +444,31 @@ fn gen<B: Backend>(a: GenerateArgs, backend: B, note: Note) -> Result<()> {
         use_cache: !a.no_cache,
         ..SampleConfig::default()
     };
-    cfg.validate()?;
+    s.start_generation(&a.prompt, &cfg)?;
     note.say();
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", a.prompt);
-    let mut bad = None;
-    // A BPE token may end inside a character: print only whole characters.
-    let mut text = Utf8Stream::new();
-    block_on(generate(&mut model, &prompt, &cfg, |ev| match tok.decode_bytes(&[ev.id]) {
-        Ok(b) => {
-            let _ = write!(out, "{}", text.push(&b));
-            let _ = out.flush();
-            true
-        }
-        Err(e) => {
-            bad = Some(e);
-            false
-        }
-    }))?;
-    let _ = writeln!(out, "{}", text.finish());
-    bad.map_or(Ok(()), Err)
+    // A BPE token may end inside a character: the session streams only whole characters.
+    while let Some(t) = block_on(s.next_token())? {
+        let _ = write!(out, "{}", t.text);
+        let _ = out.flush();
+    }
+    let _ = writeln!(out, "{}", s.finish_generation());
+    Ok(())
 }
 
-fn eval<B: Backend>(a: EvalArgs, backend: B, note: Note) -> Result<()> {
-    let (mut model, tok, tc) = load_model(&a.model)?.into_model(backend)?;
+fn eval(a: EvalArgs) -> Result<()> {
+    let (mut s, note) = session(a.backend, a.json)?;
+    for n in block_on(s.load_path(&a.model))? {
+        eprintln!("tinygpt: {n}");
+    }
     let text = read_corpus(&a.data)?;
-    let ids = tok.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
-    let data = Dataset::new(ids, model.cfg.block_size)?;
+    let ids = s.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
+    let data = Dataset::new(ids, s.config()?.block_size)?;
+    note.say();
     // The training batch; an imported model (no recipe) goes one window at a time, since
     // its context and vocabulary may be GPT-2's (1024 x 50257 logits per window).
-    let batch = tc.map_or(1, |t| t.batch_size);
-    note.say();
-    let (loss, acc, n) = block_on(evaluate(&mut model, &data.val, batch))?;
+    let (loss, acc, n) = block_on(s.evaluate(&data.val, None))?;
     if a.json {
         json_line(serde_json::json!({"val_loss": loss, "val_acc": acc, "tokens": n}));
     } else {

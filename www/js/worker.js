@@ -20,7 +20,9 @@ async function reply(id, fn) {
   try {
     post({ id, ok: true, result: await fn() });
   } catch (e) {
-    post({ id, ok: false, error: String(e && e.message ? e.message : e) });
+    // the engine's errors carry a kind (and its fields): relay them whole
+    const err = e && typeof e === 'object' ? { ...e, kind: e.kind ?? 'page', message: String(e.message ?? e) } : { kind: 'page', message: String(e) };
+    post({ id, ok: false, error: err.message, errorInfo: err });
   }
 }
 
@@ -115,36 +117,26 @@ const handlers = {
   async prepareTraining({ corpus, model, train, continueModel }) {
     return await engine.prepare_training(corpus, model, train, continueModel);
   },
-  // Runs up to `steps` optimizer steps (until paused), posting each step's metrics. Steps are
-  // pipelined: each call submits a step and returns the one before's metrics, so a GPU runs a
-  // step while the page shows the last. Before an evaluation, at the end and on a pause the
-  // step in flight is settled, so nothing is in flight outside this call.
-  async train({ steps, evalEvery, total }) {
+  // Runs up to `steps` optimizer steps (until paused), posting each step's metrics. The
+  // engine's train_chunk holds the policy (pipelining, settling before evaluations, the
+  // cadence); this relays its events one step at a time so a pause is noticed at once.
+  async train({ steps }) {
     training = true;
     let last = null;
-    let reached = false;
-    let tLast = performance.now();
-    const report = async (s) => {
-      if (!s) return;
-      const now = performance.now();
-      s.ms = now - tLast; // time between results: the steady-state time per step
-      tLast = now;
-      if (evalEvery > 0 && (s.step % evalEvery === 0 || s.step >= total)) {
-        Object.assign(s, await engine.estimate_val());
-        tLast = performance.now();
+    for (let i = 0; i < steps && training; i++) {
+      const r = await engine.train_chunk(1);
+      for (const ev of r.events) {
+        if (ev.type === 'step') {
+          last = { ...ev };
+          delete last.type;
+        } else if (ev.type === 'eval' && last && last.step === ev.step) {
+          Object.assign(last, { val_loss: ev.val_loss, val_acc: ev.val_acc });
+        }
       }
-      post({ type: 'step', metrics: s });
-      last = s;
-      if (s.step >= total) reached = true;
-    };
-    for (let i = 0; i < steps && training && !reached; i++) {
-      const next = engine.steps_done() + 1;
-      await report(await engine.train_step_lagged());
-      const evalHere = evalEvery > 0 && (next % evalEvery === 0 || next >= total);
-      if (evalHere || next >= total || i + 1 >= steps) await report(await engine.train_finish());
-      if (!reached) await yieldToEvents();
+      if (last) post({ type: 'step', metrics: last });
+      if (r.done) break;
+      await yieldToEvents();
     }
-    await report(await engine.train_finish());
     const paused = !training;
     training = false;
     return { last, paused };
