@@ -3,7 +3,7 @@
 // All model output, file names and corpus text go into the page with textContent only.
 import { createEngine } from './engine.js';
 import { createState } from './state.js';
-import { createMessages, clean } from './messages.js';
+import { createMessages, describe } from './messages.js';
 import { createGenerate } from './panels/generate.js';
 import { createAttention } from './panels/attention.js';
 import { createPE } from './panels/pe.js';
@@ -20,7 +20,7 @@ async function main() {
   const msg = createMessages(document.body);
   engine.listen('crash', (why) => msg.showError(`The model worker failed: ${why}. Reload the page to start again.`));
 
-  const deps = { engine, state, msg, clean };
+  const deps = { engine, state, msg, describe };
   const device = createDevice(part('device'), { ...deps, badge: part('badge'), notice: part('notice') });
   const gen = createGenerate(part('gen'), deps);
   createAttention(part('att'), deps);
@@ -38,7 +38,7 @@ async function main() {
   try {
     dev = await engine.init(preferGpu);
   } catch (e) {
-    msg.showError(`The model engine could not start: ${clean(e)}`);
+    msg.showError(`The model engine could not start: ${describe(e)}`);
     return;
   }
   device.setDevice(dev, preferGpu);

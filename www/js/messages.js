@@ -48,11 +48,23 @@ export function createMessages(root) {
   return api;
 }
 
-// The engine's messages, with the most common one (an unknown character) said more plainly.
-export function clean(e) {
-  // the engine's errors start with their kind ("numeric error: ..."), which says nothing to a reader
-  const msg = String(e && e.message ? e.message : e).replace(/^Error: /, '').replace(/^[a-z]+ error: /, '');
-  const m = /character '(.+)' \(U\+([0-9A-Fa-f]+)\) at position (\d+) is not in the model's vocabulary of (\d+) characters/.exec(msg);
-  if (m) return `The text has “${m[1]}” (U+${m[2]}, character ${Number(m[3]) + 1}), which this model never saw: it knows only the ${m[4]} characters of its training text. Remove it, or train a model on text that has it.`;
-  return msg;
+// What an error says to a reader. Errors carry a `kind` (the engine's, or the page's own in
+// the same shape); the page reads the fields of a kind to say it in its own words, and never
+// looks into the message text.
+export function describe(e) {
+  if (!e || typeof e !== 'object') return String(e);
+  switch (e.kind) {
+    case 'unknown_char': {
+      const code = e.ch.codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
+      return `The text has “${e.ch}” (U+${code}, character ${e.pos + 1}), which this model never saw: it knows only the ${e.vocab} characters of its training text. Remove it, or train a model on text that has it.`;
+    }
+    default:
+      return String(e.message);
+  }
 }
+
+// `m` with a capital first letter.
+export const capital = (m) => m.charAt(0).toUpperCase() + m.slice(1);
+
+// `m` ending with a full stop (or the stop it has).
+export const fullStop = (m) => (m.endsWith('.') || m.endsWith('!') || m.endsWith('?') ? m : `${m}.`);

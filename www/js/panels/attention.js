@@ -20,7 +20,7 @@ function fitText(ctx, s, width) {
 // The top 3 [index, weight] of `pairs`.
 const top3 = (pairs) => pairs.sort((x, y) => y[1] - x[1]).slice(0, 3);
 
-export function createAttention(root, { engine, state, msg, clean }) {
+export function createAttention(root, { engine, state, msg, describe }) {
   const $ = byId(root);
   let att = null; // the last answer of engine.attention
   let selected = [0, 0]; // [layer, head] enlarged
@@ -55,7 +55,7 @@ export function createAttention(root, { engine, state, msg, clean }) {
       msg.clearErrorFrom('attention');
     } catch (e) {
       if (epoch !== state.modelEpoch) return schedule();
-      msg.showError(`Attention: ${clean(e)}`, 'attention');
+      msg.showError(`Attention: ${describe(e)}`, 'attention');
       return;
     } finally {
       busy = false;

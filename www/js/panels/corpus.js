@@ -2,24 +2,25 @@
 // a preview of what was picked. Created with its fieldset.
 import { byId } from '../dom.js';
 import { TASKS, makeTask } from '../toy.js';
+import { pageError } from '../engine.js';
 
 const MAX_UPLOAD = 20 * 1024 * 1024; // corpus files
 
 // `seed()` seeds a toy task's examples; `changed()` is called whenever the pick changes.
-export function createCorpus(root, { msg, clean, seed, changed }) {
+export function createCorpus(root, { msg, describe, seed, changed }) {
   const $ = byId(root);
   const kind = () => root.querySelector('input[name=corpus]:checked').value;
 
   async function readUpload() {
     const f = $('corpusfile').files[0];
-    if (!f) throw new Error('Choose a .txt file to train on.');
-    if (f.size === 0) throw new Error(`“${f.name}” is empty.`);
-    if (f.size > MAX_UPLOAD) throw new Error(`“${f.name}” is ${(f.size / 1048576).toFixed(0)} MB; the page trains on files up to ${MAX_UPLOAD / 1048576} MB.`);
+    if (!f) throw pageError('data', 'Choose a .txt file to train on.');
+    if (f.size === 0) throw pageError('data', `“${f.name}” is empty.`);
+    if (f.size > MAX_UPLOAD) throw pageError('data', `“${f.name}” is ${(f.size / 1048576).toFixed(0)} MB; the page trains on files up to ${MAX_UPLOAD / 1048576} MB.`);
     const bytes = await f.arrayBuffer();
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
-      throw new Error(`“${f.name}” is not UTF-8 text.`);
+      throw pageError('data', `“${f.name}” is not UTF-8 text.`);
     }
   }
 
@@ -35,12 +36,12 @@ export function createCorpus(root, { msg, clean, seed, changed }) {
     switch (kind()) {
       case 'shakespeare': {
         const r = await fetch('data/shakespeare.txt');
-        if (!r.ok) throw new Error('The Shakespeare corpus is missing (run ./build.sh web).');
+        if (!r.ok) throw pageError('io', 'The Shakespeare corpus is missing (run ./build.sh web).');
         return { text: await r.text(), toy: null };
       }
       case 'paste': {
         const t = $('corpustext').value;
-        if (!t) throw new Error('Paste some text to train on first.');
+        if (!t) throw pageError('data', 'Paste some text to train on first.');
         return { text: t, toy: null };
       }
       case 'upload':
@@ -54,7 +55,7 @@ export function createCorpus(root, { msg, clean, seed, changed }) {
   }
 
   // Says what training was prepared on.
-  function describe(text, toy) {
+  function showPrepared(text, toy) {
     preview(text, kind() === 'upload' ? $('corpusfile').files[0].name : '');
     if (toy) $('corpusinfo').textContent = `${text.length.toLocaleString()} characters of “${TASKS[toy.name].label}” examples; ${toy.test.length} more held out for scoring.`;
   }
@@ -90,9 +91,9 @@ export function createCorpus(root, { msg, clean, seed, changed }) {
       preview(await readUpload(), $('corpusfile').files[0].name);
     } catch (e) {
       $('corpuspreview').textContent = '';
-      msg.showError(clean(e));
+      msg.showError(describe(e));
     }
   };
   $('corpustext').oninput = changed;
-  return { kind, read, describe, restore };
+  return { kind, read, showPrepared, restore };
 }

@@ -12,20 +12,17 @@ const TEMPLATES = {
   translate: { text: 'English: The house is blue.\nFrench:' },
 };
 
-export function createGenerate(root, { engine, state, msg, clean }) {
+// The sampling options and the controls that set them.
+const CONTROLS = { max_tokens: 'maxtokens', temperature: 'temperature', top_k: 'topk', top_p: 'topp', seed: 'seed' };
+
+export function createGenerate(root, { engine, state, msg, describe }) {
   const $ = byId(root);
   const out = $('output');
   const tokData = new WeakMap(); // a drawn span -> {text, prob, parts}
   let onToken = () => {};
   engine.listen('token', (m) => onToken(m));
 
-  const options = () => ({
-    max_tokens: Number($('maxtokens').value),
-    temperature: Number($('temperature').value),
-    top_k: Number($('topk').value),
-    top_p: Number($('topp').value),
-    seed: Number($('seed').value),
-  });
+  const options = () => Object.fromEntries(Object.entries(CONTROLS).map(([k, id]) => [k, Number($(id).value)]));
 
   // One span per character: byte-level BPE tokens can end inside a character; those come
   // with text "" and are drawn with the token that completes it, so no span is ever empty.
@@ -80,7 +77,7 @@ export function createGenerate(root, { engine, state, msg, clean }) {
       const secs = (performance.now() - t0) / 1000;
       msg.status(`Generated ${n} tokens in ${secs.toFixed(1)} s (${(n / secs).toFixed(0)} tokens/s).`);
     } catch (e) {
-      msg.showError(clean(e));
+      msg.showError(describe(e));
     } finally {
       cancelAnimationFrame(frame);
       flush();

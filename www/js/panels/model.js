@@ -4,6 +4,8 @@
 import { byId } from '../dom.js';
 import { fmtParams, fmtBytes } from '../format.js';
 import * as store from '../store.js';
+import { pageError } from '../engine.js';
+import { fullStop } from '../messages.js';
 
 const MAX_CKPT = 1024 * 1024 * 1024; // checkpoints
 const DEFAULT_MODEL = 'shakespeare-baby.safetensors';
@@ -34,7 +36,7 @@ function dirFiles(dir) {
 
 // `pauseTraining()` stops a training run and resolves once it has (a load replaces its model);
 // `clearOutput()` empties the Generate panel's output.
-export function createModel(root, { engine, state, msg, clean, pauseTraining, clearOutput }) {
+export function createModel(root, { engine, state, msg, describe, pauseTraining, clearOutput }) {
   const $ = byId(root);
   let hfName = ''; // the picked GPT-2 folder's name, when the browser says it
   let loadingHf = false;
@@ -65,7 +67,7 @@ export function createModel(root, { engine, state, msg, clean, pauseTraining, cl
       a.remove();
       setTimeout(() => URL.revokeObjectURL(a.href), 10000);
     } catch (e) {
-      msg.showError(clean(e));
+      msg.showError(describe(e));
     }
   }
 
@@ -73,14 +75,14 @@ export function createModel(root, { engine, state, msg, clean, pauseTraining, cl
     msg.clearError();
     if (!f) return;
     try {
-      if (f.size === 0) throw new Error(`“${f.name}” is empty.`);
-      if (f.size > MAX_CKPT) throw new Error(`“${f.name}” is ${(f.size / 1048576).toFixed(0)} MB, over the ${MAX_CKPT / 1048576} MB the page loads.`);
+      if (f.size === 0) throw pageError('checkpoint', `“${f.name}” is empty.`);
+      if (f.size > MAX_CKPT) throw pageError('checkpoint', `“${f.name}” is ${(f.size / 1048576).toFixed(0)} MB, over the ${MAX_CKPT / 1048576} MB the page loads.`);
       await pauseTraining();
       const i = await engine.load_checkpoint(await f.arrayBuffer(), f.name);
       state.loaded(i, 'upload');
       msg.status(`Loaded “${f.name}” (step ${i.step}). Generate with it, or Resume to train it further on the selected corpus.`);
     } catch (e) {
-      msg.showError(`Could not load “${f.name}”: ${clean(e)} The previous model is still loaded.`);
+      msg.showError(`Could not load “${f.name}”: ${describe(e)} The previous model is still loaded.`);
     } finally {
       $('upload').value = '';
     }
@@ -113,17 +115,15 @@ export function createModel(root, { engine, state, msg, clean, pauseTraining, cl
       $('modelnotes').textContent = notes.join(' ');
       $('modelnotes').hidden = notes.length === 0;
       const secs = ((performance.now() - t0) / 1000).toFixed(1);
-      // the engine names its backend ("cpu", or the adapter); say it the way the badge does
-      const where = /^cpu/i.test(i.backend || '') ? 'the CPU (WebAssembly)' : 'WebGPU';
+      // a GPT-2 too big for the GPU, or no GPU at all: the CPU; say it the way the badge does
+      const where = i.fallback || state.device.dev.backend !== 'webgpu' ? 'the CPU (WebAssembly)' : 'WebGPU';
       msg.status(`Loaded the GPT-2 model in ${secs} s; it runs on ${where}. Type a prompt (or pick a template) and press Generate.`);
       $('hfprogress').textContent = '';
     } catch (e) {
       $('hfprogress').textContent = '';
       msg.status('');
-      // the engine's "<kind> error: " prefix says nothing here; the file name after it does
-      const m = clean(e).replace(/^[a-z]+ error: /, '');
       const picked = files.length <= 3 ? ` (picked: ${names})` : '';
-      msg.showError(`Could not open the GPT-2 model${picked}: ${m}${/[.!]$/.test(m) ? '' : '.'} The previous model is still loaded.`);
+      msg.showError(`Could not open the GPT-2 model${picked}: ${fullStop(describe(e))} The previous model is still loaded.`);
     } finally {
       clearInterval(tick);
       loadingHf = false;
@@ -162,7 +162,7 @@ export function createModel(root, { engine, state, msg, clean, pauseTraining, cl
       e.preventDefault();
       depth = 0;
       document.body.classList.remove('dropping');
-      dropped(e.dataTransfer).catch((err) => msg.showError(`Could not read the dropped files: ${clean(err)}`));
+      dropped(e.dataTransfer).catch((err) => msg.showError(`Could not read the dropped files: ${describe(err)}`));
     });
   }
 
@@ -179,7 +179,7 @@ export function createModel(root, { engine, state, msg, clean, pauseTraining, cl
       $('savestate').textContent = `Restored from the autosave in this browser (step ${i.step}).`;
       return saved.meta || {};
     } catch (e) {
-      msg.showError(`Your autosave could not be restored (${clean(e)}); loading the default model.`);
+      msg.showError(`Your autosave could not be restored (${describe(e)}); loading the default model.`);
       return null;
     }
   }
@@ -187,12 +187,12 @@ export function createModel(root, { engine, state, msg, clean, pauseTraining, cl
   async function loadDefault() {
     try {
       const r = await fetch(`models/${DEFAULT_MODEL}`);
-      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      if (!r.ok) throw pageError('io', `HTTP ${r.status}`);
       state.loaded(await engine.load_checkpoint(await r.arrayBuffer(), DEFAULT_MODEL), 'default');
       const { dev, preferGpu } = state.device;
       if (dev.backend === 'webgpu' || !preferGpu) msg.status('Ready: a small Shakespeare model is loaded. Type a prompt and press Generate.');
     } catch (e) {
-      msg.showError(`The default model could not be loaded: ${clean(e)}`);
+      msg.showError(`The default model could not be loaded: ${describe(e)}`);
     }
   }
 

@@ -27,7 +27,7 @@ function similarity(data, t, c) {
   return { sim, n };
 }
 
-export function createPE(root, { engine, state, msg, clean }) {
+export function createPE(root, { engine, state, msg, describe }) {
   const $ = byId(root);
   let pe = null; // the last pe_table()
 
@@ -36,7 +36,7 @@ export function createPE(root, { engine, state, msg, clean }) {
     try {
       pe = await engine.pe_table();
     } catch (e) {
-      msg.showError(clean(e));
+      msg.showError(describe(e));
       return;
     }
     const { t, c, data } = pe;

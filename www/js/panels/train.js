@@ -1,18 +1,23 @@
 // The Train panel: the corpus, the model's shape and recipe, the training run (pause, resume,
 // reset; autosaves; the ways on after a failure), its metrics, loss chart, samples and the
-// toy task's score.
+// toy task's score. The engine's train_chunk holds the training policy (the pipelined steps,
+// the cadence of evaluations, samples and saves); this panel runs chunks and does what their
+// events ask.
 import { byId } from '../dom.js';
 import { lineChart, pushDecimated } from '../viz.js';
 import * as store from '../store.js';
+import { capital } from '../messages.js';
 import { createCorpus } from './corpus.js';
+import { pageError } from '../engine.js';
 
 const SIZES = { tiny: [2, 2, 64, 32], baby: [4, 4, 128, 64] };
 const SETTING_IDS = { n_layer: 'nlayer', n_head: 'nhead', n_embd: 'nembd', block_size: 'blocksize', pos: 'pos', tokenizer: 'tokenizer', batch_size: 'batch', lr: 'lr', steps: 'steps' };
-const SAVE_EVERY = 50; // steps between autosaves
+const CHUNK_MS = 300; // a chunk of steps about this long: a pause waits no longer
+const MAX_CHUNK = 16;
 
 // `seed()` is the Generate panel's seed (it seeds training too); `setPrompt(text)` replaces
 // the prompt when a new vocabulary cannot read it; `device` is the Device panel.
-export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, device }) {
+export function createTrain(root, { engine, state, msg, describe, seed, setPrompt, device }) {
   const $ = byId(root);
   let prepared = false; // the engine holds the data and recipe of the current settings
   let resumable = false; // the model came from a checkpoint: Start continues it
@@ -20,8 +25,10 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
   let losses = [], vals = [], accs = [];
   let trainStart = 0, trainSteps0 = 0, totalSteps = 0;
   let lastGood = null; // {bytes, step}: the last save, what a GPU fault goes back to
+  let sampled = -1; // the step of the last sample
   let loop = null; // the running training, a promise
-  const corpus = createCorpus($('corpus'), { msg, clean, seed, changed: () => { prepared = false; } });
+  const unprepare = () => { prepared = false; };
+  const corpus = createCorpus($('corpus'), { msg, describe, seed, changed: unprepare });
 
   const modelSettings = () => ({ n_layer: Number($('nlayer').value), n_head: Number($('nhead').value), n_embd: Number($('nembd').value), block_size: Number($('blocksize').value), pos: $('pos').value, tokenizer: $('tokenizer').value });
   function trainSettings() {
@@ -35,9 +42,9 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
     };
   }
   function validate(m, t) {
-    if (m.n_embd % m.n_head !== 0) throw new Error(`The width (${m.n_embd}) must be divisible by the number of heads (${m.n_head}).`);
-    if (!(t.lr > 0 && t.lr < 1)) throw new Error(`The learning rate must be between 0 and 1; got ${t.lr}.`);
-    if (!(t.steps >= 1)) throw new Error('Train for at least one step.');
+    if (m.n_embd % m.n_head !== 0) throw pageError('config', `The width (${m.n_embd}) must be divisible by the number of heads (${m.n_head}).`);
+    if (!(t.lr > 0 && t.lr < 1)) throw pageError('config', `The learning rate must be between 0 and 1; got ${t.lr}.`);
+    if (!(t.steps >= 1)) throw pageError('config', 'Train for at least one step.');
   }
   function applySize() {
     const s = SIZES[$('sizepreset').value];
@@ -56,7 +63,7 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
     } catch {
       setPrompt(toy ? toy.test[0][0] : c.text.split('\n').find((l) => l.trim()).slice(0, 40) || c.text.slice(0, 20));
     }
-    corpus.describe(c.text, toy);
+    corpus.showPrepared(c.text, toy);
     prepared = true;
     totalSteps = t.steps;
     if (fresh) { losses = []; vals = []; accs = []; }
@@ -75,7 +82,7 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
       if (!prepared) await prepare(!resumable);
       resumable = false;
     } catch (e) {
-      msg.showError(clean(e));
+      msg.showError(describe(e));
       return;
     }
     // a save of the starting point, so a GPU fault before the first autosave loses nothing
@@ -87,19 +94,18 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
     $('trainreset').disabled = false;
     trainStart = performance.now();
     trainSteps0 = state.info.step;
-    totalSteps = trainSettings().steps;
     document.body.dataset.training = '1';
-    msg.status('Training… (Pause keeps the model; it is autosaved in this browser every 50 steps.)');
+    msg.status('Training… (Pause keeps the model; it is autosaved in this browser as it goes.)');
     let finished = false, failure = null;
     try {
-      finished = await steps();
+      finished = await chunks();
     } catch (e) {
       failure = await failed(e);
     }
     state.setTraining(false);
     $('trainpause').disabled = true;
     // the message and the ways on are at the top of the page: bring them into view
-    if (failure === 'gpu' || failure === 'lr') msg.revealError();
+    if (failure === 'gpu' || failure === 'numeric') msg.revealError();
     if (failure === 'gpu') {
       // the device's memory is gone: nothing to sample or save until a new device has the model
       document.body.dataset.training = '0';
@@ -107,50 +113,63 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
       msg.status('The GPU failed; choose how to go on.');
       return;
     }
-    if (failure === 'lr') msg.offerRecovery(['lr']);
+    if (failure === 'numeric') msg.offerRecovery(['lr']);
     await wrapUp(finished);
   }
 
-  // Trains until paused or done (true when done), sampling and autosaving on the way.
-  async function steps() {
-    const evalEvery = Math.max(10, Math.min(250, Math.floor(totalSteps / 10)));
-    const sampleEvery = Math.max(50, Math.min(500, Math.floor(totalSteps / 8)));
-    let lastSave = state.info.step, lastSample = state.info.step;
+  // Runs chunks of steps until paused or done (true when done). A chunk of about CHUNK_MS,
+  // from the last step's time; the first is one step.
+  async function chunks() {
+    let n = 1;
     while (state.training) {
-      const r = await engine.train(10, evalEvery, totalSteps);
-      if (!r.last) break;
-      const step = r.last.step;
-      if (step >= totalSteps) return true;
-      if (r.paused) break;
-      if (step - lastSample >= sampleEvery) { lastSample = step; await sample(step); }
-      if (step - lastSave >= SAVE_EVERY) { lastSave = step; await save(step); }
+      const r = await engine.train_chunk(n);
+      totalSteps = r.total;
+      for (const ev of r.events) {
+        if (ev.type === 'step') {
+          showStep(ev);
+          n = Math.min(MAX_CHUNK, Math.max(1, Math.round(CHUNK_MS / Math.max(ev.ms, 1))));
+        } else if (ev.type === 'eval') {
+          showEval(ev);
+        } else if (ev.type === 'sample') {
+          await sample(ev.step);
+        } else if (ev.type === 'save') {
+          await save(ev.step);
+        }
+      }
+      if (r.done) return true;
       state.emit('weights', false);
     }
     return false;
   }
 
-  // Says why training stopped; 'gpu' (the device failed), 'lr' (a NaN step) or 'other'.
+  // Says why training stopped; returns the failure's kind ('gpu' also for any error on a
+  // faulted device).
   async function failed(e) {
-    const gpuFault = await engine.fault().catch(() => null);
-    const m = clean(e).replace(/^./, (c) => c.toUpperCase());
-    if (gpuFault) {
+    const kind = e.kind === 'gpu' || (await engine.fault().catch(() => null)) ? 'gpu' : e.kind;
+    const m = capital(describe(e));
+    if (kind === 'gpu') {
       const at = lastGood ? `step ${lastGood.step}, its last save` : 'its last save';
       msg.showError(`${m} — training stopped. The model as of ${at}, is kept: continue on a new GPU device or on the CPU.`);
-      return 'gpu';
+    } else if (kind === 'numeric') {
+      // the engine's message says the weights are the last good step's
+      msg.showError(`${m} Training stopped.`);
+    } else {
+      msg.showError(`${m} — training stopped; the model is as of the last good step.`);
     }
-    msg.showError(/last good step/.test(m) ? `${m} Training stopped.` : `${m} — training stopped; the model is as of the last good step.`);
-    return /may be too high/.test(String(e && e.message)) ? 'lr' : 'other';
+    return kind;
   }
 
-  // After a run that ended or paused: the model's info, a sample, a save and the toy score.
+  // After a run that ended or paused: the model's info, a sample and a save (unless the
+  // engine's cadence just asked for them) and the toy task's score.
   async function wrapUp(finished) {
     try {
       state.setInfo(await engine.info());
-      await sample(state.info.step);
-      await save(state.info.step);
+      const step = state.info.step;
+      if (sampled !== step) await sample(step);
+      if (!lastGood || lastGood.step !== step) await save(step);
       if (toy) await scoreToy();
     } catch (e) {
-      msg.showError(clean(e));
+      msg.showError(describe(e));
     }
     if (finished) {
       prepared = false;
@@ -180,16 +199,17 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
     const preferGpu = kind === 'gpu';
     msg.status(`Starting again from step ${lastGood.step} on ${preferGpu ? 'a new GPU device' : 'the CPU'}…`);
     try {
-      const dev = await engine.restart(preferGpu, lastGood.bytes.slice(0), `autosave (step ${lastGood.step})`);
+      // asked together, so nothing else reaches the engine between the two
+      const [dev, info] = await Promise.all([engine.init(preferGpu), engine.load_checkpoint(lastGood.bytes.slice(0), `autosave (step ${lastGood.step})`)]);
       device.setDevice(dev, preferGpu, false);
-      state.setInfo(dev.info, 'restart');
+      state.setInfo(info, 'restart');
       prepared = false;
       resumable = true;
       $('trainstart').disabled = false;
       msg.status(`Continuing from step ${state.info.step} on ${dev.backend === 'webgpu' ? 'a new WebGPU device' : 'the CPU (WebAssembly)'}.`);
       return start();
     } catch (e) {
-      msg.showError(`Could not start again: ${clean(e)}`);
+      msg.showError(`Could not start again: ${describe(e)}`);
       msg.offerRecovery(preferGpu ? ['cpu'] : ['gpu', 'cpu']);
     }
   }
@@ -205,6 +225,7 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
   }
 
   async function sample(step) {
+    sampled = step;
     try {
       let text;
       if (toy) {
@@ -231,7 +252,7 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
       await store.autosave(bytes, { step, corpus: corpus.kind(), toy: toy ? toy.name : null, settings: { ...modelSettings(), ...trainSettings() } });
       state.emit('saved', `Autosaved at step ${step}, ${new Date().toLocaleTimeString()}.`);
     } catch (e) {
-      msg.showError(clean(e));
+      msg.showError(describe(e));
     }
   }
 
@@ -241,17 +262,17 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
     if (!losses.length) $('mloss').dataset.first = s.loss.toFixed(4);
     $('macc').textContent = `${(s.acc * 100).toFixed(1)}%`;
     $('mms').textContent = s.ms.toFixed(0);
-    const tokens = Number($('batch').value) * Number($('blocksize').value);
-    $('mtps').textContent = ((tokens * 1000) / s.ms).toFixed(0);
+    $('mtps').textContent = s.tokens_per_s.toFixed(0);
     const perStep = (performance.now() - trainStart) / Math.max(1, s.step - trainSteps0);
     const left = (Math.max(0, totalSteps - s.step) * perStep) / 1000;
     $('meta').textContent = left > 90 ? `${(left / 60).toFixed(1)} min` : `${left.toFixed(0)} s`;
     pushDecimated(losses, [s.step, s.loss]);
     pushDecimated(accs, [s.step, s.acc]);
-    if (s.val_loss !== undefined) {
-      $('mval').textContent = s.val_loss.toFixed(4);
-      pushDecimated(vals, [s.step, s.val_loss]);
-    }
+    drawChart();
+  }
+  function showEval(ev) {
+    $('mval').textContent = ev.val_loss.toFixed(4);
+    pushDecimated(vals, [ev.step, ev.val_loss]);
     drawChart();
   }
 
@@ -263,11 +284,11 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
     ], { yLabel: 'loss', xMax: totalSteps || null, empty: 'Press Start: the loss and accuracy curves appear here.' });
   }
 
+  // Pausing is not calling train_chunk again: the chunk running ends, with no step in flight.
   function pause() {
-    engine.pause();
     state.setTraining(false);
   }
-  // Pauses a run and resolves once it has stopped (nothing when none runs).
+  // Pauses a run and resolves once it has stopped (at once when none runs).
   async function stop() {
     if (!state.training) return;
     pause();
@@ -294,23 +315,12 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
     resumable = false;
   }
 
-  // Puts the settings back as they were when an autosave was written.
-  function restoreSettings(meta) {
-    corpus.restore(meta);
-    const s = meta.settings;
-    if (!s) return;
-    for (const [k, id] of Object.entries(SETTING_IDS)) if (s[k] !== undefined) $(id).value = s[k];
-    $('sizepreset').value = Object.keys(SIZES).find((k) => SIZES[k].join() === [s.n_layer, s.n_head, s.n_embd, s.block_size].join()) || 'custom';
-    totalSteps = s.steps || 0;
-  }
-
-  engine.listen('step', showStep);
   $('trainstart').onclick = start;
   $('trainpause').onclick = pause;
   $('trainreset').onclick = reset;
   $('sizepreset').onchange = applySize;
   for (const id of ['nlayer', 'nhead', 'nembd', 'blocksize']) $(id).addEventListener('input', () => { $('sizepreset').value = 'custom'; });
-  $('recipe').addEventListener('input', () => { prepared = false; });
+  $('recipe').addEventListener('input', unprepare);
   // a model loaded from a file or the autosave continues training; a GPT-2 does not
   state.on('model', (i, origin) => {
     if (origin === 'default') return;
@@ -322,7 +332,15 @@ export function createTrain(root, { engine, state, msg, clean, seed, setPrompt, 
   return {
     recover,
     stop,
-    restoreSettings,
+    // Puts the corpus and settings back as they were when an autosave was written.
+    restoreSettings(meta) {
+      corpus.restore(meta);
+      const s = meta.settings;
+      if (!s) return;
+      for (const [k, id] of Object.entries(SETTING_IDS)) if (s[k] !== undefined) $(id).value = s[k];
+      $('sizepreset').value = Object.keys(SIZES).find((k) => SIZES[k].join() === [s.n_layer, s.n_head, s.n_embd, s.block_size].join()) || 'custom';
+      totalSteps = s.steps || 0;
+    },
     // Training can start once the first model is there.
     ready() {
       $('trainstart').disabled = false;
