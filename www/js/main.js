@@ -30,13 +30,15 @@ async function main() {
   msg.onRecover(train.recover);
   // Hooks the page tests use to inject faults (only with ?testhooks in the URL).
   if (params.has('testhooks')) {
-    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory() };
+    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults() };
   }
 
   const preferGpu = !params.has('cpu');
   let dev;
   try {
     dev = await engine.init(preferGpu);
+    // the controls' starting values, the size presets and the tokenizers are the engine's
+    state.setDefaults(await engine.defaults());
   } catch (e) {
     msg.showError(`The model engine could not start: ${describe(e)}`);
     return;

@@ -3,6 +3,7 @@
 // inside it.
 //
 // Events:
+//   'defaults' (defaults)     the engine's defaults() arrived (once, at start-up)
 //   'info'    (info, origin)  the model's info changed (any reason)
 //   'model'   (info, origin)  a model was loaded from outside training: origin 'default',
 //                             'autosave', 'upload' or 'hf' (after its 'info')
@@ -13,6 +14,7 @@
 export function createState() {
   const events = new EventTarget();
   const state = {
+    defaults: null, // the engine's defaults(): {train, sample, presets, tokenizers}; the page copies none
     info: null, // the model's info(), null before one is loaded
     modelEpoch: 0, // bumped with every info: answers asked of an older model are dropped
     device: null, // {dev, preferGpu}: what the engine started on
@@ -26,6 +28,10 @@ export function createState() {
     },
     emit(name, ...args) {
       events.dispatchEvent(new CustomEvent(name, { detail: args }));
+    },
+    setDefaults(d) {
+      state.defaults = d;
+      state.emit('defaults', d);
     },
     setInfo(info, origin = 'update') {
       state.info = info;

@@ -141,6 +141,10 @@ export function createGenerate(root, { engine, state, msg, describe }) {
   $('templates').addEventListener('click', (e) => { const b = e.target.closest('button[data-template]'); if (b) useTemplate(b.dataset.template); });
   state.prompt = $('prompt').value;
 
+  // the engine's sampling defaults fill the controls
+  state.on('defaults', ({ sample: d }) => {
+    for (const [k, id] of Object.entries(CONTROLS)) $(id).value = d[k];
+  });
   state.on('info', (i) => {
     $('generate').disabled = false;
     // the GPT-2 paper's prompts mean something only to a model that reads any text (BPE)

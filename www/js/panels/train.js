@@ -8,10 +8,8 @@ import { lineChart, pushDecimated } from '../viz.js';
 import * as store from '../store.js';
 import { capital } from '../messages.js';
 import { createCorpus } from './corpus.js';
-import { pageError } from '../engine.js';
+import { createRecipe } from './recipe.js';
 
-const SIZES = { tiny: [2, 2, 64, 32], baby: [4, 4, 128, 64] };
-const SETTING_IDS = { n_layer: 'nlayer', n_head: 'nhead', n_embd: 'nembd', block_size: 'blocksize', pos: 'pos', tokenizer: 'tokenizer', batch_size: 'batch', lr: 'lr', steps: 'steps' };
 const CHUNK_MS = 300; // a chunk of steps about this long: a pause waits no longer
 const MAX_CHUNK = 16;
 
@@ -29,33 +27,13 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   let loop = null; // the running training, a promise
   const unprepare = () => { prepared = false; };
   const corpus = createCorpus($('corpus'), { msg, describe, seed, changed: unprepare });
-
-  const modelSettings = () => ({ n_layer: Number($('nlayer').value), n_head: Number($('nhead').value), n_embd: Number($('nembd').value), block_size: Number($('blocksize').value), pos: $('pos').value, tokenizer: $('tokenizer').value });
-  function trainSettings() {
-    const lr = Number($('lr').value);
-    const steps = Number($('steps').value);
-    // Every TrainConfig field: the engine's deserializer does not fill in defaults.
-    return {
-      batch_size: Number($('batch').value), steps, lr, min_lr: lr / 10, warmup: Math.min(100, Math.floor(steps / 10)),
-      beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, grad_clip: 1.0, eval_interval: 0, eval_batches: 4,
-      seed: seed() || 1337,
-    };
-  }
-  function validate(m, t) {
-    if (m.n_embd % m.n_head !== 0) throw pageError('config', `The width (${m.n_embd}) must be divisible by the number of heads (${m.n_head}).`);
-    if (!(t.lr > 0 && t.lr < 1)) throw pageError('config', `The learning rate must be between 0 and 1; got ${t.lr}.`);
-    if (!(t.steps >= 1)) throw pageError('config', 'Train for at least one step.');
-  }
-  function applySize() {
-    const s = SIZES[$('sizepreset').value];
-    if (s) [$('nlayer').value, $('nhead').value, $('nembd').value, $('blocksize').value] = s;
-  }
+  const recipe = createRecipe($('recipe'), { state, changed: unprepare });
 
   async function prepare(fresh) {
     const c = await corpus.read();
     toy = c.toy;
-    const m = modelSettings(), t = trainSettings();
-    validate(m, t);
+    const m = recipe.model(), t = recipe.train(seed());
+    recipe.validate(m, t);
     state.setInfo(await engine.prepare_training(c.text, m, t, !fresh), 'prepare');
     // a new vocabulary may not cover the prompt: start from a line of the new corpus instead
     try {
@@ -190,10 +168,10 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     msg.hideRecovery();
     msg.clearError();
     if (kind === 'lr') {
-      $('lr').value = String(Number($('lr').value) / 2);
+      const lr = recipe.halveLr();
       prepared = false;
       resumable = true;
-      msg.status(`Learning rate halved to ${$('lr').value}; training continues from step ${state.info.step}.`);
+      msg.status(`Learning rate halved to ${lr}; training continues from step ${state.info.step}.`);
       return start();
     }
     const preferGpu = kind === 'gpu';
@@ -231,7 +209,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
       if (toy) {
         text = (await answers(toy.test.slice(0, 3))).map(([p, a, got]) => `${p}${got}   ${got === a ? '✓' : `✗ (want ${a})`}`).join('\n');
       } else {
-        const r = await engine.generate('\n', { max_tokens: 160, temperature: 0.8, seed: step });
+        const r = await engine.generate('\n', { ...state.defaults.sample, max_tokens: 160, seed: step });
         text = r.tokens.map((t) => t.text).join('').replace(/^\n+/, '');
       }
       $('sample').textContent = `— sample at step ${step} —\n${text}`;
@@ -249,7 +227,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     try {
       const bytes = await engine.checkpoint_bytes();
       lastGood = { bytes, step };
-      await store.autosave(bytes, { step, corpus: corpus.kind(), toy: toy ? toy.name : null, settings: { ...modelSettings(), ...trainSettings() } });
+      await store.autosave(bytes, { step, corpus: corpus.kind(), toy: toy ? toy.name : null, settings: { ...recipe.model(), ...recipe.train(seed()) } });
       state.emit('saved', `Autosaved at step ${step}, ${new Date().toLocaleTimeString()}.`);
     } catch (e) {
       msg.showError(describe(e));
@@ -318,11 +296,9 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   $('trainstart').onclick = start;
   $('trainpause').onclick = pause;
   $('trainreset').onclick = reset;
-  $('sizepreset').onchange = applySize;
-  for (const id of ['nlayer', 'nhead', 'nembd', 'blocksize']) $(id).addEventListener('input', () => { $('sizepreset').value = 'custom'; });
-  $('recipe').addEventListener('input', unprepare);
   // a model loaded from a file or the autosave continues training; a GPT-2 does not
   state.on('model', (i, origin) => {
+    if (i.source === 'checkpoint') recipe.showModel(i);
     if (origin === 'default') return;
     prepared = false;
     resumable = origin !== 'hf';
@@ -335,11 +311,9 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     // Puts the corpus and settings back as they were when an autosave was written.
     restoreSettings(meta) {
       corpus.restore(meta);
-      const s = meta.settings;
-      if (!s) return;
-      for (const [k, id] of Object.entries(SETTING_IDS)) if (s[k] !== undefined) $(id).value = s[k];
-      $('sizepreset').value = Object.keys(SIZES).find((k) => SIZES[k].join() === [s.n_layer, s.n_head, s.n_embd, s.block_size].join()) || 'custom';
-      totalSteps = s.steps || 0;
+      if (!meta.settings) return;
+      recipe.restore(meta.settings);
+      totalSteps = meta.settings.steps || 0;
     },
     // Training can start once the first model is there.
     ready() {
