@@ -1,5 +1,7 @@
 // Autosave in IndexedDB. A save writes the checkpoint under a fresh key and only then moves
 // the "current" pointer to it, so a tab killed mid-save leaves the previous one intact.
+import { pageError } from './engine.js';
+
 const DB = 'tinygpt';
 const STORE = 'checkpoints';
 
@@ -55,8 +57,9 @@ export async function autosave(bytes, meta) {
       r.onerror = () => reject(r.error);
     }));
   } catch (e) {
-    const quota = e && (e.name === 'QuotaExceededError' || /quota/i.test(String(e.message)));
-    throw new Error(quota ? 'Autosave failed: the browser storage quota is full.' : `Autosave failed: ${e && e.message ? e.message : e}`);
+    // the browser names a full quota by the error's name
+    const quota = e && e.name === 'QuotaExceededError';
+    throw pageError('io', quota ? 'Autosave failed: the browser storage quota is full.' : `Autosave failed: ${e && e.message ? e.message : e}`);
   } finally {
     db.close();
   }

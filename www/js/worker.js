@@ -1,33 +1,41 @@
-// The Web Worker that owns the wasm Engine, so the page never freezes.
-// Engine methods must never overlap (wasm-bindgen borrows the engine for each call), so every
-// request runs on one promise chain; only "stop" and "pause" act at once, by setting flags.
+// The Web Worker that owns the wasm Engine, so the page never freezes. It relays: each request
+// {id, method, args} calls the Engine method of that name and answers {id, ok, result} or
+// {id, ok: false, error: {kind, message, ...fields}}. Engine methods must never overlap
+// (wasm-bindgen borrows the engine for each call), so every request runs on one promise
+// chain; only "stop" (a generation) acts at once, by setting a flag.
 import init, { Engine } from '../pkg/tinygpt.js';
 
 let engine = null;
 let wasm = null; // the module's exports (its memory, for the page tests' memory checks)
 let chain = Promise.resolve();
 let stopGen = false;
-let training = false;
 
-const post = (msg) => self.postMessage(msg);
+const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 
 function enqueue(fn) {
   chain = chain.then(fn, fn);
   return chain;
 }
 
+// The engine's errors carry their kind and its fields (own properties of the JS Error); the
+// message is not enumerable, so it is copied by name. Anything else (a wasm trap) says so.
+function relayError(e) {
+  if (e && typeof e === 'object' && typeof e.kind === 'string') return { ...e, kind: e.kind, message: String(e.message) };
+  return { kind: 'internal', message: String(e && e.message ? e.message : e) };
+}
+
 async function reply(id, fn) {
   try {
-    post({ id, ok: true, result: await fn() });
+    const result = await fn();
+    // bytes (a checkpoint) are moved to the page, not copied
+    post({ id, ok: true, result }, result instanceof ArrayBuffer ? [result] : []);
   } catch (e) {
-    // the engine's errors carry a kind (and its fields): relay them whole
-    const err = e && typeof e === 'object' ? { ...e, kind: e.kind ?? 'page', message: String(e.message ?? e) } : { kind: 'page', message: String(e) };
-    post({ id, ok: false, error: err.message, errorInfo: err });
+    post({ id, ok: false, error: relayError(e) });
   }
 }
 
 // On the CPU backend the engine's promises resolve without ever leaving the microtask queue, so
-// a "stop" or "pause" message would wait for the whole loop; a macrotask hop lets it in.
+// a "stop" message would wait for the whole generation; a macrotask hop lets it in.
 const hop = new MessageChannel();
 const hops = [];
 hop.port1.onmessage = () => hops.shift()?.();
@@ -45,61 +53,38 @@ async function adapterInfo() {
   }
 }
 
-const handlers = {
-  async start({ preferGpu }) {
-    wasm = await init();
-    engine = new Engine();
+// Requests that are more than a call of the same name.
+const special = {
+  // The first call loads the module and makes the Engine; later ones (after a GPU fault) pick
+  // the backend again for the next model. The answer adds what the browser says of its GPU.
+  async init(preferGpu) {
+    if (!engine) {
+      wasm = await init();
+      engine = new Engine();
+    }
     const r = await engine.init(preferGpu);
     if (r.backend === 'webgpu') r.gpu = await adapterInfo();
     r.webgpuApi = 'gpu' in navigator;
     return r;
   },
-  // After a GPU fault: a fresh engine state on a new device (or the CPU) with the last save.
-  async restart({ preferGpu, bytes, name }) {
-    const r = await engine.init(preferGpu);
-    if (r.backend === 'webgpu') r.gpu = await adapterInfo();
-    r.webgpuApi = 'gpu' in navigator;
-    r.info = await engine.load_checkpoint(new Uint8Array(bytes), name);
-    return r;
+  async load_checkpoint(bytes, name) {
+    return await engine.load_checkpoint(new Uint8Array(bytes), name);
+  },
+  async checkpoint_bytes() {
+    const bytes = await engine.checkpoint_bytes();
+    return bytes.buffer;
+  },
+  encode(text) {
+    return Array.from(engine.encode(text));
   },
   // Bytes of wasm memory (it never shrinks: growth across a long run would be a leak).
   memory() {
     return wasm.memory.buffer.byteLength;
   },
-  fault() {
-    return engine.fault() ?? null;
-  },
-  testFault({ kind }) {
-    engine.test_fault(kind);
-    return null;
-  },
-  async load({ bytes, name }) {
-    return await engine.load_checkpoint(new Uint8Array(bytes), name);
-  },
-  // A Hugging Face GPT-2 folder's File objects, passed on as they are: the engine reads them
-  // with FileReaderSync a slice at a time, so the weights are never copied whole into JS.
-  async loadHf({ files }) {
-    return await engine.load_hf(files);
-  },
-  info() {
-    return engine.info();
-  },
-  async save() {
-    const bytes = await engine.checkpoint_bytes();
-    return bytes.buffer;
-  },
-  async attention({ text }) {
-    return await engine.attention(text);
-  },
-  async pe() {
-    return await engine.pe_table();
-  },
-  encode({ text }) {
-    return Array.from(engine.encode(text));
-  },
-  // Generates after `prompt`; with `stream` each token is also posted as it comes. `stopAt`
-  // ends the generation after a token containing that text (greedy answers end at a newline).
-  async generate({ prompt, opts, stream, stopAt }) {
+  // start_generation, then next_token until the end; with `stream` each token is also posted
+  // as it comes. `stopAt` ends the generation after a token containing that text (greedy
+  // answers end at a newline).
+  async generate(prompt, opts, { stream = '', stopAt = '' } = {}) {
     stopGen = false;
     engine.start_generation(prompt, opts);
     const out = [];
@@ -114,40 +99,20 @@ const handlers = {
     }
     return { tokens: out, stopped: stopGen };
   },
-  async prepareTraining({ corpus, model, train, continueModel }) {
-    return await engine.prepare_training(corpus, model, train, continueModel);
-  },
-  // Runs up to `steps` optimizer steps (until paused), posting each step's metrics. The
-  // engine's train_chunk holds the policy (pipelining, settling before evaluations, the
-  // cadence); this relays its events one step at a time so a pause is noticed at once.
-  async train({ steps }) {
-    training = true;
-    let last = null;
-    for (let i = 0; i < steps && training; i++) {
-      const r = await engine.train_chunk(1);
-      for (const ev of r.events) {
-        if (ev.type === 'step') {
-          last = { ...ev };
-          delete last.type;
-        } else if (ev.type === 'eval' && last && last.step === ev.step) {
-          Object.assign(last, { val_loss: ev.val_loss, val_acc: ev.val_acc });
-        }
-      }
-      if (last) post({ type: 'step', metrics: last });
-      if (r.done) break;
-      await yieldToEvents();
-    }
-    const paused = !training;
-    training = false;
-    return { last, paused };
-  },
 };
 
+// The Engine's own methods, called as they are.
+function method(name) {
+  if (special[name]) return special[name];
+  if (name === 'constructor' || name === 'free' || typeof Engine.prototype[name] !== 'function') {
+    throw { kind: 'state', message: `the engine has no method ${name}` };
+  }
+  if (!engine) throw { kind: 'state', message: `${name}: the engine has not started` };
+  return (...args) => engine[name](...args);
+}
+
 self.onmessage = (e) => {
-  const msg = e.data;
-  if (msg.type === 'stop') { stopGen = true; return; }
-  if (msg.type === 'pause') { training = false; return; }
-  const h = handlers[msg.type];
-  if (!h) { post({ id: msg.id, ok: false, error: `unknown request ${msg.type}` }); return; }
-  enqueue(() => reply(msg.id, () => h(msg)));
+  const { id, method: name, args = [] } = e.data;
+  if (name === 'stop_generation') { stopGen = true; return; }
+  enqueue(() => reply(id, () => method(name)(...args)));
 };

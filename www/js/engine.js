@@ -1,0 +1,70 @@
+// The client of the worker that owns the wasm Engine: one function per Engine method, with the
+// Engine's own names and arguments (src/web.rs documents them), each a promise of its result.
+// Calls run one at a time in the worker, in the order made. A failure rejects with an Error
+// whose `kind` is the engine's ("config", "data", "tokenizer", "unknown_char", "checkpoint",
+// "io", "numeric", "gpu", "state") and which carries that kind's fields.
+
+// An error in the engine's shape, for the page's own failures (bad settings, an empty file).
+export function pageError(kind, message, fields = {}) {
+  return Object.assign(new Error(message), fields, { kind });
+}
+
+// `listen(name, fn)` sets what the worker's own messages do: 'token' (a streamed generation
+// token) and 'crash' (the worker died: its message).
+export function createEngine() {
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const listeners = { token: () => {}, crash: () => {} };
+  let nextId = 1;
+  const pending = new Map();
+  worker.onmessage = (e) => {
+    const m = e.data;
+    if (m.type === 'token') return listeners.token(m);
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.ok) p.resolve(m.result);
+    else p.reject(pageError(m.error.kind, m.error.message, m.error));
+  };
+  worker.onerror = (e) => listeners.crash(e.message || 'unknown error');
+  const call = (method, args = [], transfer = []) => {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ id, method, args }, transfer);
+    });
+  };
+  const method = (name) => (...args) => call(name, args);
+
+  return {
+    listen(name, fn) {
+      listeners[name] = fn;
+    },
+    // {backend, adapter, reason} plus what the browser says: gpu (the adapter's info), webgpuApi.
+    init: method('init'),
+    defaults: method('defaults'),
+    self_check: method('self_check'),
+    describe_backend: method('describe_backend'),
+    // `bytes` (an ArrayBuffer) is moved to the worker, not copied.
+    load_checkpoint: (bytes, name) => call('load_checkpoint', [bytes, name], [bytes]),
+    load_hf: method('load_hf'),
+    // An ArrayBuffer.
+    checkpoint_bytes: method('checkpoint_bytes'),
+    info: method('info'),
+    // start_generation + next_token until done, in the worker; with `stream` each token also
+    // goes to the 'token' listener, `stopAt` ends after a token containing that text.
+    // {tokens, stopped}.
+    generate: (prompt, opts, { stream = '', stopAt = '' } = {}) => call('generate', [prompt, opts, { stream, stopAt }]),
+    // Ends the generation in progress after its current token (at once, not queued).
+    stop_generation: () => worker.postMessage({ method: 'stop_generation' }),
+    attention: method('attention'),
+    pe_table: method('pe_table'),
+    encode: method('encode'),
+    prepare_training: method('prepare_training'),
+    // {events, step, total, done}.
+    train_chunk: method('train_chunk'),
+    fault: method('fault'),
+    test_fault: method('test_fault'),
+    // Bytes of wasm memory (the page tests' leak check; not an Engine method).
+    memory: method('memory'),
+  };
+}

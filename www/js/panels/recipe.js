@@ -1,0 +1,83 @@
+// The training panel's "Model and recipe": a new model's shape (a size preset or custom) and
+// tokenizer, and the recipe (batch, learning rate, steps). The presets, the tokenizers and
+// every starting value are the engine's (`defaults()`) or those of the model just loaded.
+// Created with its fieldset.
+import { byId } from '../dom.js';
+import { pageError } from '../engine.js';
+
+const SHAPE = { n_layer: 'nlayer', n_head: 'nhead', n_embd: 'nembd', block_size: 'blocksize' };
+const RECIPE = { batch_size: 'batch', lr: 'lr', steps: 'steps' };
+
+// "bpe:512" -> "BPE, 512"; "char" -> "characters".
+const tokenizerLabel = (t) => (t === 'char' ? 'characters' : t.replace('bpe:', 'BPE, '));
+
+// `changed()` is called on every edit (a prepared run no longer matches the settings).
+export function createRecipe(root, { state, changed }) {
+  const $ = byId(root);
+  const presets = () => state.defaults.presets;
+  const sameShape = (a, b) => Object.keys(SHAPE).every((k) => Number(a[k]) === Number(b[k]));
+
+  function setShape(m) {
+    for (const [k, id] of Object.entries(SHAPE)) $(id).value = m[k];
+    const p = presets().find((q) => sameShape(q.model, m));
+    $('sizepreset').value = p ? p.name : 'custom';
+  }
+  function setRecipe(tc) {
+    for (const [k, id] of Object.entries(RECIPE)) if (tc[k] !== undefined) $(id).value = tc[k];
+  }
+
+  // A new model's shape: {n_layer, n_head, n_embd, block_size, pos, tokenizer}.
+  const model = () => ({ ...Object.fromEntries(Object.entries(SHAPE).map(([k, id]) => [k, Number($(id).value)])), pos: $('pos').value, tokenizer: $('tokenizer').value });
+  // The recipe as the page sets it; the engine fills in the other TrainConfig fields.
+  const train = (seed) => ({ ...Object.fromEntries(Object.entries(RECIPE).map(([k, id]) => [k, Number($(id).value)])), seed: seed || state.defaults.train.seed });
+
+  // The page's own checks, said in its words (the engine checks everything again).
+  function validate(m, t) {
+    if (m.n_embd % m.n_head !== 0) throw pageError('config', `The width (${m.n_embd}) must be divisible by the number of heads (${m.n_head}).`);
+    if (!(t.lr > 0 && t.lr < 1)) throw pageError('config', `The learning rate must be between 0 and 1; got ${t.lr}.`);
+    if (!(t.steps >= 1)) throw pageError('config', 'Train for at least one step.');
+  }
+
+  // The engine's presets and tokenizers as options, its recipe as the starting values.
+  function setDefaults(d) {
+    const size = $('sizepreset');
+    size.textContent = '';
+    for (const name of [...d.presets.map((p) => p.name), 'custom']) size.append(new Option(name, name));
+    const tok = $('tokenizer');
+    tok.textContent = '';
+    for (const t of d.tokenizers) tok.append(new Option(tokenizerLabel(t), t));
+    // until a model is loaded, whose shape and recipe then show
+    setShape(d.presets[0].model);
+    setRecipe(d.train);
+  }
+
+  // A loaded checkpoint's shape, tokenizer and recipe.
+  function showModel(i) {
+    setShape(i);
+    $('pos').value = i.pos;
+    const tok = i.tokenizer === 'char' ? 'char' : `bpe:${i.vocab_size}`;
+    if (state.defaults.tokenizers.includes(tok)) $('tokenizer').value = tok;
+    if (i.train) setRecipe(i.train);
+  }
+
+  // Puts the settings back as they were when an autosave was written.
+  function restore(s) {
+    for (const [k, id] of Object.entries({ ...SHAPE, ...RECIPE, pos: 'pos', tokenizer: 'tokenizer' })) if (s[k] !== undefined) $(id).value = s[k];
+    setShape(model());
+  }
+
+  $('sizepreset').onchange = () => {
+    const p = presets().find((q) => q.name === $('sizepreset').value);
+    if (p) for (const [k, id] of Object.entries(SHAPE)) $(id).value = p.model[k];
+  };
+  for (const id of Object.values(SHAPE)) $(id).addEventListener('input', () => { $('sizepreset').value = 'custom'; });
+  root.addEventListener('input', changed);
+  // After a NaN step: the learning rate halved; returns it as shown.
+  function halveLr() {
+    $('lr').value = String(Number($('lr').value) / 2);
+    return $('lr').value;
+  }
+
+  state.on('defaults', setDefaults);
+  return { model, train, validate, showModel, restore, halveLr };
+}

@@ -1,0 +1,325 @@
+// The Train panel: the corpus, the model's shape and recipe, the training run (pause, resume,
+// reset; autosaves; the ways on after a failure), its metrics, loss chart, samples and the
+// toy task's score. The engine's train_chunk holds the training policy (the pipelined steps,
+// the cadence of evaluations, samples and saves); this panel runs chunks and does what their
+// events ask.
+import { byId } from '../dom.js';
+import { lineChart, pushDecimated } from '../viz.js';
+import * as store from '../store.js';
+import { capital } from '../messages.js';
+import { createCorpus } from './corpus.js';
+import { createRecipe } from './recipe.js';
+
+const CHUNK_MS = 300; // a chunk of steps about this long: a pause waits no longer
+const MAX_CHUNK = 16;
+
+// `seed()` is the Generate panel's seed (it seeds training too); `setPrompt(text)` replaces
+// the prompt when a new vocabulary cannot read it; `device` is the Device panel.
+export function createTrain(root, { engine, state, msg, describe, seed, setPrompt, device }) {
+  const $ = byId(root);
+  let prepared = false; // the engine holds the data and recipe of the current settings
+  let resumable = false; // the model came from a checkpoint: Start continues it
+  let toy = null; // {name, test} when training a toy task
+  let losses = [], vals = [], accs = [];
+  let trainStart = 0, trainSteps0 = 0, totalSteps = 0;
+  let lastGood = null; // {bytes, step}: the last save, what a GPU fault goes back to
+  let sampled = -1; // the step of the last sample
+  let loop = null; // the running training, a promise
+  const unprepare = () => { prepared = false; };
+  const corpus = createCorpus($('corpus'), { msg, describe, seed, changed: unprepare });
+  const recipe = createRecipe($('recipe'), { state, changed: unprepare });
+
+  async function prepare(fresh) {
+    const c = await corpus.read();
+    toy = c.toy;
+    const m = recipe.model(), t = recipe.train(seed());
+    recipe.validate(m, t);
+    state.setInfo(await engine.prepare_training(c.text, m, t, !fresh), 'prepare');
+    // a new vocabulary may not cover the prompt: start from a line of the new corpus instead
+    try {
+      await engine.encode(state.prompt);
+    } catch {
+      setPrompt(toy ? toy.test[0][0] : c.text.split('\n').find((l) => l.trim()).slice(0, 40) || c.text.slice(0, 20));
+    }
+    corpus.showPrepared(c.text, toy);
+    prepared = true;
+    totalSteps = t.steps;
+    if (fresh) { losses = []; vals = []; accs = []; }
+  }
+
+  function start() {
+    if (state.training) return;
+    loop = run();
+    return loop;
+  }
+
+  async function run() {
+    msg.clearError();
+    msg.hideRecovery();
+    try {
+      if (!prepared) await prepare(!resumable);
+      resumable = false;
+    } catch (e) {
+      msg.showError(describe(e));
+      return;
+    }
+    // a save of the starting point, so a GPU fault before the first autosave loses nothing
+    lastGood = null;
+    await save(state.info.step);
+    state.setTraining(true);
+    $('trainstart').disabled = true;
+    $('trainpause').disabled = false;
+    $('trainreset').disabled = false;
+    trainStart = performance.now();
+    trainSteps0 = state.info.step;
+    document.body.dataset.training = '1';
+    msg.status('Training… (Pause keeps the model; it is autosaved in this browser as it goes.)');
+    let finished = false, failure = null;
+    try {
+      finished = await chunks();
+    } catch (e) {
+      failure = await failed(e);
+    }
+    state.setTraining(false);
+    $('trainpause').disabled = true;
+    // the message and the ways on are at the top of the page: bring them into view
+    if (failure === 'gpu' || failure === 'numeric') msg.revealError();
+    if (failure === 'gpu') {
+      // the device's memory is gone: nothing to sample or save until a new device has the model
+      document.body.dataset.training = '0';
+      msg.offerRecovery(lastGood ? ['gpu', 'cpu'] : []);
+      msg.status('The GPU failed; choose how to go on.');
+      return;
+    }
+    if (failure === 'numeric') msg.offerRecovery(['lr']);
+    await wrapUp(finished);
+  }
+
+  // Runs chunks of steps until paused or done (true when done). A chunk of about CHUNK_MS,
+  // from the last step's time; the first is one step.
+  async function chunks() {
+    let n = 1;
+    while (state.training) {
+      const r = await engine.train_chunk(n);
+      totalSteps = r.total;
+      for (const ev of r.events) {
+        if (ev.type === 'step') {
+          showStep(ev);
+          n = Math.min(MAX_CHUNK, Math.max(1, Math.round(CHUNK_MS / Math.max(ev.ms, 1))));
+        } else if (ev.type === 'eval') {
+          showEval(ev);
+        } else if (ev.type === 'sample') {
+          await sample(ev.step);
+        } else if (ev.type === 'save') {
+          await save(ev.step);
+        }
+      }
+      if (r.done) return true;
+      state.emit('weights', false);
+    }
+    return false;
+  }
+
+  // Says why training stopped; returns the failure's kind ('gpu' also for any error on a
+  // faulted device).
+  async function failed(e) {
+    const kind = e.kind === 'gpu' || (await engine.fault().catch(() => null)) ? 'gpu' : e.kind;
+    const m = capital(describe(e));
+    if (kind === 'gpu') {
+      const at = lastGood ? `step ${lastGood.step}, its last save` : 'its last save';
+      msg.showError(`${m} — training stopped. The model as of ${at}, is kept: continue on a new GPU device or on the CPU.`);
+    } else if (kind === 'numeric') {
+      // the engine's message says the weights are the last good step's
+      msg.showError(`${m} Training stopped.`);
+    } else {
+      msg.showError(`${m} — training stopped; the model is as of the last good step.`);
+    }
+    return kind;
+  }
+
+  // After a run that ended or paused: the model's info, a sample and a save (unless the
+  // engine's cadence just asked for them) and the toy task's score.
+  async function wrapUp(finished) {
+    try {
+      state.setInfo(await engine.info());
+      const step = state.info.step;
+      if (sampled !== step) await sample(step);
+      if (!lastGood || lastGood.step !== step) await save(step);
+      if (toy) await scoreToy();
+    } catch (e) {
+      msg.showError(describe(e));
+    }
+    if (finished) {
+      prepared = false;
+      $('trainstart').textContent = 'Start';
+      msg.status(`Training finished at step ${state.info.step}. Start trains a new model from scratch.`);
+    } else {
+      $('trainstart').textContent = 'Resume';
+      msg.status(`Paused at step ${state.info.step}; the model is saved in this browser. Resume continues.`);
+    }
+    $('trainstart').disabled = false;
+    document.body.dataset.training = '0';
+    state.emit('weights', true);
+  }
+
+  // The ways on after a failure: 'lr' halves the learning rate; 'gpu' and 'cpu' start a new
+  // device from the last save.
+  async function recover(kind) {
+    msg.hideRecovery();
+    msg.clearError();
+    if (kind === 'lr') {
+      const lr = recipe.halveLr();
+      prepared = false;
+      resumable = true;
+      msg.status(`Learning rate halved to ${lr}; training continues from step ${state.info.step}.`);
+      return start();
+    }
+    const preferGpu = kind === 'gpu';
+    msg.status(`Starting again from step ${lastGood.step} on ${preferGpu ? 'a new GPU device' : 'the CPU'}…`);
+    try {
+      // asked together, so nothing else reaches the engine between the two
+      const [dev, info] = await Promise.all([engine.init(preferGpu), engine.load_checkpoint(lastGood.bytes.slice(0), `autosave (step ${lastGood.step})`)]);
+      device.setDevice(dev, preferGpu, false);
+      state.setInfo(info, 'restart');
+      prepared = false;
+      resumable = true;
+      $('trainstart').disabled = false;
+      msg.status(`Continuing from step ${state.info.step} on ${dev.backend === 'webgpu' ? 'a new WebGPU device' : 'the CPU (WebAssembly)'}.`);
+      return start();
+    } catch (e) {
+      msg.showError(`Could not start again: ${describe(e)}`);
+      msg.offerRecovery(preferGpu ? ['cpu'] : ['gpu', 'cpu']);
+    }
+  }
+
+  // Greedy answers to a toy task's held-out prompts: [[prompt, answer, got]].
+  async function answers(pairs) {
+    const out = [];
+    for (const [p, a] of pairs) {
+      const r = await engine.generate(p, { max_tokens: a.length + 2, temperature: 0, seed: 1 }, { stopAt: '\n' });
+      out.push([p, a, r.tokens.map((t) => t.text).join('').split('\n')[0]]);
+    }
+    return out;
+  }
+
+  async function sample(step) {
+    sampled = step;
+    try {
+      let text;
+      if (toy) {
+        text = (await answers(toy.test.slice(0, 3))).map(([p, a, got]) => `${p}${got}   ${got === a ? '✓' : `✗ (want ${a})`}`).join('\n');
+      } else {
+        const r = await engine.generate('\n', { ...state.defaults.sample, max_tokens: 160, seed: step });
+        text = r.tokens.map((t) => t.text).join('').replace(/^\n+/, '');
+      }
+      $('sample').textContent = `— sample at step ${step} —\n${text}`;
+    } catch {
+      /* a prompt character outside a new vocabulary: no sample */
+    }
+  }
+
+  async function scoreToy() {
+    const right = (await answers(toy.test)).filter(([, a, got]) => got === a).length;
+    $('toyscore').textContent = `Held-out exact match: ${right} / ${toy.test.length} (${((100 * right) / toy.test.length).toFixed(0)}%).`;
+  }
+
+  async function save(step) {
+    try {
+      const bytes = await engine.checkpoint_bytes();
+      lastGood = { bytes, step };
+      await store.autosave(bytes, { step, corpus: corpus.kind(), toy: toy ? toy.name : null, settings: { ...recipe.model(), ...recipe.train(seed()) } });
+      state.emit('saved', `Autosaved at step ${step}, ${new Date().toLocaleTimeString()}.`);
+    } catch (e) {
+      msg.showError(describe(e));
+    }
+  }
+
+  function showStep(s) {
+    $('mstep').textContent = s.step;
+    $('mloss').textContent = s.loss.toFixed(4);
+    if (!losses.length) $('mloss').dataset.first = s.loss.toFixed(4);
+    $('macc').textContent = `${(s.acc * 100).toFixed(1)}%`;
+    $('mms').textContent = s.ms.toFixed(0);
+    $('mtps').textContent = s.tokens_per_s.toFixed(0);
+    const perStep = (performance.now() - trainStart) / Math.max(1, s.step - trainSteps0);
+    const left = (Math.max(0, totalSteps - s.step) * perStep) / 1000;
+    $('meta').textContent = left > 90 ? `${(left / 60).toFixed(1)} min` : `${left.toFixed(0)} s`;
+    pushDecimated(losses, [s.step, s.loss]);
+    pushDecimated(accs, [s.step, s.acc]);
+    drawChart();
+  }
+  function showEval(ev) {
+    $('mval').textContent = ev.val_loss.toFixed(4);
+    pushDecimated(vals, [ev.step, ev.val_loss]);
+    drawChart();
+  }
+
+  function drawChart() {
+    lineChart($('losschart'), [
+      { label: 'train loss', color: '#e76f51', points: losses },
+      { label: 'val loss', color: '#2a9d8f', points: vals, dots: true },
+      { label: 'accuracy (right axis)', color: '#e9c46a', points: accs, right: true },
+    ], { yLabel: 'loss', xMax: totalSteps || null, empty: 'Press Start: the loss and accuracy curves appear here.' });
+  }
+
+  // Pausing is not calling train_chunk again: the chunk running ends, with no step in flight.
+  function pause() {
+    state.setTraining(false);
+  }
+  // Pauses a run and resolves once it has stopped (at once when none runs).
+  async function stop() {
+    if (!state.training) return;
+    pause();
+    if (loop) await loop;
+  }
+
+  async function reset() {
+    pause();
+    if (loop) await loop;
+    prepared = false;
+    $('trainstart').textContent = 'Start';
+    $('mstep').textContent = '0';
+    $('mloss').textContent = $('mval').textContent = $('macc').textContent = '–';
+    losses = []; vals = []; accs = [];
+    delete $('mloss').dataset.first;
+    $('mtps').textContent = $('mms').textContent = $('meta').textContent = '–';
+    drawChart();
+    $('sample').textContent = '';
+    $('toyscore').textContent = '';
+    try {
+      await store.clear();
+      state.emit('saved', 'Autosave cleared; the next Start trains a new model.');
+    } catch { /* nothing saved */ }
+    resumable = false;
+  }
+
+  $('trainstart').onclick = start;
+  $('trainpause').onclick = pause;
+  $('trainreset').onclick = reset;
+  // a model loaded from a file or the autosave continues training; a GPT-2 does not
+  state.on('model', (i, origin) => {
+    if (i.source === 'checkpoint') recipe.showModel(i);
+    if (origin === 'default') return;
+    prepared = false;
+    resumable = origin !== 'hf';
+    $('trainstart').textContent = resumable ? 'Resume' : 'Start';
+  });
+
+  return {
+    recover,
+    stop,
+    // Puts the corpus and settings back as they were when an autosave was written.
+    restoreSettings(meta) {
+      corpus.restore(meta);
+      if (!meta.settings) return;
+      recipe.restore(meta.settings);
+      totalSteps = meta.settings.steps || 0;
+    },
+    // Training can start once the first model is there.
+    ready() {
+      $('trainstart').disabled = false;
+      $('trainreset').disabled = false;
+      drawChart();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// The page's shared state in one object, and its change events. Components read
+// `state.info` etc. and listen with `state.on(name, fn)`; what one component alone needs stays
+// inside it.
+//
+// Events:
+//   'defaults' (defaults)     the engine's defaults() arrived (once, at start-up)
+//   'info'    (info, origin)  the model's info changed (any reason)
+//   'model'   (info, origin)  a model was loaded from outside training: origin 'default',
+//                             'autosave', 'upload' or 'hf' (after its 'info')
+//   'text'    ()              the prompt or the generated text changed
+//   'training' (on)           training started or stopped
+//   'weights' (final)         training changed the weights: after each chunk, final at the end
+//   'saved'   (text)          what the autosave last did, said for the model panel
+export function createState() {
+  const events = new EventTarget();
+  const state = {
+    defaults: null, // the engine's defaults(): {train, sample, presets, tokenizers}; the page copies none
+    info: null, // the model's info(), null before one is loaded
+    modelEpoch: 0, // bumped with every info: answers asked of an older model are dropped
+    device: null, // {dev, preferGpu}: what the engine started on
+    prompt: '',
+    generated: '', // the text generated after the prompt
+    generating: false,
+    training: false,
+
+    on(name, fn) {
+      events.addEventListener(name, (e) => fn(...e.detail));
+    },
+    emit(name, ...args) {
+      events.dispatchEvent(new CustomEvent(name, { detail: args }));
+    },
+    setDefaults(d) {
+      state.defaults = d;
+      state.emit('defaults', d);
+    },
+    setInfo(info, origin = 'update') {
+      state.info = info;
+      state.modelEpoch++;
+      state.emit('info', info, origin);
+    },
+    // A model loaded from a file, a folder, the autosave or the default checkpoint.
+    loaded(info, origin) {
+      state.setInfo(info, origin);
+      state.emit('model', info, origin);
+    },
+    setText({ prompt = state.prompt, generated = state.generated }) {
+      state.prompt = prompt;
+      state.generated = generated;
+      state.emit('text');
+    },
+    setTraining(on) {
+      state.training = on;
+      state.emit('training', on);
+    },
+  };
+  return state;
+}
