@@ -87,19 +87,23 @@ struct PageModelConfig {
 }
 
 /// The page's training controls: any TrainConfig field, the rest its defaults; without
-/// `min_lr` it is lr/10 and without `warmup` min(100, steps/10), as the CLI's --lr does.
+/// `min_lr` it is lr/10 and without `warmup` min(100, steps/10), as the CLI's --lr does, and
+/// without `eval_batches` 4 (the page evaluates often, ten times a run, so each is cheaper).
 fn page_train_config(v: JsValue) -> Result<TrainConfig, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(TrainConfig::default());
     }
     let has = |k: &str| js_sys::Reflect::has(&v, &k.into()).unwrap_or(false);
-    let (min_lr, warmup) = (has("min_lr"), has("warmup"));
+    let (min_lr, warmup, eval_batches) = (has("min_lr"), has("warmup"), has("eval_batches"));
     let mut tc: TrainConfig = from_js(v, "training settings")?;
     if !min_lr {
         tc.min_lr = tc.lr / 10.0;
     }
     if !warmup {
         tc.warmup = (tc.steps / 10).min(100);
+    }
+    if !eval_batches {
+        tc.eval_batches = 4;
     }
     Ok(tc)
 }
@@ -204,6 +208,27 @@ impl Engine {
     pub async fn calibrate(&mut self, shape: JsValue, batch: u32) -> Result<JsValue, JsValue> {
         let shape: Option<crate::config::ModelConfig> = if shape.is_undefined() || shape.is_null() { None } else { Some(from_js(shape, "calibration shape")?) };
         to_js(&self.s.calibrate(shape, batch as usize).await.map_err(js_err)?)
+    }
+
+    /// The choice `calibrate` makes, from given timings (`{train_step_ms, decode_token_ms}` each;
+    /// `gpu` may be null): `{train, generate, why}`. The page's tests feed it made-up figures.
+    pub fn choose_backends(&self, cpu: JsValue, gpu: JsValue) -> Result<JsValue, JsValue> {
+        #[derive(Deserialize)]
+        struct T {
+            train_step_ms: f64,
+            decode_token_ms: f64,
+        }
+        let t = |v: T| crate::session::Timing { train_step_ms: v.train_step_ms, decode_token_ms: v.decode_token_ms };
+        let cpu = t(from_js(cpu, "cpu timing")?);
+        let gpu = if gpu.is_null() || gpu.is_undefined() { None } else { Some(t(from_js(gpu, "gpu timing")?)) };
+        let (train, generate, why) = crate::session::choose_backends(cpu, gpu);
+        #[derive(Serialize)]
+        struct C {
+            train: &'static str,
+            generate: &'static str,
+            why: String,
+        }
+        to_js(&C { train, generate, why })
     }
 
     /// Which backend the current model computes on (or new models will), e.g. "CPU (WebAssembly)".
