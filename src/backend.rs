@@ -1,6 +1,6 @@
 //! The Backend trait: the ops a GPT needs, on buffers the backend owns.
 //!
-//! The model (src/model.rs) is written once against this trait; the CPU reference backend
+//! The model (src/model/) is written once against this trait; the CPU reference backend
 //! (src/cpu/) and the GPU backend (src/gpu/) implement it. Backends know nothing of the UI.
 //!
 //! Conventions, as in llm.c:

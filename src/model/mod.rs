@@ -1,0 +1,317 @@
+//! The GPT-2-style decoder, written once over the Backend trait.
+//!
+//! tokens -> wte + PE -> n_layer × [x + attn(ln_1 x); x + mlp(ln_2 x)] -> ln_f -> logits = x·wteᵀ
+//! Parameters live in one flat layout, each tensor at an offset aligned to 64 elements (256
+//! bytes, WebGPU's storage offset alignment), named as Hugging Face GPT-2 names them. The
+//! layout is cut into buffers no larger than the backend's binding limit (one buffer for the
+//! models people train here; several for GPT-2 on a GPU with WebGPU's 128 MiB default, whose
+//! 154 MB wte is then cut by rows).
+//! Gradients and the two AdamW moments share that layout; they are allocated at the first
+//! training step, so a model only used for generation (GPT-2 in the page) costs a quarter.
+//!
+//! Here: `Gpt` itself (construction, forward, backward, decode). layout.rs: the parameter
+//! table and its cut into buffers; step.rs: training steps; buffers.rs: activations and the
+//! KV cache; pe.rs: the sinusoid table.
+
+mod buffers;
+mod layout;
+mod pe;
+mod step;
+
+pub use layout::{param_specs, transpose, ParamSpec, Slot};
+pub use pe::sinusoidal_table;
+pub use step::StepStats;
+
+use crate::backend::{Backend, Tensor};
+use crate::config::{ModelConfig, PosEncoding};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use buffers::{Acts, Infer};
+use layout::{alloc_cut, cut, views, Views, ALIGN};
+use step::{InFlight, TrainBufs};
+
+pub struct Gpt<B: Backend> {
+    pub cfg: ModelConfig,
+    pub backend: B,
+    pub specs: Vec<ParamSpec>,
+    /// Optimizer steps taken (AdamW's t).
+    pub step: u32,
+    /// The flat layout's length, and its cut into buffers (flat start, length).
+    total: usize,
+    spans: Vec<(usize, usize)>,
+    params: Vec<Tensor>,
+    pv: Views,
+    /// Gradients and AdamW moments, from the first training step on.
+    train: Option<TrainBufs>,
+    /// The table the encoder adds: wpe, or the fixed sinusoid table [block_size, C].
+    pe: Tensor,
+    stats: Tensor, // [4]: loss sum, hit sum, grad norm², unused
+    acts: Option<Acts>,
+    infer: Option<Infer>,
+    /// A step of `train_step_lagged` whose statistics are not yet read.
+    in_flight: Option<InFlight>,
+}
+
+impl<B: Backend> Gpt<B> {
+    /// A model with GPT-2 initialisation from `seed`: weights N(0, 0.02), residual projections
+    /// N(0, 0.02/sqrt(2·n_layer)), biases 0, LayerNorm weights 1.
+    pub fn new(cfg: ModelConfig, backend: B, seed: u64) -> Result<Self> {
+        let mut g = Self::empty(cfg, backend)?;
+        let mut rng = Rng::new(seed);
+        let proj_std = 0.02 / (2.0 * g.cfg.n_layer as f32).sqrt();
+        let mut flat = vec![0.0f32; g.total];
+        for s in &g.specs {
+            let dst = &mut flat[s.off..s.off + s.len];
+            if s.name.ends_with("ln_1.weight") || s.name.ends_with("ln_2.weight") || s.name.ends_with("ln_f.weight") {
+                dst.fill(1.0);
+            } else if s.decay {
+                let std = if s.name.ends_with("c_proj.weight") { proj_std } else { 0.02 };
+                dst.iter_mut().for_each(|x| *x = rng.normal() * std);
+            }
+        }
+        g.write_flat(Slot::Param, &flat)?;
+        Ok(g)
+    }
+
+    /// A model with every parameter zero (to be filled from a checkpoint).
+    pub fn empty(cfg: ModelConfig, mut backend: B) -> Result<Self> {
+        cfg.validate()?;
+        let specs = param_specs(&cfg);
+        let last = specs.last().expect("at least ln_f");
+        let total = last.off + last.len.div_ceil(ALIGN) * ALIGN;
+        let spans = cut(&specs, total, backend.max_elems(), cfg.n_embd)?;
+        let params = alloc_cut(&mut backend, &spans, "params")?;
+        let learned = cfg.pos == PosEncoding::Learned;
+        let pv = views(&params, &spans, &specs, cfg.n_embd, learned);
+        let pe = match pv.wpe {
+            Some(wpe) => wpe,
+            None => {
+                let pe = backend.alloc(cfg.block_size * cfg.n_embd, "sinusoid table")?;
+                backend.write(pe, &sinusoidal_table(cfg.block_size, cfg.n_embd));
+                pe
+            }
+        };
+        let stats = backend.alloc(4, "stats")?;
+        Ok(Gpt { cfg, backend, specs, step: 0, total, spans, params, pv, train: None, pe, stats, acts: None, infer: None, in_flight: None })
+    }
+
+    /// wte as one tensor, which training and full-sequence forward passes need; a GPT-2 whose
+    /// wte the device had to cut (see `layout::cut`) can only generate.
+    fn whole_wte(&self) -> Result<Tensor> {
+        match self.pv.wte[..] {
+            [(_, w)] => Ok(w),
+            _ => Err(Error::Gpu(format!(
+                "wte [{}, {}] is {} MiB, more than this device holds in one buffer ({} MiB): the model can generate here, \
+                 but training or evaluating it needs a device with a larger storage-buffer limit, or the CPU backend",
+                self.cfg.vocab_size,
+                self.cfg.n_embd,
+                (self.cfg.vocab_size * self.cfg.n_embd * 4) >> 20,
+                (self.backend.max_elems() * 4) >> 20
+            ))),
+        }
+    }
+
+    /// True once the model has gradients and AdamW moments (it has been trained or loaded them).
+    pub fn has_optimizer_state(&self) -> bool {
+        self.train.is_some()
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.specs.iter().map(|s| s.len).sum()
+    }
+
+    /// The positional table the encoder adds, [block_size, C] (wpe, or the sinusoids).
+    pub async fn pe_table(&mut self) -> Vec<f32> {
+        self.backend.read(self.pe).await
+    }
+
+    fn check_batch(&self, inputs: &[u32], b: usize, t: usize) -> Result<()> {
+        if t == 0 || t > self.cfg.block_size {
+            return Err(Error::Config(format!("sequence length: expected 1..={}, got {t}", self.cfg.block_size)));
+        }
+        if inputs.len() != b * t {
+            return Err(Error::Config(format!("batch: expected {b}×{t} = {} tokens, got {}", b * t, inputs.len())));
+        }
+        if let Some(&bad) = inputs.iter().find(|&&x| x as usize >= self.cfg.vocab_size) {
+            return Err(Error::Tokenizer(format!("token id {bad} is outside the vocabulary of {}", self.cfg.vocab_size)));
+        }
+        Ok(())
+    }
+
+    /// Forward pass over inputs[B,T]; with targets, also losses and hit counts.
+    /// Returns (mean loss, accuracy) when targets are given.
+    pub async fn forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<Option<(f32, f32)>> {
+        if !self.record_forward(inputs, targets, b, t)? {
+            return Ok(None);
+        }
+        let s = self.backend.read(self.stats.view(0, 2)).await;
+        let n = (b * t) as f32;
+        Ok(Some((s[0] / n, s[1] / n)))
+    }
+
+    /// Records the forward pass (and, with targets, the loss and hit sums into stats[0..2])
+    /// without reading anything back. Returns whether targets were given.
+    fn record_forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<bool> {
+        self.check_batch(inputs, b, t)?;
+        if let Some(tg) = targets {
+            self.check_batch(tg, b, t)?;
+        }
+        let wte = self.whole_wte()?;
+        if targets.is_some() {
+            self.ensure_train()?;
+        }
+        self.ensure_acts(b, t)?;
+        let a = self.acts.as_ref().expect("allocated above");
+        let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
+        let n = b * t;
+        let be = &mut self.backend;
+        be.write_u32(a.inputs, inputs);
+        be.encoder_forward(a.encoded, a.inputs, wte, self.pe, b, t, c, 0);
+        let mut x = a.encoded;
+        for (la, p) in a.layers.iter().zip(&self.pv.blocks) {
+            be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, x, p.ln1w, p.ln1b, n, c);
+            be.matmul_forward(la.qkv, la.ln1, p.qkvw, Some(p.qkvb), n, c, 3 * c);
+            be.attention_forward(la.atty, la.att, la.qkv, b, t, t, c, nh);
+            be.matmul_forward(la.attproj, la.atty, p.attprojw, Some(p.attprojb), n, c, c);
+            be.residual_forward(la.res2, x, la.attproj, n * c);
+            be.layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.res2, p.ln2w, p.ln2b, n, c);
+            be.matmul_forward(la.fch, la.ln2, p.fcw, Some(p.fcb), n, c, 4 * c);
+            be.gelu_forward(la.fchg, la.fch, n * 4 * c);
+            be.matmul_forward(la.fcproj, la.fchg, p.fcprojw, Some(p.fcprojb), n, 4 * c, c);
+            be.residual_forward(la.res3, la.res2, la.fcproj, n * c);
+            x = la.res3;
+        }
+        be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, self.pv.lnfw, self.pv.lnfb, n, c);
+        be.matmul_forward(a.logits, a.lnf, wte, None, n, c, v);
+        let Some(tg) = targets else { return Ok(false) };
+        be.write_u32(a.targets, tg);
+        be.crossentropy_forward(a.losses, a.hits, a.logits, a.targets, n, v);
+        be.sum(self.stats.view(0, 1), a.losses);
+        be.sum(self.stats.view(1, 1), a.hits);
+        Ok(true)
+    }
+
+    /// The logits of the last forward pass, [B,T,V].
+    pub async fn read_logits(&mut self) -> Vec<f32> {
+        let a = self.acts.as_ref().expect("forward() first");
+        self.backend.read(a.logits).await
+    }
+
+    /// Zeroes the gradients, then back-propagates the mean loss of the last forward pass
+    /// (which must have had targets) into them.
+    pub fn backward(&mut self) {
+        let a = self.acts.as_ref().expect("forward() with targets first");
+        let (b, t) = (a.b, a.t);
+        let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
+        let n = b * t;
+        let be = &mut self.backend;
+        let tb = self.train.as_ref().expect("forward() with targets first");
+        let (p, g) = (&self.pv, &tb.gv);
+        for &gb in &tb.grads {
+            be.zero(gb);
+        }
+        be.crossentropy_backward(a.dlogits, a.logits, a.targets, n, v, 1.0 / n as f32);
+        be.matmul_backward(a.dln, g.wte[0].1, None, a.dlogits, a.lnf, p.wte[0].1, n, c, v);
+        let last = a.layers.last().map_or(a.encoded, |l| l.res3);
+        be.zero(a.dstream);
+        be.layernorm_backward(a.dstream, g.lnfw, g.lnfb, a.dln, last, p.lnfw, a.lnf_mean, a.lnf_rstd, n, c);
+        for l in (0..a.layers.len()).rev() {
+            let (la, pl, gl) = (&a.layers[l], &p.blocks[l], &g.blocks[l]);
+            let x = if l == 0 { a.encoded } else { a.layers[l - 1].res3 };
+            // dstream holds d(res3); res3 = res2 + fcproj passes it to both unchanged.
+            be.matmul_backward(a.dfchg, gl.fcprojw, Some(gl.fcprojb), a.dstream, la.fchg, pl.fcprojw, n, 4 * c, c);
+            be.gelu_backward(a.dfch, la.fch, a.dfchg, n * 4 * c);
+            be.matmul_backward(a.dln, gl.fcw, Some(gl.fcb), a.dfch, la.ln2, pl.fcw, n, c, 4 * c);
+            be.layernorm_backward(a.dstream, gl.ln2w, gl.ln2b, a.dln, la.res2, pl.ln2w, la.ln2_mean, la.ln2_rstd, n, c);
+            // now dstream = d(res2); res2 = x + attproj.
+            be.matmul_backward(a.datty, gl.attprojw, Some(gl.attprojb), a.dstream, la.atty, pl.attprojw, n, c, c);
+            be.attention_backward(a.dqkv, a.datty, la.qkv, la.att, b, t, c, nh);
+            be.matmul_backward(a.dln, gl.qkvw, Some(gl.qkvb), a.dqkv, la.ln1, pl.qkvw, n, c, 3 * c);
+            be.layernorm_backward(a.dstream, gl.ln1w, gl.ln1b, a.dln, x, pl.ln1w, la.ln1_mean, la.ln1_rstd, n, c);
+            // now dstream = d(x), the previous block's output.
+        }
+        be.encoder_backward(g.wte[0].1, g.wpe, a.dstream, a.inputs, b, t, c);
+    }
+
+    /// Runs `tokens` at positions pos0.. through the model, reusing the cached keys and values
+    /// of positions 0..pos0 (computed by earlier calls), and returns the logits [V] of the last
+    /// new position. pos0 + tokens.len() must not exceed block_size.
+    pub async fn decode(&mut self, tokens: &[u32], pos0: usize) -> Result<Vec<f32>> {
+        self.decode_with(tokens, pos0, false).await
+    }
+
+    /// As `decode`; with `keep_attention` every layer's attention probabilities are kept for
+    /// `read_decode_attention`.
+    pub async fn decode_with(&mut self, tokens: &[u32], pos0: usize, keep_attention: bool) -> Result<Vec<f32>> {
+        let n = tokens.len();
+        if n == 0 || pos0 + n > self.cfg.block_size {
+            return Err(Error::Config(format!(
+                "decode: positions {pos0}..{} must lie within the context of {} (and at least one token)",
+                pos0 + n,
+                self.cfg.block_size
+            )));
+        }
+        self.check_batch(tokens, 1, n)?;
+        self.ensure_infer()?;
+        let att = self.att_bufs(self.cfg.n_head * n * (pos0 + n), keep_attention)?;
+        let s = self.infer.as_ref().expect("allocated above");
+        let (c, nh) = (self.cfg.n_embd, self.cfg.n_head);
+        let tk = pos0 + n;
+        let be = &mut self.backend;
+        let rows = |t: Tensor, w: usize| t.view(0, n * w);
+        let tok = s.tokens.view(0, n);
+        be.write_u32(tok, tokens);
+        if let [(_, wte)] = self.pv.wte[..] {
+            be.encoder_forward(rows(s.encoded, c), tok, wte, self.pe, 1, n, c, pos0);
+        } else {
+            // wte cut by rows: gather each token's row from its part, then add the positions
+            for (i, &id) in tokens.iter().enumerate() {
+                let &(r0, part) = self.pv.wte.iter().rev().find(|(r0, _)| *r0 <= id as usize).expect("part 0 starts at row 0");
+                be.copy(s.ln.view(i * c, c), part.view((id as usize - r0) * c, c));
+            }
+            be.residual_forward(rows(s.encoded, c), rows(s.ln, c), self.pe.view(pos0 * c, n * c), n * c);
+        }
+        // res2 lives in res_a and res3 in res_b: no op reads and writes the same buffer.
+        let (r2, r3) = (rows(s.res_a, c), rows(s.res_b, c));
+        let mut x = rows(s.encoded, c);
+        let (mean, rstd, ln) = (s.mean.view(0, n), s.rstd.view(0, n), rows(s.ln, c));
+        for (l, p) in self.pv.blocks.iter().enumerate() {
+            let cache = s.qkv[l];
+            be.layernorm_forward(ln, mean, rstd, x, p.ln1w, p.ln1b, n, c);
+            be.matmul_forward(cache.view(pos0 * 3 * c, n * 3 * c), ln, p.qkvw, Some(p.qkvb), n, c, 3 * c);
+            be.attention_forward(rows(s.atty, c), att[l], cache.view(0, tk * 3 * c), 1, n, tk, c, nh);
+            be.matmul_forward(rows(s.proj, c), rows(s.atty, c), p.attprojw, Some(p.attprojb), n, c, c);
+            be.residual_forward(r2, x, rows(s.proj, c), n * c);
+            be.layernorm_forward(ln, mean, rstd, r2, p.ln2w, p.ln2b, n, c);
+            be.matmul_forward(rows(s.fch, 4 * c), ln, p.fcw, Some(p.fcb), n, c, 4 * c);
+            be.gelu_forward(rows(s.fchg, 4 * c), rows(s.fch, 4 * c), n * 4 * c);
+            be.matmul_forward(rows(s.proj, c), rows(s.fchg, 4 * c), p.fcprojw, Some(p.fcprojb), n, 4 * c, c);
+            be.residual_forward(r3, r2, rows(s.proj, c), n * c);
+            x = r3;
+        }
+        let last = x.view((n - 1) * c, c);
+        be.layernorm_forward(ln.view(0, c), mean.view(0, 1), rstd.view(0, 1), last, self.pv.lnfw, self.pv.lnfb, 1, c);
+        for &(r0, part) in &self.pv.wte {
+            be.matmul_forward(s.logits.view(r0, part.len / c), ln.view(0, c), part, None, 1, c, part.len / c);
+        }
+        let logits = be.read(s.logits).await;
+        match be.fault() {
+            Some(f) => Err(Error::Gpu(f)),
+            None => Ok(logits),
+        }
+    }
+
+    /// Attention probabilities of the last decode_with(.., keep_attention = true) call: [layer][head][n][tk] flattened per
+    /// layer as [NH, n, tk], where n new rows attended over tk positions.
+    pub async fn read_decode_attention(&mut self, n: usize, tk: usize) -> Vec<Vec<f32>> {
+        let nh = self.cfg.n_head;
+        let s = self.infer.as_ref().expect("decode() first");
+        assert!(s.kept, "read_decode_attention needs decode_with(.., keep_attention = true) first");
+        let atts: Vec<Tensor> = s.att.iter().map(|a| a.view(0, nh * n * tk)).collect();
+        let mut out = Vec::with_capacity(atts.len());
+        for a in atts {
+            out.push(self.backend.read(a).await);
+        }
+        out
+    }
+}
