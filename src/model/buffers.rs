@@ -1,27 +1,9 @@
 //! Activation buffers: training's, allocated once per (B, T), and decoding's KV cache.
 
+use super::block::{Attn, BlockActs, BlockGrads};
 use super::Gpt;
 use crate::backend::{Backend, Tensor};
 use crate::error::Result;
-
-/// Per-layer activations kept for the backward pass. Shapes in comments: N = B*T.
-pub(super) struct LayerActs {
-    pub ln1: Tensor,      // [N,C]
-    pub ln1_mean: Tensor, // [N]
-    pub ln1_rstd: Tensor, // [N]
-    pub qkv: Tensor,      // [N,3C]
-    pub atty: Tensor,     // [N,C]
-    pub att: Tensor,      // [B,NH,T,T]
-    pub attproj: Tensor,  // [N,C]
-    pub res2: Tensor,     // [N,C]
-    pub ln2: Tensor,      // [N,C]
-    pub ln2_mean: Tensor, // [N]
-    pub ln2_rstd: Tensor, // [N]
-    pub fch: Tensor,      // [N,4C]
-    pub fchg: Tensor,     // [N,4C]
-    pub fcproj: Tensor,   // [N,C]
-    pub res3: Tensor,     // [N,C]
-}
 
 /// Activations and gradient scratch for one (B, T).
 pub(super) struct Acts {
@@ -30,21 +12,17 @@ pub(super) struct Acts {
     pub inputs: Tensor,   // u32 [N]
     pub targets: Tensor,  // u32 [N]
     pub encoded: Tensor,  // [N,C]
-    pub layers: Vec<LayerActs>,
+    /// Each block's activations, kept for backward.
+    pub layers: Vec<BlockActs>,
     pub lnf: Tensor,      // [N,C]
     pub lnf_mean: Tensor, // [N]
     pub lnf_rstd: Tensor, // [N]
     pub logits: Tensor,   // [N,V]
     pub losses: Tensor,   // [N]
     pub hits: Tensor,     // [N]
-    // gradient scratch, shared by all layers (backward visits one layer at a time)
     pub dlogits: Tensor, // [N,V]
-    pub dstream: Tensor, // [N,C] gradient of the residual stream
-    pub dln: Tensor,     // [N,C]
-    pub datty: Tensor,   // [N,C]
-    pub dqkv: Tensor,    // [N,3C]
-    pub dfch: Tensor,    // [N,4C]
-    pub dfchg: Tensor,   // [N,4C]
+    /// The blocks' gradient scratch; ln_f's backward uses its dln and dstream too.
+    pub d: BlockGrads,
     pub all: Vec<Tensor>,
 }
 
@@ -72,6 +50,36 @@ pub(super) struct Infer {
     pub logits: Tensor,   // [V]
 }
 
+impl Infer {
+    /// Layer l's activations and attention call for n new positions after pos0 cached ones,
+    /// with `att` [NH,n,pos0+n]: every layer writes the same buffers (ln_1 and ln_2 share `ln`,
+    /// both projections `proj`), except its rows of the KV cache. res2 lives in res_a and res3
+    /// in res_b, so no op reads and writes the same buffer when res3 is the next layer's x.
+    pub fn block(&self, l: usize, att: Tensor, pos0: usize, n: usize, c: usize) -> (BlockActs, Attn) {
+        let rows = |t: Tensor, w: usize| t.view(0, n * w);
+        let (ln, mean, rstd, proj) = (rows(self.ln, c), self.mean.view(0, n), self.rstd.view(0, n), rows(self.proj, c));
+        let cache = self.qkv[l];
+        let a = BlockActs {
+            ln1: ln,
+            ln1_mean: mean,
+            ln1_rstd: rstd,
+            qkv: cache.view(pos0 * 3 * c, n * 3 * c),
+            atty: rows(self.atty, c),
+            att,
+            attproj: proj,
+            res2: rows(self.res_a, c),
+            ln2: ln,
+            ln2_mean: mean,
+            ln2_rstd: rstd,
+            fch: rows(self.fch, 4 * c),
+            fchg: rows(self.fchg, 4 * c),
+            fcproj: proj,
+            res3: rows(self.res_b, c),
+        };
+        (a, Attn { b: 1, tq: n, tk: pos0 + n, kv: cache.view(0, (pos0 + n) * 3 * c) })
+    }
+}
+
 impl<B: Backend> Gpt<B> {
     pub(super) fn ensure_acts(&mut self, b: usize, t: usize) -> Result<()> {
         if let Some(a) = &self.acts {
@@ -95,7 +103,7 @@ impl<B: Backend> Gpt<B> {
         };
         let mut layers = Vec::new();
         for _ in 0..self.cfg.n_layer {
-            layers.push(LayerActs {
+            layers.push(BlockActs {
                 ln1: f(n * c, "ln_1")?,
                 ln1_mean: f(n, "ln_1 mean")?,
                 ln1_rstd: f(n, "ln_1 rstd")?,
@@ -121,19 +129,21 @@ impl<B: Backend> Gpt<B> {
         let losses = f(n, "losses")?;
         let hits = f(n, "hits")?;
         let dlogits = f(n * v, "dlogits")?;
-        let dstream = f(n * c, "dresidual")?;
-        let dln = f(n * c, "dln")?;
-        let datty = f(n * c, "datt")?;
-        let dqkv = f(n * 3 * c, "dqkv")?;
-        let dfch = f(n * 4 * c, "dfch")?;
-        let dfchg = f(n * 4 * c, "dgelu")?;
+        let d = BlockGrads {
+            dstream: f(n * c, "dresidual")?,
+            dln: f(n * c, "dln")?,
+            datty: f(n * c, "datt")?,
+            dqkv: f(n * 3 * c, "dqkv")?,
+            dfch: f(n * 4 * c, "dfch")?,
+            dfchg: f(n * 4 * c, "dgelu")?,
+        };
         let inputs = be.alloc_u32(n, "inputs")?;
         let targets = be.alloc_u32(n, "targets")?;
         all.push(inputs);
         all.push(targets);
         self.acts = Some(Acts {
             b, t, inputs, targets, encoded, layers, lnf, lnf_mean, lnf_rstd, logits, losses, hits,
-            dlogits, dstream, dln, datty, dqkv, dfch, dfchg, all,
+            dlogits, d, all,
         });
         Ok(())
     }

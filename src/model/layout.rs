@@ -83,18 +83,18 @@ pub enum Slot {
 /// Views of one block's parameters (or gradients) inside a flat buffer.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Block {
-    pub ln1w: Tensor,
-    pub ln1b: Tensor,
-    pub qkvw: Tensor,
-    pub qkvb: Tensor,
-    pub attprojw: Tensor,
-    pub attprojb: Tensor,
-    pub ln2w: Tensor,
-    pub ln2b: Tensor,
-    pub fcw: Tensor,
-    pub fcb: Tensor,
-    pub fcprojw: Tensor,
-    pub fcprojb: Tensor,
+    pub ln_1_w: Tensor,
+    pub ln_1_b: Tensor,
+    pub c_attn_w: Tensor,
+    pub c_attn_b: Tensor,
+    pub attn_c_proj_w: Tensor,
+    pub attn_c_proj_b: Tensor,
+    pub ln_2_w: Tensor,
+    pub ln_2_b: Tensor,
+    pub c_fc_w: Tensor,
+    pub c_fc_b: Tensor,
+    pub mlp_c_proj_w: Tensor,
+    pub mlp_c_proj_b: Tensor,
 }
 
 /// Views of every parameter (or gradient) in a flat buffer.
@@ -104,8 +104,8 @@ pub(super) struct Views {
     pub wte: Vec<(usize, Tensor)>,
     pub wpe: Option<Tensor>,
     pub blocks: Vec<Block>,
-    pub lnfw: Tensor,
-    pub lnfb: Tensor,
+    pub ln_f_w: Tensor,
+    pub ln_f_b: Tensor,
 }
 
 /// The flat layout's cut into buffers: (flat start, length) spans, each at most `max`
@@ -178,21 +178,21 @@ pub(super) fn views(bufs: &[Tensor], spans: &[(usize, usize)], specs: &[ParamSpe
     let n_layer = (specs.len() - 3 - learned as usize) / 12;
     let blocks = (0..n_layer)
         .map(|_| Block {
-            ln1w: next(),
-            ln1b: next(),
-            qkvw: next(),
-            qkvb: next(),
-            attprojw: next(),
-            attprojb: next(),
-            ln2w: next(),
-            ln2b: next(),
-            fcw: next(),
-            fcb: next(),
-            fcprojw: next(),
-            fcprojb: next(),
+            ln_1_w: next(),
+            ln_1_b: next(),
+            c_attn_w: next(),
+            c_attn_b: next(),
+            attn_c_proj_w: next(),
+            attn_c_proj_b: next(),
+            ln_2_w: next(),
+            ln_2_b: next(),
+            c_fc_w: next(),
+            c_fc_b: next(),
+            mlp_c_proj_w: next(),
+            mlp_c_proj_b: next(),
         })
         .collect();
-    Views { wte, wpe, blocks, lnfw: next(), lnfb: next() }
+    Views { wte, wpe, blocks, ln_f_w: next(), ln_f_b: next() }
 }
 
 /// One buffer per span of the cut; on failure what was allocated is given back.

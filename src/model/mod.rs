@@ -9,10 +9,12 @@
 //! Gradients and the two AdamW moments share that layout; they are allocated at the first
 //! training step, so a model only used for generation (GPT-2 in the page) costs a quarter.
 //!
-//! Here: `Gpt` itself (construction, forward, backward, decode). layout.rs: the parameter
-//! table and its cut into buffers; step.rs: training steps; buffers.rs: activations and the
-//! KV cache; pe.rs: the sinusoid table.
+//! Here: `Gpt` itself (construction, forward, backward, decode). block.rs: the transformer
+//! block, forward and backward, for training and decoding; layout.rs: the parameter table and
+//! its cut into buffers; step.rs: training steps; buffers.rs: activations and the KV cache;
+//! pe.rs: the sinusoid table.
 
+mod block;
 mod buffers;
 mod layout;
 mod pe;
@@ -26,6 +28,7 @@ use crate::backend::{Backend, Tensor};
 use crate::config::{ModelConfig, PosEncoding};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
+use block::Attn;
 use buffers::{Acts, Infer};
 use layout::{alloc_cut, cut, views, Views, ALIGN};
 use step::{InFlight, TrainBufs};
@@ -169,19 +172,10 @@ impl<B: Backend> Gpt<B> {
         be.encoder_forward(a.encoded, a.inputs, wte, self.pe, b, t, c, 0);
         let mut x = a.encoded;
         for (la, p) in a.layers.iter().zip(&self.pv.blocks) {
-            be.layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, x, p.ln1w, p.ln1b, n, c);
-            be.matmul_forward(la.qkv, la.ln1, p.qkvw, Some(p.qkvb), n, c, 3 * c);
-            be.attention_forward(la.atty, la.att, la.qkv, b, t, t, c, nh);
-            be.matmul_forward(la.attproj, la.atty, p.attprojw, Some(p.attprojb), n, c, c);
-            be.residual_forward(la.res2, x, la.attproj, n * c);
-            be.layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.res2, p.ln2w, p.ln2b, n, c);
-            be.matmul_forward(la.fch, la.ln2, p.fcw, Some(p.fcb), n, c, 4 * c);
-            be.gelu_forward(la.fchg, la.fch, n * 4 * c);
-            be.matmul_forward(la.fcproj, la.fchg, p.fcprojw, Some(p.fcprojb), n, 4 * c, c);
-            be.residual_forward(la.res3, la.res2, la.fcproj, n * c);
+            block::forward(be, la, x, p, Attn::full(la.qkv, b, t), c, nh);
             x = la.res3;
         }
-        be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, self.pv.lnfw, self.pv.lnfb, n, c);
+        be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, self.pv.ln_f_w, self.pv.ln_f_b, n, c);
         be.matmul_forward(a.logits, a.lnf, wte, None, n, c, v);
         let Some(tg) = targets else { return Ok(false) };
         be.write_u32(a.targets, tg);
@@ -211,26 +205,15 @@ impl<B: Backend> Gpt<B> {
             be.zero(gb);
         }
         be.crossentropy_backward(a.dlogits, a.logits, a.targets, n, v, 1.0 / n as f32);
-        be.matmul_backward(a.dln, g.wte[0].1, None, a.dlogits, a.lnf, p.wte[0].1, n, c, v);
+        be.matmul_backward(a.d.dln, g.wte[0].1, None, a.dlogits, a.lnf, p.wte[0].1, n, c, v);
         let last = a.layers.last().map_or(a.encoded, |l| l.res3);
-        be.zero(a.dstream);
-        be.layernorm_backward(a.dstream, g.lnfw, g.lnfb, a.dln, last, p.lnfw, a.lnf_mean, a.lnf_rstd, n, c);
+        be.zero(a.d.dstream);
+        be.layernorm_backward(a.d.dstream, g.ln_f_w, g.ln_f_b, a.d.dln, last, p.ln_f_w, a.lnf_mean, a.lnf_rstd, n, c);
         for l in (0..a.layers.len()).rev() {
-            let (la, pl, gl) = (&a.layers[l], &p.blocks[l], &g.blocks[l]);
             let x = if l == 0 { a.encoded } else { a.layers[l - 1].res3 };
-            // dstream holds d(res3); res3 = res2 + fcproj passes it to both unchanged.
-            be.matmul_backward(a.dfchg, gl.fcprojw, Some(gl.fcprojb), a.dstream, la.fchg, pl.fcprojw, n, 4 * c, c);
-            be.gelu_backward(a.dfch, la.fch, a.dfchg, n * 4 * c);
-            be.matmul_backward(a.dln, gl.fcw, Some(gl.fcb), a.dfch, la.ln2, pl.fcw, n, c, 4 * c);
-            be.layernorm_backward(a.dstream, gl.ln2w, gl.ln2b, a.dln, la.res2, pl.ln2w, la.ln2_mean, la.ln2_rstd, n, c);
-            // now dstream = d(res2); res2 = x + attproj.
-            be.matmul_backward(a.datty, gl.attprojw, Some(gl.attprojb), a.dstream, la.atty, pl.attprojw, n, c, c);
-            be.attention_backward(a.dqkv, a.datty, la.qkv, la.att, b, t, c, nh);
-            be.matmul_backward(a.dln, gl.qkvw, Some(gl.qkvb), a.dqkv, la.ln1, pl.qkvw, n, c, 3 * c);
-            be.layernorm_backward(a.dstream, gl.ln1w, gl.ln1b, a.dln, x, pl.ln1w, la.ln1_mean, la.ln1_rstd, n, c);
-            // now dstream = d(x), the previous block's output.
+            block::backward(be, &g.blocks[l], &a.d, &a.layers[l], x, &p.blocks[l], b, t, c, nh);
         }
-        be.encoder_backward(g.wte[0].1, g.wpe, a.dstream, a.inputs, b, t, c);
+        be.encoder_backward(g.wte[0].1, g.wpe, a.d.dstream, a.inputs, b, t, c);
     }
 
     /// Runs `tokens` at positions pos0.. through the model, reusing the cached keys and values
@@ -256,7 +239,6 @@ impl<B: Backend> Gpt<B> {
         let att = self.att_bufs(self.cfg.n_head * n * (pos0 + n), keep_attention)?;
         let s = self.infer.as_ref().expect("allocated above");
         let (c, nh) = (self.cfg.n_embd, self.cfg.n_head);
-        let tk = pos0 + n;
         let be = &mut self.backend;
         let rows = |t: Tensor, w: usize| t.view(0, n * w);
         let tok = s.tokens.view(0, n);
@@ -271,28 +253,17 @@ impl<B: Backend> Gpt<B> {
             }
             be.residual_forward(rows(s.encoded, c), rows(s.ln, c), self.pe.view(pos0 * c, n * c), n * c);
         }
-        // res2 lives in res_a and res3 in res_b: no op reads and writes the same buffer.
-        let (r2, r3) = (rows(s.res_a, c), rows(s.res_b, c));
         let mut x = rows(s.encoded, c);
-        let (mean, rstd, ln) = (s.mean.view(0, n), s.rstd.view(0, n), rows(s.ln, c));
         for (l, p) in self.pv.blocks.iter().enumerate() {
-            let cache = s.qkv[l];
-            be.layernorm_forward(ln, mean, rstd, x, p.ln1w, p.ln1b, n, c);
-            be.matmul_forward(cache.view(pos0 * 3 * c, n * 3 * c), ln, p.qkvw, Some(p.qkvb), n, c, 3 * c);
-            be.attention_forward(rows(s.atty, c), att[l], cache.view(0, tk * 3 * c), 1, n, tk, c, nh);
-            be.matmul_forward(rows(s.proj, c), rows(s.atty, c), p.attprojw, Some(p.attprojb), n, c, c);
-            be.residual_forward(r2, x, rows(s.proj, c), n * c);
-            be.layernorm_forward(ln, mean, rstd, r2, p.ln2w, p.ln2b, n, c);
-            be.matmul_forward(rows(s.fch, 4 * c), ln, p.fcw, Some(p.fcb), n, c, 4 * c);
-            be.gelu_forward(rows(s.fchg, 4 * c), rows(s.fch, 4 * c), n * 4 * c);
-            be.matmul_forward(rows(s.proj, c), rows(s.fchg, 4 * c), p.fcprojw, Some(p.fcprojb), n, 4 * c, c);
-            be.residual_forward(r3, r2, rows(s.proj, c), n * c);
-            x = r3;
+            let (acts, at) = s.block(l, att[l], pos0, n, c);
+            block::forward(be, &acts, x, p, at, c, nh);
+            x = acts.res3;
         }
-        let last = x.view((n - 1) * c, c);
-        be.layernorm_forward(ln.view(0, c), mean.view(0, 1), rstd.view(0, 1), last, self.pv.lnfw, self.pv.lnfb, 1, c);
+        // ln_f and the LM head on the last position only
+        let (last, ln) = (x.view((n - 1) * c, c), s.ln.view(0, c));
+        be.layernorm_forward(ln, s.mean.view(0, 1), s.rstd.view(0, 1), last, self.pv.ln_f_w, self.pv.ln_f_b, 1, c);
         for &(r0, part) in &self.pv.wte {
-            be.matmul_forward(s.logits.view(r0, part.len / c), ln.view(0, c), part, None, 1, c, part.len / c);
+            be.matmul_forward(s.logits.view(r0, part.len / c), ln, part, None, 1, c, part.len / c);
         }
         let logits = be.read(s.logits).await;
         match be.fault() {
