@@ -156,4 +156,9 @@ pub trait Backend {
     /// the weights and training can stop with the last good ones.
     #[allow(clippy::too_many_arguments)]
     fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep);
+    /// The failure guard of pipelined steps, both [1] and updated in place (in two buffers):
+    /// norm_sq += guard, then guard = norm_sq·0. The guard is 0 while norms are finite and NaN
+    /// from the first that is not, so every later norm is NaN and AdamW skips every update
+    /// recorded behind a failed step, until the caller zeroes the guard.
+    fn failure_guard(&mut self, norm_sq: Tensor, guard: Tensor);
 }

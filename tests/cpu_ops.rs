@@ -1,10 +1,10 @@
 //! Finite-difference gradient checks for every CPU op, and the fast matmul against the plain
 //! loops. For an op y = f(x) and a random upstream gradient g, the analytic backward must match
-//! d(Σ g·f(x))/dx by central differences.
+//! d(Σ g·f(x))/dx by central differences. Ops without a gradient: what they mean.
 
 mod common;
 use common::assert_close;
-use tinygpt::cpu::{attention, crossentropy, encoder, gelu, layernorm, matmul, residual};
+use tinygpt::cpu::{attention, crossentropy, encoder, gelu, guard, layernorm, matmul, residual};
 use tinygpt::rng::Rng;
 
 fn randn(r: &mut Rng, n: usize, std: f32) -> Vec<f32> {
@@ -195,4 +195,25 @@ fn gelu_residual_crossentropy_gradients() {
     crossentropy::crossentropy_forward(&mut ls, &mut h, &[0.0, 5.0, 1.0], &[2], 1, 3);
     assert_eq!(h, vec![0.0]);
     assert!((ls[0] - (5.0 - 1.0 + (1.0f32 + (-5.0f32).exp() + (-4.0f32).exp()).ln())).abs() < 1e-5);
+}
+
+#[test]
+fn failure_guard_passes_finite_norms_and_poisons_the_ones_after_a_failure() {
+    let (mut n, mut g) = ([2.5f32], [0.0f32]);
+    guard::failure_guard(&mut n, &mut g);
+    assert_eq!((n[0], g[0]), (2.5, 0.0), "a finite norm passes unchanged, the guard stays 0");
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let (mut n, mut g) = ([bad], [0.0f32]);
+        guard::failure_guard(&mut n, &mut g);
+        assert!(n[0].to_bits() == bad.to_bits() && g[0].is_nan(), "{bad}: the norm as it was, the guard NaN");
+        for _ in 0..2 {
+            let mut next = [1.0f32];
+            guard::failure_guard(&mut next, &mut g);
+            assert!(next[0].is_nan() && g[0].is_nan(), "{bad}: every finite norm behind a failure is NaN");
+        }
+        g[0] = 0.0; // the failure reported
+        let mut next = [1.0f32];
+        guard::failure_guard(&mut next, &mut g);
+        assert_eq!((next[0], g[0]), (1.0, 0.0), "{bad}: zeroed, the guard lets norms through again");
+    }
 }

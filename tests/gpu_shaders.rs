@@ -15,6 +15,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("crossentropy.wgsl", &["crossentropy_forward", "crossentropy_backward"]),
     ("adamw.wgsl", &["adamw_update"]),
     ("reduce.wgsl", &["reduce_partials", "reduce_final"]),
+    ("guard.wgsl", &["failure_guard"]),
 ];
 
 fn validate(path: &Path) -> naga::Module {

@@ -35,6 +35,7 @@ pub mod attention;
 pub mod crossentropy;
 pub mod encoder;
 pub mod gelu;
+pub mod guard;
 pub mod layernorm;
 pub mod matmul;
 pub mod residual;
@@ -294,5 +295,10 @@ impl Backend for CpuBackend {
     fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
         let ([p, m, v], [g, n]) = self.views([p, m, v], [g, grad_norm_sq]);
         adamw::adamw(p, g, m, v, n[0], h);
+    }
+
+    fn failure_guard(&mut self, norm_sq: Tensor, guard: Tensor) {
+        let ([n, g], []) = self.views([norm_sq, guard], []);
+        guard::failure_guard(n, g);
     }
 }

@@ -18,6 +18,7 @@ mod context;
 mod crossentropy;
 mod encoder;
 mod gelu;
+mod guard;
 mod layernorm;
 mod matmul;
 mod reduce;
@@ -44,6 +45,7 @@ const SHADERS: &[(&str, &str)] = &[
     ("crossentropy", include_str!("../../shaders/crossentropy.wgsl")),
     ("adamw", include_str!("../../shaders/adamw.wgsl")),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    ("guard", include_str!("../../shaders/guard.wgsl")),
 ];
 
 /// Which matmul kernels run. Chosen from the adapter (`Blocked` on CPU adapters such as
@@ -747,5 +749,9 @@ impl Backend for GpuBackend {
 
     fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
         adamw::update(self, p, g, m, v, grad_norm_sq, h);
+    }
+
+    fn failure_guard(&mut self, norm_sq: Tensor, guard: Tensor) {
+        guard::forward(self, norm_sq, guard);
     }
 }

@@ -27,11 +27,9 @@ pub(super) struct TrainBufs {
     pub gv: Views,
     /// Per-buffer sums of squared gradients, when there are several buffers.
     pub norms: Option<Tensor>,
-    /// [1] each: the failure guard (0, or NaN once a step's gradient norm was non-finite on the
-    /// device, until that failure is reported), scratch for adding it, and a constant 0.
+    /// [1] the failure guard: 0, or NaN once a step's gradient norm was non-finite on the
+    /// device, until that failure is reported (see `Backend::failure_guard`).
     pub guard: Tensor,
-    pub guard_sum: Tensor,
-    pub zero: Tensor,
 }
 
 /// A training step recorded and submitted, its (loss sum, hit sum, norm²) on the way back.
@@ -63,10 +61,8 @@ impl<B: Backend> Gpt<B> {
             }
         }
         let norms = if spans.len() > 1 { Some(be.alloc(spans.len(), "gradient norms")?) } else { None };
-        let (guard, guard_sum, zero) = (be.alloc(1, "failure guard")?, be.alloc(1, "failure guard sum")?, be.alloc(1, "zero")?);
-        for t in [guard, zero] {
-            be.zero(t);
-        }
+        let guard = be.alloc(1, "failure guard")?;
+        be.zero(guard);
         let adam_v = got.pop().expect("three");
         let adam_m = got.pop().expect("three");
         let grads = got.pop().expect("three");
@@ -74,7 +70,7 @@ impl<B: Backend> Gpt<B> {
             be.zero(*t);
         }
         let gv = views(&grads, spans, &self.specs, self.cfg.n_embd, self.cfg.pos == PosEncoding::Learned);
-        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv, norms, guard, guard_sum, zero });
+        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv, norms, guard });
         Ok(())
     }
 
@@ -99,13 +95,10 @@ impl<B: Backend> Gpt<B> {
             }
         }
         // A step whose norm was non-finite on the device makes every later step skip its update
-        // too (norm² + NaN) until the failure is reported, so that a pipelined step submitted
-        // behind a failed one fails with it, as an unpipelined step would never have run.
-        // guard = norm²·0 afterwards: 0 while finite, NaN from a failure on.
-        let be = &mut self.backend;
-        be.residual_forward(tb.guard_sum, gn, tb.guard, 1);
-        be.copy(gn, tb.guard_sum);
-        be.matmul_forward(tb.guard, gn, tb.zero, None, 1, 1, 1);
+        // too (norm² += guard, then guard = norm²·0: NaN from a failure on) until the failure
+        // is reported, so that a pipelined step submitted behind a failed one fails with it, as
+        // an unpipelined step would never have run.
+        self.backend.failure_guard(gn, tb.guard);
         for s in &self.specs {
             let h = AdamWStep {
                 lr,
