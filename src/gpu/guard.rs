@@ -1,6 +1,6 @@
 //! Launcher for shaders/guard.wgsl: the failure guard of pipelined training steps.
 
-use super::GpuBackend;
+use super::{kernels, GpuBackend};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -16,5 +16,5 @@ struct Params {
 pub(super) fn forward(g: &mut GpuBackend, norm_sq: Tensor, guard: Tensor) {
     assert!(norm_sq.len == 1 && guard.len == 1, "failure_guard: [1] and [1], got {norm_sq:?} {guard:?}");
     let p = Params { norm_off: g.off(norm_sq), guard_off: g.off(guard), _pad: [0; 2] };
-    g.dispatch("guard", "failure_guard", &p, &[(1, norm_sq), (2, guard)], [1, 1, 1]);
+    g.dispatch(kernels::guard::FAILURE_GUARD, &p, &[(1, norm_sq), (2, guard)], [1, 1, 1]);
 }
