@@ -134,6 +134,12 @@ pub trait Backend {
     fn gelu_forward(&mut self, out: Tensor, inp: Tensor, n: usize);
     fn gelu_backward(&mut self, dinp: Tensor, inp: Tensor, dout: Tensor, n: usize);
 
+    // ---- head ablation ----
+    /// y[N,C] in place: for each head h with keep[h] == 0 (keep [NH] holds 1 or 0), columns
+    /// h·hs..(h+1)·hs (hs = C/NH) are set to 0 at every row. The model applies it to a layer's
+    /// attention output (attn.c_proj's input); its backward is the same op on that gradient.
+    fn head_mask(&mut self, y: Tensor, keep: Tensor, n: usize, c: usize, nh: usize);
+
     // ---- residual add ----
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize);
 

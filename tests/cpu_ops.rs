@@ -4,7 +4,7 @@
 
 mod common;
 use common::assert_close;
-use tinygpt::cpu::{attention, crossentropy, encoder, gelu, guard, layernorm, matmul, residual};
+use tinygpt::cpu::{attention, crossentropy, encoder, gelu, guard, head_mask, layernorm, matmul, residual};
 use tinygpt::rng::Rng;
 
 fn randn(r: &mut Rng, n: usize, std: f32) -> Vec<f32> {
@@ -216,4 +216,32 @@ fn failure_guard_passes_finite_norms_and_poisons_the_ones_after_a_failure() {
         guard::failure_guard(&mut next, &mut g);
         assert_eq!((next[0], g[0]), (1.0, 0.0), "{bad}: zeroed, the guard lets norms through again");
     }
+}
+
+#[test]
+fn head_mask_zeroes_exactly_the_ablated_heads_columns() {
+    let (n, c, nh) = (5, 12, 4); // hs = 3
+    let mut r = Rng::new(9);
+    let mut y = randn(&mut r, n * c, 1.0);
+    y[1] = f32::NAN; // head 0 of row 0
+    y[c + 4] = f32::INFINITY; // head 1 of row 1: kept as it is
+    let before = y.clone();
+    head_mask::head_mask(&mut y, &[0.0, 1.0, 1.0, 0.0], n, c, nh);
+    for row in 0..n {
+        for col in 0..c {
+            let (got, was) = (y[row * c + col], before[row * c + col]);
+            if col / 3 == 0 || col / 3 == 3 {
+                assert_eq!(got.to_bits(), 0.0f32.to_bits(), "[{row},{col}] of an ablated head is set to 0 (was {was})");
+            } else {
+                assert_eq!(got.to_bits(), was.to_bits(), "[{row},{col}] of a kept head is untouched");
+            }
+        }
+    }
+    // all kept: nothing changes; the op is its own gradient, so applying it twice is applying it once
+    let mut z = before.clone();
+    head_mask::head_mask(&mut z, &[1.0; 4], n, c, nh);
+    assert!(z.iter().zip(&before).all(|(a, b)| a.to_bits() == b.to_bits()));
+    let mut twice = y.clone();
+    head_mask::head_mask(&mut twice, &[0.0, 1.0, 1.0, 0.0], n, c, nh);
+    assert!(twice.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
 }

@@ -36,6 +36,7 @@ pub mod crossentropy;
 pub mod encoder;
 pub mod gelu;
 pub mod guard;
+pub mod head_mask;
 pub mod layernorm;
 pub mod matmul;
 pub mod residual;
@@ -263,6 +264,11 @@ impl Backend for CpuBackend {
     fn gelu_backward(&mut self, dinp: Tensor, inp: Tensor, dout: Tensor, n: usize) {
         let ([di], [x, d]) = self.views([dinp], [inp, dout]);
         gelu::gelu_backward(di, x, d, n);
+    }
+
+    fn head_mask(&mut self, y: Tensor, keep: Tensor, n: usize, c: usize, nh: usize) {
+        let ([y], [k]) = self.views([y], [keep]);
+        head_mask::head_mask(y, k, n, c, nh);
     }
 
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize) {

@@ -13,6 +13,7 @@ mod crossentropy;
 mod encoder;
 mod gelu;
 mod guard;
+mod head_mask;
 pub mod kernels;
 mod layernorm;
 mod matmul;
@@ -253,6 +254,10 @@ impl Backend for GpuBackend {
 
     fn gelu_backward(&mut self, dinp: Tensor, inp: Tensor, dout: Tensor, n: usize) {
         gelu::backward(self, dinp, inp, dout, n);
+    }
+
+    fn head_mask(&mut self, y: Tensor, keep: Tensor, n: usize, c: usize, nh: usize) {
+        head_mask::forward(self, y, keep, n, c, nh);
     }
 
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize) {

@@ -62,12 +62,18 @@ pub(super) struct BlockGrads {
     pub dfchg: Tensor,   // [N,4C]
 }
 
-/// a = the block with parameters p applied to x [N,C].
-pub(super) fn forward<B: Backend>(be: &mut B, a: &BlockActs, x: Tensor, p: &Block, at: Attn, c: usize, nh: usize) {
+/// a = the block with parameters p applied to x [N,C]. With `keep` [NH] (1 kept, 0 ablated:
+/// see `Gpt::set_ablation`) the ablated heads' attention output is zeroed before attn.c_proj;
+/// without, nothing is added.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward<B: Backend>(be: &mut B, a: &BlockActs, x: Tensor, p: &Block, keep: Option<Tensor>, at: Attn, c: usize, nh: usize) {
     let n = at.b * at.tq;
     be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, p.ln_1_w, p.ln_1_b, n, c);
     be.matmul_forward(a.qkv, a.ln1, p.c_attn_w, Some(p.c_attn_b), n, c, 3 * c);
     be.attention_forward(a.atty, a.att, at.kv, at.b, at.tq, at.tk, c, nh);
+    if let Some(keep) = keep {
+        be.head_mask(a.atty, keep, n, c, nh);
+    }
     be.matmul_forward(a.attproj, a.atty, p.attn_c_proj_w, Some(p.attn_c_proj_b), n, c, c);
     be.residual_forward(a.res2, x, a.attproj, n * c);
     be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, p.ln_2_w, p.ln_2_b, n, c);
@@ -77,10 +83,10 @@ pub(super) fn forward<B: Backend>(be: &mut B, a: &BlockActs, x: Tensor, p: &Bloc
     be.residual_forward(a.res3, a.res2, a.fcproj, n * c);
 }
 
-/// Back-propagates d.dstream = d(res3) through the block of `forward(a, x, p, Attn::full(..))`:
-/// parameter gradients are added into g, and d.dstream is left holding d(x).
+/// Back-propagates d.dstream = d(res3) through the block of `forward(a, x, p, keep,
+/// Attn::full(..))`: parameter gradients are added into g, and d.dstream is left holding d(x).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn backward<B: Backend>(be: &mut B, g: &Block, d: &BlockGrads, a: &BlockActs, x: Tensor, p: &Block, b: usize, t: usize, c: usize, nh: usize) {
+pub(super) fn backward<B: Backend>(be: &mut B, g: &Block, d: &BlockGrads, a: &BlockActs, x: Tensor, p: &Block, keep: Option<Tensor>, b: usize, t: usize, c: usize, nh: usize) {
     let n = b * t;
     // res3 = res2 + fcproj passes d(res3) to both unchanged
     be.matmul_backward(d.dfchg, g.mlp_c_proj_w, Some(g.mlp_c_proj_b), d.dstream, a.fchg, p.mlp_c_proj_w, n, 4 * c, c);
@@ -89,6 +95,10 @@ pub(super) fn backward<B: Backend>(be: &mut B, g: &Block, d: &BlockGrads, a: &Bl
     be.layernorm_backward(d.dstream, g.ln_2_w, g.ln_2_b, d.dln, a.res2, p.ln_2_w, a.ln2_mean, a.ln2_rstd, n, c);
     // now dstream = d(res2); res2 = x + attproj
     be.matmul_backward(d.datty, g.attn_c_proj_w, Some(g.attn_c_proj_b), d.dstream, a.atty, p.attn_c_proj_w, n, c, c);
+    // the ablation zeroed those columns of atty: their gradient is zero the same way
+    if let Some(keep) = keep {
+        be.head_mask(d.datty, keep, n, c, nh);
+    }
     be.attention_backward(d.dqkv, d.datty, a.qkv, a.att, b, t, c, nh);
     be.matmul_backward(d.dln, g.c_attn_w, Some(g.c_attn_b), d.dqkv, a.ln1, p.c_attn_w, n, c, 3 * c);
     be.layernorm_backward(d.dstream, g.ln_1_w, g.ln_1_b, d.dln, x, p.ln_1_w, a.ln1_mean, a.ln1_rstd, n, c);

@@ -53,6 +53,10 @@ pub struct Gpt<B: Backend> {
     infer: Option<Infer>,
     /// A step of `train_step_lagged` whose statistics are not yet read.
     in_flight: Option<InFlight>,
+    /// Ablated heads, (layer, head) sorted, and per layer its keep mask [NH] (1 kept, 0
+    /// ablated) when it has any: a layer without one runs no mask op at all.
+    ablated: Vec<(usize, usize)>,
+    keep: Vec<Option<Tensor>>,
 }
 
 impl<B: Backend> Gpt<B> {
@@ -95,7 +99,8 @@ impl<B: Backend> Gpt<B> {
             }
         };
         let stats = backend.alloc(4, "stats")?;
-        Ok(Gpt { cfg, backend, specs, step: 0, total, spans, params, pv, train: None, pe, stats, acts: None, infer: None, in_flight: None })
+        let keep = vec![None; cfg.n_layer];
+        Ok(Gpt { cfg, backend, specs, step: 0, total, spans, params, pv, train: None, pe, stats, acts: None, infer: None, in_flight: None, ablated: Vec::new(), keep })
     }
 
     /// wte as one tensor, which training and full-sequence forward passes need; a GPT-2 whose
@@ -171,8 +176,8 @@ impl<B: Backend> Gpt<B> {
         be.write_u32(a.inputs, inputs);
         be.encoder_forward(a.encoded, a.inputs, wte, self.pe, b, t, c, 0);
         let mut x = a.encoded;
-        for (la, p) in a.layers.iter().zip(&self.pv.blocks) {
-            block::forward(be, la, x, p, Attn::full(la.qkv, b, t), c, nh);
+        for ((la, p), &keep) in a.layers.iter().zip(&self.pv.blocks).zip(&self.keep) {
+            block::forward(be, la, x, p, keep, Attn::full(la.qkv, b, t), c, nh);
             x = la.res3;
         }
         be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, self.pv.ln_f_w, self.pv.ln_f_b, n, c);
@@ -211,9 +216,55 @@ impl<B: Backend> Gpt<B> {
         be.layernorm_backward(a.d.dstream, g.ln_f_w, g.ln_f_b, a.d.dln, last, p.ln_f_w, a.lnf_mean, a.lnf_rstd, n, c);
         for l in (0..a.layers.len()).rev() {
             let x = if l == 0 { a.encoded } else { a.layers[l - 1].res3 };
-            block::backward(be, &g.blocks[l], &a.d, &a.layers[l], x, &p.blocks[l], b, t, c, nh);
+            block::backward(be, &g.blocks[l], &a.d, &a.layers[l], x, &p.blocks[l], self.keep[l], b, t, c, nh);
         }
         be.encoder_backward(g.wte[0].1, g.wpe, a.d.dstream, a.inputs, b, t, c);
+    }
+
+    /// Ablates `heads`, (layer, head) pairs, replacing any earlier set (`&[]` ablates none): their
+    /// attention output is zeroed before attn.c_proj in every forward pass (training, evaluation,
+    /// decode) and so is its gradient in backward. Positions already in the KV cache keep what
+    /// they were computed with: decode again from position 0. Out of range: Error::Config.
+    pub fn set_ablation(&mut self, heads: &[(usize, usize)]) -> Result<()> {
+        let (nl, nh) = (self.cfg.n_layer, self.cfg.n_head);
+        if let Some(&(l, h)) = heads.iter().find(|&&(l, h)| l >= nl || h >= nh) {
+            return Err(Error::Config(format!(
+                "head {l}.{h} is out of range: the model has {nl} layers (0..{}) of {nh} heads (0..{})",
+                nl - 1,
+                nh - 1
+            )));
+        }
+        let mut ablated = heads.to_vec();
+        ablated.sort_unstable();
+        ablated.dedup();
+        // the new masks first, so that a failed allocation leaves the old set as it was
+        let mut keep = vec![None; nl];
+        for l in 0..nl {
+            if !ablated.iter().any(|&(al, _)| al == l) {
+                continue;
+            }
+            let mask: Vec<f32> = (0..nh).map(|h| if ablated.contains(&(l, h)) { 0.0 } else { 1.0 }).collect();
+            match self.backend.alloc(nh, "head ablation mask") {
+                Ok(t) => {
+                    self.backend.write(t, &mask);
+                    keep[l] = Some(t);
+                }
+                Err(e) => {
+                    keep.into_iter().flatten().for_each(|t| self.backend.free(t));
+                    return Err(e);
+                }
+            }
+        }
+        for t in std::mem::replace(&mut self.keep, keep).into_iter().flatten() {
+            self.backend.free(t);
+        }
+        self.ablated = ablated;
+        Ok(())
+    }
+
+    /// The ablated heads, (layer, head) sorted.
+    pub fn ablation(&self) -> Vec<(usize, usize)> {
+        self.ablated.clone()
     }
 
     /// Runs `tokens` at positions pos0.. through the model, reusing the cached keys and values
@@ -256,7 +307,7 @@ impl<B: Backend> Gpt<B> {
         let mut x = rows(s.encoded, c);
         for (l, p) in self.pv.blocks.iter().enumerate() {
             let (acts, at) = s.block(l, att[l], pos0, n, c);
-            block::forward(be, &acts, x, p, at, c, nh);
+            block::forward(be, &acts, x, p, self.keep[l], at, c, nh);
             x = acts.res3;
         }
         // ln_f and the LM head on the last position only
