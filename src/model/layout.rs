@@ -1,14 +1,15 @@
 //! The parameter layout: every tensor by its GPT-2 name at an offset aligned to 64 elements
 //! (256 bytes, WebGPU's storage offset alignment), and the cut of that flat layout into buffers
-//! no larger than the backend's binding limit. The only place that knows offsets and spans:
-//! the rest of the model sees `Views` (one `Tensor` per parameter).
+//! no larger than the backend's binding limit. The only place that knows the alignment and the
+//! cut: the rest of the model asks `Layout` for buffers and sees `Views` (one `Tensor` per
+//! parameter), or one spec's parts.
 
 use super::Gpt;
 use crate::backend::{Backend, Tensor};
 use crate::config::{ModelConfig, PosEncoding};
 use crate::error::{Error, Result};
 
-pub(super) const ALIGN: usize = 64;
+const ALIGN: usize = 64;
 
 /// One named parameter tensor.
 #[derive(Clone, Debug)]
@@ -108,10 +109,60 @@ pub(super) struct Views {
     pub ln_f_b: Tensor,
 }
 
+/// The flat layout of a parameter table and its cut into buffers.
+#[derive(Clone, Debug)]
+pub(super) struct Layout {
+    /// Elements in the flat layout, padding included.
+    pub total: usize,
+    /// (flat start, length) of each buffer.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Layout {
+    /// The layout of `specs` (from `param_specs`) for buffers of at most `max` elements; C is
+    /// wte's row, by which it may be cut.
+    pub fn new(specs: &[ParamSpec], max: usize, c: usize) -> Result<Layout> {
+        let last = specs.last().expect("at least ln_f");
+        let total = last.off + last.len.div_ceil(ALIGN) * ALIGN;
+        Ok(Layout { total, spans: cut(specs, total, max, c)? })
+    }
+
+    /// How many buffers a slot takes.
+    pub fn buffers(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// One buffer per span (zeroed); on failure what was allocated is given back.
+    pub fn alloc<B: Backend>(&self, be: &mut B, label: &str) -> Result<Vec<Tensor>> {
+        let mut out = Vec::with_capacity(self.spans.len());
+        for &(_, len) in &self.spans {
+            match be.alloc(len, label) {
+                Ok(t) => out.push(t),
+                Err(e) => {
+                    out.into_iter().for_each(|t| be.free(t));
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The views of spec `s` in a slot's buffers `bufs`, each with its element offset inside
+    /// the tensor (several only for a wte cut by rows).
+    pub fn parts(&self, bufs: &[Tensor], s: &ParamSpec) -> Vec<(usize, Tensor)> {
+        parts(bufs, &self.spans, s.off, s.len)
+    }
+
+    /// Views of every parameter (or gradient, or moment) in a slot's buffers `bufs`.
+    pub fn views(&self, bufs: &[Tensor], specs: &[ParamSpec], c: usize, learned: bool) -> Views {
+        views(bufs, &self.spans, specs, c, learned)
+    }
+}
+
 /// The flat layout's cut into buffers: (flat start, length) spans, each at most `max`
 /// elements, holding whole tensors, except that wte, when it alone is over `max`, is cut by
 /// rows of C. Any other tensor over the limit is an error naming it.
-pub(super) fn cut(specs: &[ParamSpec], total: usize, max: usize, c: usize) -> Result<Vec<(usize, usize)>> {
+fn cut(specs: &[ParamSpec], total: usize, max: usize, c: usize) -> Result<Vec<(usize, usize)>> {
     let mut spans = Vec::new();
     let (mut start, mut end) = (0, 0);
     for (i, s) in specs.iter().enumerate() {
@@ -151,7 +202,7 @@ pub(super) fn cut(specs: &[ParamSpec], total: usize, max: usize, c: usize) -> Re
 }
 
 /// The views of flat range [off, off+len) in the buffers of a cut: one per span it touches.
-pub(super) fn parts(bufs: &[Tensor], spans: &[(usize, usize)], off: usize, len: usize) -> Vec<(usize, Tensor)> {
+fn parts(bufs: &[Tensor], spans: &[(usize, usize)], off: usize, len: usize) -> Vec<(usize, Tensor)> {
     spans
         .iter()
         .zip(bufs)
@@ -170,7 +221,7 @@ fn one(bufs: &[Tensor], spans: &[(usize, usize)], off: usize, len: usize) -> Ten
     p[0].1
 }
 
-pub(super) fn views(bufs: &[Tensor], spans: &[(usize, usize)], specs: &[ParamSpec], c: usize, learned: bool) -> Views {
+fn views(bufs: &[Tensor], spans: &[(usize, usize)], specs: &[ParamSpec], c: usize, learned: bool) -> Views {
     let wte = parts(bufs, spans, specs[0].off, specs[0].len).into_iter().map(|(at, t)| (at / c, t)).collect();
     let mut it = specs[1..].iter().map(|s| one(bufs, spans, s.off, s.len));
     let mut next = || it.next().expect("spec table matches the layout");
@@ -195,21 +246,6 @@ pub(super) fn views(bufs: &[Tensor], spans: &[(usize, usize)], specs: &[ParamSpe
     Views { wte, wpe, blocks, ln_f_w: next(), ln_f_b: next() }
 }
 
-/// One buffer per span of the cut; on failure what was allocated is given back.
-pub(super) fn alloc_cut<B: Backend>(be: &mut B, spans: &[(usize, usize)], label: &str) -> Result<Vec<Tensor>> {
-    let mut out = Vec::with_capacity(spans.len());
-    for &(_, len) in spans {
-        match be.alloc(len, label) {
-            Ok(t) => out.push(t),
-            Err(e) => {
-                out.into_iter().for_each(|t| be.free(t));
-                return Err(e);
-            }
-        }
-    }
-    Ok(out)
-}
-
 impl<B: Backend> Gpt<B> {
     /// A slot's buffers (one per span of the cut); None for the training slots before training.
     fn slot(&self, slot: Slot) -> Option<&[Tensor]> {
@@ -223,8 +259,8 @@ impl<B: Backend> Gpt<B> {
     }
 
     /// The views of one spec in a slot, with each one's element offset inside the tensor.
-    fn spec_parts(&self, slot: Slot, s: &ParamSpec) -> Option<Vec<(usize, Tensor)>> {
-        self.slot(slot).map(|b| parts(b, &self.spans, s.off, s.len))
+    pub(super) fn spec_parts(&self, slot: Slot, s: &ParamSpec) -> Option<Vec<(usize, Tensor)>> {
+        self.slot(slot).map(|b| self.layout.parts(b, s))
     }
 
     fn spec(&self, name: &str) -> Result<&ParamSpec> {
@@ -274,8 +310,8 @@ impl<B: Backend> Gpt<B> {
 
     /// The whole flat buffer of one slot (padding included), e.g. to snapshot the weights.
     pub async fn read_flat(&mut self, slot: Slot) -> Vec<f32> {
-        let Some(bufs) = self.slot(slot).map(<[Tensor]>::to_vec) else { return vec![0.0; self.total] };
-        let mut out = Vec::with_capacity(self.total);
+        let Some(bufs) = self.slot(slot).map(<[Tensor]>::to_vec) else { return vec![0.0; self.layout.total] };
+        let mut out = Vec::with_capacity(self.layout.total);
         for t in bufs {
             out.extend(self.backend.read(t).await);
         }
@@ -286,9 +322,9 @@ impl<B: Backend> Gpt<B> {
         if slot != Slot::Param {
             self.ensure_train()?;
         }
-        assert_eq!(data.len(), self.total, "write_flat: the whole layout");
+        assert_eq!(data.len(), self.layout.total, "write_flat: the whole layout");
         let bufs = self.slot(slot).expect("allocated above").to_vec();
-        for (t, &(start, len)) in bufs.into_iter().zip(&self.spans) {
+        for (t, &(start, len)) in bufs.into_iter().zip(&self.layout.spans) {
             self.backend.write(t, &data[start..start + len]);
         }
         Ok(())

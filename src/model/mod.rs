@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use block::Attn;
 use buffers::{Acts, Infer};
-use layout::{alloc_cut, cut, views, Views, ALIGN};
+use layout::{Layout, Views};
 use step::{InFlight, TrainBufs};
 
 pub struct Gpt<B: Backend> {
@@ -39,9 +39,8 @@ pub struct Gpt<B: Backend> {
     pub specs: Vec<ParamSpec>,
     /// Optimizer steps taken (AdamW's t).
     pub step: u32,
-    /// The flat layout's length, and its cut into buffers (flat start, length).
-    total: usize,
-    spans: Vec<(usize, usize)>,
+    /// The flat layout and its cut into buffers, which params and the training slots share.
+    layout: Layout,
     params: Vec<Tensor>,
     pv: Views,
     /// Gradients and AdamW moments, from the first training step on.
@@ -66,7 +65,7 @@ impl<B: Backend> Gpt<B> {
         let mut g = Self::empty(cfg, backend)?;
         let mut rng = Rng::new(seed);
         let proj_std = 0.02 / (2.0 * g.cfg.n_layer as f32).sqrt();
-        let mut flat = vec![0.0f32; g.total];
+        let mut flat = vec![0.0f32; g.layout.total];
         for s in &g.specs {
             let dst = &mut flat[s.off..s.off + s.len];
             if s.name.ends_with("ln_1.weight") || s.name.ends_with("ln_2.weight") || s.name.ends_with("ln_f.weight") {
@@ -84,12 +83,9 @@ impl<B: Backend> Gpt<B> {
     pub fn empty(cfg: ModelConfig, mut backend: B) -> Result<Self> {
         cfg.validate()?;
         let specs = param_specs(&cfg);
-        let last = specs.last().expect("at least ln_f");
-        let total = last.off + last.len.div_ceil(ALIGN) * ALIGN;
-        let spans = cut(&specs, total, backend.max_elems(), cfg.n_embd)?;
-        let params = alloc_cut(&mut backend, &spans, "params")?;
-        let learned = cfg.pos == PosEncoding::Learned;
-        let pv = views(&params, &spans, &specs, cfg.n_embd, learned);
+        let layout = Layout::new(&specs, backend.max_elems(), cfg.n_embd)?;
+        let params = layout.alloc(&mut backend, "params")?;
+        let pv = layout.views(&params, &specs, cfg.n_embd, cfg.pos == PosEncoding::Learned);
         let pe = match pv.wpe {
             Some(wpe) => wpe,
             None => {
@@ -100,7 +96,7 @@ impl<B: Backend> Gpt<B> {
         };
         let stats = backend.alloc(4, "stats")?;
         let keep = vec![None; cfg.n_layer];
-        Ok(Gpt { cfg, backend, specs, step: 0, total, spans, params, pv, train: None, pe, stats, acts: None, infer: None, in_flight: None, ablated: Vec::new(), keep })
+        Ok(Gpt { cfg, backend, specs, step: 0, layout, params, pv, train: None, pe, stats, acts: None, infer: None, in_flight: None, ablated: Vec::new(), keep })
     }
 
     /// wte as one tensor, which training and full-sequence forward passes need; a GPT-2 whose

@@ -1,7 +1,7 @@
 //! Training steps: the update (global-norm clipping and AdamW, guarded), `train_step`, and
 //! the pipelined `train_step_lagged` with the step in flight.
 
-use super::layout::{alloc_cut, parts, views, Views};
+use super::layout::{Slot, Views};
 use super::Gpt;
 use crate::backend::{AdamWStep, Backend, Pending, Tensor};
 use crate::config::{PosEncoding, TrainConfig};
@@ -48,10 +48,10 @@ impl<B: Backend> Gpt<B> {
         if self.train.is_some() {
             return Ok(());
         }
-        let (be, spans) = (&mut self.backend, &self.spans);
+        let (be, layout) = (&mut self.backend, &self.layout);
         let mut got: Vec<Vec<Tensor>> = Vec::new();
         for label in ["grads", "adam_m", "adam_v"] {
-            match alloc_cut(be, spans, label) {
+            match layout.alloc(be, label) {
                 Ok(b) => got.push(b),
                 Err(e) => {
                     // give back what was allocated before reporting the one that failed
@@ -60,7 +60,8 @@ impl<B: Backend> Gpt<B> {
                 }
             }
         }
-        let norms = if spans.len() > 1 { Some(be.alloc(spans.len(), "gradient norms")?) } else { None };
+        let nb = layout.buffers();
+        let norms = if nb > 1 { Some(be.alloc(nb, "gradient norms")?) } else { None };
         let guard = be.alloc(1, "failure guard")?;
         be.zero(guard);
         let adam_v = got.pop().expect("three");
@@ -69,7 +70,7 @@ impl<B: Backend> Gpt<B> {
         for t in adam_m.iter().chain(&adam_v) {
             be.zero(*t);
         }
-        let gv = views(&grads, spans, &self.specs, self.cfg.n_embd, self.cfg.pos == PosEncoding::Learned);
+        let gv = layout.views(&grads, &self.specs, self.cfg.n_embd, self.cfg.pos == PosEncoding::Learned);
         self.train = Some(TrainBufs { grads, adam_m, adam_v, gv, norms, guard });
         Ok(())
     }
@@ -109,8 +110,10 @@ impl<B: Backend> Gpt<B> {
                 t: self.step,
                 max_norm: tc.grad_clip,
             };
-            let sp = |b: &[Tensor]| parts(b, &self.spans, s.off, s.len);
-            for (((_, p), (_, g)), ((_, m), (_, v))) in sp(&self.params).into_iter().zip(sp(&tb.grads)).zip(sp(&tb.adam_m).into_iter().zip(sp(&tb.adam_v))) {
+            // each tensor's parts in the four slots (one part each, but for a wte cut by rows)
+            let sp = |slot| self.spec_parts(slot, s).expect("training slots allocated");
+            let (ps, gs, ms, vs) = (sp(Slot::Param), sp(Slot::Grad), sp(Slot::AdamM), sp(Slot::AdamV));
+            for (((_, p), (_, g)), ((_, m), (_, v))) in ps.into_iter().zip(gs).zip(ms.into_iter().zip(vs)) {
                 self.backend.adamw(p, g, m, v, gn, &h);
             }
         }
