@@ -1,6 +1,6 @@
 //! The Backend trait: the ops a GPT needs, on buffers the backend owns.
 //!
-//! The model (src/model.rs) is written once against this trait; the CPU reference backend
+//! The model (src/model/) is written once against this trait; the CPU reference backend
 //! (src/cpu/) and the GPU backend (src/gpu/) implement it. Backends know nothing of the UI.
 //!
 //! Conventions, as in llm.c:
@@ -134,6 +134,12 @@ pub trait Backend {
     fn gelu_forward(&mut self, out: Tensor, inp: Tensor, n: usize);
     fn gelu_backward(&mut self, dinp: Tensor, inp: Tensor, dout: Tensor, n: usize);
 
+    // ---- head ablation ----
+    /// y[N,C] in place: for each head h with keep[h] == 0 (keep [NH] holds 1 or 0), columns
+    /// h·hs..(h+1)·hs (hs = C/NH) are set to 0 at every row. The model applies it to a layer's
+    /// attention output (attn.c_proj's input); its backward is the same op on that gradient.
+    fn head_mask(&mut self, y: Tensor, keep: Tensor, n: usize, c: usize, nh: usize);
+
     // ---- residual add ----
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize);
 
@@ -156,4 +162,9 @@ pub trait Backend {
     /// the weights and training can stop with the last good ones.
     #[allow(clippy::too_many_arguments)]
     fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep);
+    /// The failure guard of pipelined steps, both [1] and updated in place (in two buffers):
+    /// norm_sq += guard, then guard = norm_sq·0. The guard is 0 while norms are finite and NaN
+    /// from the first that is not, so every later norm is NaN and AdamW skips every update
+    /// recorded behind a failed step, until the caller zeroes the guard.
+    fn failure_guard(&mut self, norm_sq: Tensor, guard: Tensor);
 }

@@ -8,10 +8,9 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::config::{ModelConfig, PosEncoding};
-use crate::cpu::encoder::sinusoidal_table;
 use crate::error::{Error, Result};
 use crate::backend::Backend;
-use crate::model::{param_specs, Gpt, Slot};
+use crate::model::{param_specs, sinusoidal_table, Gpt, Slot};
 use crate::tokenizer::bpe::{dense_vocab, BpeTokenizer};
 use crate::tokenizer::{CharTokenizer, Tokenizer};
 use serde_json::{json, Value};

@@ -1,10 +1,10 @@
 //! Finite-difference gradient checks for every CPU op, and the fast matmul against the plain
 //! loops. For an op y = f(x) and a random upstream gradient g, the analytic backward must match
-//! d(Σ g·f(x))/dx by central differences.
+//! d(Σ g·f(x))/dx by central differences. Ops without a gradient: what they mean.
 
 mod common;
 use common::assert_close;
-use tinygpt::cpu::{attention, crossentropy, encoder, gelu, layernorm, matmul, residual};
+use tinygpt::cpu::{attention, crossentropy, encoder, gelu, guard, head_mask, layernorm, matmul, residual};
 use tinygpt::rng::Rng;
 
 fn randn(r: &mut Rng, n: usize, std: f32) -> Vec<f32> {
@@ -195,4 +195,53 @@ fn gelu_residual_crossentropy_gradients() {
     crossentropy::crossentropy_forward(&mut ls, &mut h, &[0.0, 5.0, 1.0], &[2], 1, 3);
     assert_eq!(h, vec![0.0]);
     assert!((ls[0] - (5.0 - 1.0 + (1.0f32 + (-5.0f32).exp() + (-4.0f32).exp()).ln())).abs() < 1e-5);
+}
+
+#[test]
+fn failure_guard_passes_finite_norms_and_poisons_the_ones_after_a_failure() {
+    let (mut n, mut g) = ([2.5f32], [0.0f32]);
+    guard::failure_guard(&mut n, &mut g);
+    assert_eq!((n[0], g[0]), (2.5, 0.0), "a finite norm passes unchanged, the guard stays 0");
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let (mut n, mut g) = ([bad], [0.0f32]);
+        guard::failure_guard(&mut n, &mut g);
+        assert!(n[0].to_bits() == bad.to_bits() && g[0].is_nan(), "{bad}: the norm as it was, the guard NaN");
+        for _ in 0..2 {
+            let mut next = [1.0f32];
+            guard::failure_guard(&mut next, &mut g);
+            assert!(next[0].is_nan() && g[0].is_nan(), "{bad}: every finite norm behind a failure is NaN");
+        }
+        g[0] = 0.0; // the failure reported
+        let mut next = [1.0f32];
+        guard::failure_guard(&mut next, &mut g);
+        assert_eq!((next[0], g[0]), (1.0, 0.0), "{bad}: zeroed, the guard lets norms through again");
+    }
+}
+
+#[test]
+fn head_mask_zeroes_exactly_the_ablated_heads_columns() {
+    let (n, c, nh) = (5, 12, 4); // hs = 3
+    let mut r = Rng::new(9);
+    let mut y = randn(&mut r, n * c, 1.0);
+    y[1] = f32::NAN; // head 0 of row 0
+    y[c + 4] = f32::INFINITY; // head 1 of row 1: kept as it is
+    let before = y.clone();
+    head_mask::head_mask(&mut y, &[0.0, 1.0, 1.0, 0.0], n, c, nh);
+    for row in 0..n {
+        for col in 0..c {
+            let (got, was) = (y[row * c + col], before[row * c + col]);
+            if col / 3 == 0 || col / 3 == 3 {
+                assert_eq!(got.to_bits(), 0.0f32.to_bits(), "[{row},{col}] of an ablated head is set to 0 (was {was})");
+            } else {
+                assert_eq!(got.to_bits(), was.to_bits(), "[{row},{col}] of a kept head is untouched");
+            }
+        }
+    }
+    // all kept: nothing changes; the op is its own gradient, so applying it twice is applying it once
+    let mut z = before.clone();
+    head_mask::head_mask(&mut z, &[1.0; 4], n, c, nh);
+    assert!(z.iter().zip(&before).all(|(a, b)| a.to_bits() == b.to_bits()));
+    let mut twice = y.clone();
+    head_mask::head_mask(&mut twice, &[0.0, 1.0, 1.0, 0.0], n, c, nh);
+    assert!(twice.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
 }

@@ -4,7 +4,7 @@
 //! that writes outside its view (or ignores an offset) fails too. Both matmul variants.
 
 mod common;
-use common::{assert_close, gpu_or_skip};
+use common::{assert_close, assert_close_nan, gpu_or_skip};
 use pollster::block_on;
 use tinygpt::backend::{AdamWStep, Backend, Tensor};
 use tinygpt::cpu::CpuBackend;
@@ -272,6 +272,68 @@ fn adamw_clips_updates_and_skips_non_finite() {
             vec![("adamw p", whole(be, p)), ("adamw m", whole(be, m)), ("adamw v", whole(be, v))]
         });
     }
+}
+
+/// head_mask on y [n, c] holding NaN and Inf at both ends: the whole buffers of y and keep.
+fn head_mask_case<Be: Backend>(be: &mut Be, n: usize, c: usize, nh: usize, keep: &[f32]) -> Vec<f32> {
+    let mut x = rand(n * c, 1);
+    x[0] = f32::NAN;
+    x[n * c - 1] = f32::INFINITY;
+    let y = put(be, &x, 2);
+    let k = put(be, keep, 3);
+    be.head_mask(y, k, n, c, nh);
+    [whole(be, y), whole(be, k)].concat()
+}
+
+#[test]
+fn head_mask_matches_the_cpu() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    // odd rows and widths, heads of 12, 15, 1 and 3 columns, one head or all ablated, views at
+    // an odd offset; the NaN lands in a kept head once and an ablated one once, the Inf too
+    let cases = [(N, C, NH, vec![1.0, 0.0, 1.0, 0.0]), (7, 45, 3, vec![0.0, 1.0, 1.0]), (1, 5, 5, vec![0.0; 5]), (130, 27, 9, vec![1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])];
+    for (n, c, nh, keep) in cases {
+        let want = head_mask_case(&mut CpuBackend::new(), n, c, nh, &keep);
+        let got = head_mask_case(&mut g, n, c, nh, &keep);
+        if let Some(f) = g.fault() {
+            panic!("the GPU reported: {f}");
+        }
+        assert_close_nan(&format!("head_mask N={n} C={c} NH={nh} keep={keep:?}"), &got, &want, 0.0, 0.0);
+    }
+}
+
+/// The failure guard through a run of steps as the model calls it (the guard carried from one
+/// to the next, zeroed once as a reported failure does): (norm², guard) after each, with the
+/// padding around both views, on each backend.
+fn guard_steps<Be: Backend>(be: &mut Be, norms: &[f32]) -> Vec<f32> {
+    let guard = put(be, &[0.0], 1);
+    let mut out = Vec::new();
+    for (k, &x) in norms.iter().enumerate() {
+        let n = put(be, &[x], 2 + k as u64);
+        be.failure_guard(n, guard);
+        out.extend(whole(be, n));
+        out.extend(whole(be, guard));
+        if k == 4 {
+            be.zero(guard);
+        }
+    }
+    out
+}
+
+#[test]
+fn failure_guard_is_nan_from_a_failure_until_zeroed() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    // finite, then Inf (poisons the two after it), zeroed after the fifth, then NaN, finite
+    let norms = [2.5, 0.0, f32::INFINITY, 3.0, 1e30, 7.0, f32::NAN, 4.0];
+    let want = guard_steps(&mut CpuBackend::new(), &norms);
+    let got = guard_steps(&mut g, &norms);
+    if let Some(f) = g.fault() {
+        panic!("the GPU reported: {f}");
+    }
+    assert_close_nan("failure guard (norm², guard) per step", &got, &want, 0.0, 0.0);
+    // the CPU's own values: where each norm went NaN
+    let at = |k: usize| want.len() / norms.len() * k + PAD;
+    let nan: Vec<bool> = (0..norms.len()).map(|k| want[at(k)].is_nan()).collect();
+    assert_eq!(nan, [false, false, false, true, true, false, true, true]);
 }
 
 #[test]

@@ -1,21 +1,9 @@
 //! Every shaders/*.wgsl parses and validates with naga (the compiler wgpu uses), and declares
-//! the entry points the GPU backend asks for. No GPU needed.
+//! exactly the entry points the GPU backend's one table of kernels (src/gpu/kernels.rs, which
+//! every launcher dispatches from) lists for it. No GPU needed.
 
 use std::path::Path;
-
-/// (file, entry points the backend creates pipelines for)
-const EXPECTED: &[(&str, &[&str])] = &[
-    ("encoder.wgsl", &["encoder_forward", "encoder_backward", "encoder_backward_dwpe"]),
-    ("layernorm.wgsl", &["layernorm_forward", "layernorm_backward", "layernorm_backward_dw"]),
-    ("matmul_blocked.wgsl", &["matmul_forward", "matmul_backward_dinp", "matmul_backward_dw", "matmul_backward_dbias", "matmul_batched"]),
-    ("matmul_tiled.wgsl", &["matmul_forward", "matmul_backward_dinp", "matmul_backward_dw", "matmul_batched"]),
-    ("attention.wgsl", &["attention_forward", "attention_backward_dq", "attention_backward_dkv", "attention_softmax_forward", "attention_softmax_backward"]),
-    ("gelu.wgsl", &["gelu_forward", "gelu_backward"]),
-    ("residual.wgsl", &["residual_forward"]),
-    ("crossentropy.wgsl", &["crossentropy_forward", "crossentropy_backward"]),
-    ("adamw.wgsl", &["adamw_update"]),
-    ("reduce.wgsl", &["reduce_partials", "reduce_final"]),
-];
+use tinygpt::gpu::kernels::SHADERS;
 
 fn validate(path: &Path) -> naga::Module {
     let src = std::fs::read_to_string(path).unwrap();
@@ -33,17 +21,23 @@ fn every_shader_validates_and_has_its_entry_points() {
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "wgsl")).collect();
     files.sort();
     let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    let mut want: Vec<&str> = EXPECTED.iter().map(|e| e.0).collect();
+    let mut want: Vec<String> = SHADERS.iter().map(|s| s.file()).collect();
     want.sort();
     assert_eq!(names, want, "shaders/ holds exactly the files the backend loads");
-    for (file, entries) in EXPECTED {
-        let path = dir.join(file);
+    for shader in SHADERS {
+        let file = shader.file();
+        let path = dir.join(&file);
         let src = std::fs::read_to_string(&path).unwrap();
         assert!(src.starts_with("//"), "{file} starts with a comment block listing its bindings");
         let module = validate(&path);
         let have: Vec<&str> = module.entry_points.iter().map(|e| e.name.as_str()).collect();
-        for e in *entries {
-            assert!(have.contains(e), "{file}: no entry point {e} (has {have:?})");
+        for (i, k) in shader.kernels.iter().enumerate() {
+            assert_eq!(k.shader, shader.name, "{file}: {k:?} is listed under the file it names");
+            assert!(have.contains(&k.entry), "{file}: no entry point {} (has {have:?})", k.entry);
+            assert!(!shader.kernels[..i].contains(k), "{file}: {} listed twice", k.entry);
+        }
+        for e in &have {
+            assert!(shader.kernels.iter().any(|k| k.entry == *e), "{file}: entry point {e} is not in src/gpu/kernels.rs");
         }
         // WebGPU defaults: <= 8 storage buffers per stage, <= 256 invocations per workgroup.
         let storage = module.global_variables.iter().filter(|(_, v)| matches!(v.space, naga::AddressSpace::Storage { .. })).count();

@@ -320,3 +320,63 @@ fn a_non_finite_learning_rate_never_reaches_the_weights() {
     block_on(model.train_step(&x, &y, 1, 16, 1e-3, &tc)).unwrap();
     assert_eq!(model.step, 2, "training goes on after the refused step");
 }
+
+/// The head ablation of the lab: zeroed heads change every forward pass (evaluation, decode,
+/// training) and their gradient; clearing them gives back exactly the model before.
+#[test]
+fn ablated_heads_are_zeroed_forward_and_backward_and_clearing_restores_the_model() {
+    let (_, data, cfg, tc) = setup(PosEncoding::Learned);
+    let (c, v, t) = (cfg.n_embd, cfg.vocab_size, cfg.block_size);
+    let (mut model, _) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 3).unwrap(), &data, &tc, 5);
+    let seq: Vec<u32> = data.train[..t].to_vec();
+    let logits = |m: &mut Gpt<CpuBackend>| {
+        block_on(m.forward(&seq, None, 1, t)).unwrap();
+        block_on(m.read_logits())
+    };
+    let decoded = |m: &mut Gpt<CpuBackend>| block_on(m.decode(&seq, 0)).unwrap();
+    let (plain, plain_decoded) = (logits(&mut model), decoded(&mut model));
+    assert!(model.ablation().is_empty());
+
+    model.set_ablation(&[(1, 0), (0, 1), (1, 0)]).unwrap();
+    assert_eq!(model.ablation(), vec![(0, 1), (1, 0)], "sorted, each once");
+    let ablated = logits(&mut model);
+    assert_ne!(ablated, plain, "ablating heads changes the logits");
+    let last = &ablated[(t - 1) * v..];
+    for (a, b) in decoded(&mut model).iter().zip(last) {
+        assert!((a - b).abs() < 1e-4, "decode applies the ablation as forward does: {a} vs {b}");
+    }
+    model.set_ablation(&[(1, 0)]).unwrap();
+    let one = logits(&mut model);
+    assert!(one != ablated && one != plain, "a new set replaces the old one");
+
+    // out of range: a clear message, and the set in force stays
+    for (bad, want) in [((2, 1), "head 2.1 is out of range: the model has 2 layers (0..1) of 2 heads (0..1)"), ((0, 2), "head 0.2 is out of range")] {
+        let e = model.set_ablation(&[(0, 0), bad]).unwrap_err();
+        assert!(matches!(e, tinygpt::error::Error::Config(_)) && e.to_string().contains(want), "{e}");
+        assert_eq!(model.ablation(), vec![(1, 0)]);
+    }
+
+    // backward: head 1.0's output is zero, so its q, k and v (its columns of layer 1's
+    // c_attn, HF layout [C, 3C]) get no gradient, while the other head's and layer 0's do
+    let (x, y) = (data.train[..t].to_vec(), data.train[1..t + 1].to_vec());
+    block_on(model.train_step(&x, &y, 1, t, 1e-3, &tc)).unwrap();
+    let hs = c / cfg.n_head;
+    for l in 0..2 {
+        let g = block_on(model.read_hf(&format!("transformer.h.{l}.attn.c_attn.weight"), Slot::Grad)).unwrap();
+        let gb = block_on(model.read_hf(&format!("transformer.h.{l}.attn.c_attn.bias"), Slot::Grad)).unwrap();
+        for j in 0..3 * c {
+            let head = (j % c) / hs;
+            let col_zero = (0..c).all(|i| g[i * 3 * c + j] == 0.0) && gb[j] == 0.0;
+            assert_eq!(col_zero, l == 1 && head == 0, "layer {l}, c_attn column {j} (head {head}): zero gradient only for the ablated head");
+        }
+    }
+
+    model.set_ablation(&[]).unwrap();
+    assert!(model.ablation().is_empty());
+    let (mut fresh, _) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 3).unwrap(), &data, &tc, 5);
+    assert_eq!(logits(&mut fresh), plain, "the same model again");
+    fresh.set_ablation(&[(0, 0), (1, 1)]).unwrap();
+    fresh.set_ablation(&[]).unwrap();
+    assert_eq!(logits(&mut fresh), plain, "set then cleared: exactly the logits before");
+    assert_eq!(decoded(&mut fresh), plain_decoded, "and exactly the decoded ones");
+}

@@ -35,6 +35,8 @@ pub mod attention;
 pub mod crossentropy;
 pub mod encoder;
 pub mod gelu;
+pub mod guard;
+pub mod head_mask;
 pub mod layernorm;
 pub mod matmul;
 pub mod residual;
@@ -264,6 +266,11 @@ impl Backend for CpuBackend {
         gelu::gelu_backward(di, x, d, n);
     }
 
+    fn head_mask(&mut self, y: Tensor, keep: Tensor, n: usize, c: usize, nh: usize) {
+        let ([y], [k]) = self.views([y], [keep]);
+        head_mask::head_mask(y, k, n, c, nh);
+    }
+
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize) {
         let ([o], [a, b]) = self.views([out], [a, b]);
         residual::residual_forward(o, a, b, n);
@@ -294,5 +301,10 @@ impl Backend for CpuBackend {
     fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
         let ([p, m, v], [g, n]) = self.views([p, m, v], [g, grad_norm_sq]);
         adamw::adamw(p, g, m, v, n[0], h);
+    }
+
+    fn failure_guard(&mut self, norm_sq: Tensor, guard: Tensor) {
+        let ([n, g], []) = self.views([norm_sq, guard], []);
+        guard::failure_guard(n, g);
     }
 }

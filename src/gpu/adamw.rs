@@ -1,6 +1,7 @@
 //! Launcher for shaders/adamw.wgsl: one AdamW update with global-norm clipping folded in.
 
-use super::{u, GpuBackend};
+use super::runtime::u;
+use super::{kernels, GpuBackend};
 use crate::backend::{AdamWStep, Tensor};
 use bytemuck::{Pod, Zeroable};
 
@@ -38,5 +39,5 @@ pub(super) fn update(g: &mut GpuBackend, p: Tensor, gr: Tensor, m: Tensor, v: Te
         _pad: [0; 2],
     };
     let groups = g.grid_1d(p.len, 256);
-    g.dispatch("adamw", "adamw_update", &prm, &[(1, p), (2, gr), (3, m), (4, v), (5, grad_norm_sq)], groups);
+    g.dispatch(kernels::adamw::UPDATE, &prm, &[(1, p), (2, gr), (3, m), (4, v), (5, grad_norm_sq)], groups);
 }

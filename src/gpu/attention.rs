@@ -1,7 +1,8 @@
 //! Launchers for shaders/attention.wgsl: causal multi-head self-attention.
 
 use super::matmul::{batched, Causal, Strided};
-use super::{u, GpuBackend};
+use super::runtime::u;
+use super::{kernels, GpuBackend};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -41,11 +42,11 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, att: Tensor, qkv: Tensor,
         let a = Strided { t: att, sr: tk, sc: 1, sb: nh * tq * tk, sh: tq * tk };
         let o = Strided { t: out, sr: c, sc: 1, sb: tq * c, sh: hs };
         batched(g, a, q, kt, b, nh, tq, tk, hs, scale, Causal::Out, shift);
-        g.dispatch("attention", "attention_softmax_forward", &p, &[(2, att)], groups);
+        g.dispatch(kernels::attention::SOFTMAX_FORWARD, &p, &[(2, att)], groups);
         batched(g, o, a, v, b, nh, tq, hs, tk, 1.0, Causal::KUpTo, shift);
         return;
     }
-    g.dispatch("attention", "attention_forward", &p, &[(1, out), (2, att), (3, qkv)], groups);
+    g.dispatch(kernels::attention::FORWARD, &p, &[(1, out), (2, att), (3, qkv)], groups);
 }
 
 /// dqkv[B,T,3C] (overwritten): a pass per query row for dq (saving Σ att·datt per row in a
@@ -74,13 +75,13 @@ pub(super) fn backward(g: &mut GpuBackend, dqkv: Tensor, dout: Tensor, qkv: Tens
         let vt = Strided { t: part(qkv, 2), sr: 1, sc: 3 * c, sb: s3, sh: hs };
         batched(g, d, dout_rows, vt, b, nh, t, t, hs, 1.0, Causal::Out, 0);
         let sp = Params { out_off: g.off(datt), ..p };
-        g.dispatch("attention", "attention_softmax_backward", &sp, &[(1, datt), (2, att)], groups);
+        g.dispatch(kernels::attention::SOFTMAX_BACKWARD, &sp, &[(1, datt), (2, att)], groups);
         let rows = |x: Tensor, i: usize| Strided { t: part(x, i), sr: 3 * c, sc: 1, sb: s3, sh: hs };
         batched(g, rows(dqkv, 0), d, rows(qkv, 1), b, nh, t, hs, t, 1.0, Causal::KUpTo, 0);
         batched(g, rows(dqkv, 1), dt, rows(qkv, 0), b, nh, t, hs, t, 1.0, Causal::KFrom, 0);
         batched(g, rows(dqkv, 2), at, dout_rows, b, nh, t, hs, t, 1.0, Causal::KFrom, 0);
         return;
     }
-    g.dispatch("attention", "attention_backward_dq", &p, &bind, groups);
-    g.dispatch("attention", "attention_backward_dkv", &p, &bind, groups);
+    g.dispatch(kernels::attention::BACKWARD_DQ, &p, &bind, groups);
+    g.dispatch(kernels::attention::BACKWARD_DKV, &p, &bind, groups);
 }

@@ -1,6 +1,7 @@
 //! Launchers for shaders/crossentropy.wgsl: softmax + cross-entropy, fused.
 
-use super::{u, GpuBackend};
+use super::runtime::u;
+use super::{kernels, GpuBackend};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -24,7 +25,7 @@ pub(super) fn forward(g: &mut GpuBackend, losses: Tensor, hits: Tensor, logits: 
         logits_off: g.off(logits), targets_off: g.off(targets), scale: 0.0, _pad: 0,
     };
     let groups = g.grid_1d(n, 64);
-    g.dispatch("crossentropy", "crossentropy_forward", &p, &[(1, losses), (2, hits), (3, logits), (4, targets)], groups);
+    g.dispatch(kernels::crossentropy::FORWARD, &p, &[(1, losses), (2, hits), (3, logits), (4, targets)], groups);
 }
 
 /// dlogits[N,V] = scale * (softmax(logits) - onehot(target)), overwritten.
@@ -34,5 +35,5 @@ pub(super) fn backward(g: &mut GpuBackend, dlogits: Tensor, logits: Tensor, targ
         logits_off: g.off(logits), targets_off: g.off(targets), scale, _pad: 0,
     };
     let groups = g.grid_1d(n, 64);
-    g.dispatch("crossentropy", "crossentropy_backward", &p, &[(1, dlogits), (3, logits), (4, targets)], groups);
+    g.dispatch(kernels::crossentropy::BACKWARD, &p, &[(1, dlogits), (3, logits), (4, targets)], groups);
 }

@@ -1,6 +1,7 @@
 //! Launchers for shaders/encoder.wgsl: token embedding + positional encoding.
 
-use super::{u, GpuBackend, MatmulVariant};
+use super::runtime::u;
+use super::{kernels, GpuBackend, MatmulVariant};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -27,7 +28,7 @@ struct Params {
 pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, wte: Tensor, pe: Tensor, b: usize, t: usize, c: usize, pos0: usize) {
     let p = Params { b: u(b), t: u(t), c: u(c), v: 0, pos0: u(pos0), out_off: g.off(out), inp_off: g.off(inp), wte_off: g.off(wte), pe_off: g.off(pe), dout_off: 0, rows: 0, _pad: 0 };
     let groups = g.grid_1d(b * t * c, 256);
-    g.dispatch("encoder", "encoder_forward", &p, &[(1, out), (2, inp), (3, wte), (4, pe)], groups);
+    g.dispatch(kernels::encoder::FORWARD, &p, &[(1, out), (2, inp), (3, wte), (4, pe)], groups);
 }
 
 /// dwte[V,C] += dout rows scattered by token; dwpe[T,C] += dout summed over the batch.
@@ -43,10 +44,10 @@ pub(super) fn backward(g: &mut GpuBackend, dwte: Tensor, dwpe: Option<Tensor>, d
     .max(1);
     let mut p = Params { b: u(b), t: u(t), c: u(c), v: u(v), pos0: 0, out_off: 0, inp_off: g.off(inp), wte_off: g.off(dwte), pe_off: 0, dout_off: g.off(dout), rows: u(rows), _pad: 0 };
     let groups = g.grid_1d(v.div_ceil(rows) * c, 256);
-    g.dispatch("encoder", "encoder_backward", &p, &[(2, inp), (3, dwte), (5, dout)], groups);
+    g.dispatch(kernels::encoder::BACKWARD, &p, &[(2, inp), (3, dwte), (5, dout)], groups);
     if let Some(dwpe) = dwpe {
         p.pe_off = g.off(dwpe);
         let groups = g.grid_1d(t * c, 256);
-        g.dispatch("encoder", "encoder_backward_dwpe", &p, &[(4, dwpe), (5, dout)], groups);
+        g.dispatch(kernels::encoder::BACKWARD_DWPE, &p, &[(4, dwpe), (5, dout)], groups);
     }
 }

@@ -1,6 +1,7 @@
 //! Launchers for shaders/layernorm.wgsl: LayerNorm over the last dimension, eps 1e-5.
 
-use super::{u, GpuBackend};
+use super::runtime::u;
+use super::{kernels, GpuBackend};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -27,7 +28,7 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, mean: Tensor, rstd: Tenso
         inp_off: g.off(inp), w_off: g.off(w), bias_off: g.off(bias), dout_off: 0, _pad: [0; 3],
     };
     let groups = g.grid_1d(n, 64);
-    g.dispatch("layernorm", "layernorm_forward", &p, &[(1, out), (2, mean), (3, rstd), (4, inp), (5, w), (6, bias)], groups);
+    g.dispatch(kernels::layernorm::FORWARD, &p, &[(1, out), (2, mean), (3, rstd), (4, inp), (5, w), (6, bias)], groups);
 }
 
 /// dinp[N,C] += ..., then (a second pass, one invocation per channel) dw[C] += ..., dbias[C] += ...
@@ -38,9 +39,9 @@ pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Tens
         inp_off: g.off(inp), w_off: g.off(w), bias_off: 0, dout_off: g.off(dout), _pad: [0; 3],
     };
     let groups = g.grid_1d(n, 64);
-    g.dispatch("layernorm", "layernorm_backward", &p, &[(1, dinp), (2, mean), (3, rstd), (4, inp), (5, w), (7, dout)], groups);
+    g.dispatch(kernels::layernorm::BACKWARD, &p, &[(1, dinp), (2, mean), (3, rstd), (4, inp), (5, w), (7, dout)], groups);
     p.w_off = g.off(dw);
     p.bias_off = g.off(dbias);
     let groups = g.grid_1d(c, 64);
-    g.dispatch("layernorm", "layernorm_backward_dw", &p, &[(2, mean), (3, rstd), (4, inp), (5, dw), (6, dbias), (7, dout)], groups);
+    g.dispatch(kernels::layernorm::BACKWARD_DW, &p, &[(2, mean), (3, rstd), (4, inp), (5, dw), (6, dbias), (7, dout)], groups);
 }

@@ -1,7 +1,9 @@
 //! Launchers for the matmul kernels: shaders/matmul_tiled.wgsl (real GPUs) and
 //! shaders/matmul_blocked.wgsl (CPU adapters), which share bindings and parameters.
 
-use super::{u, GpuBackend, MatmulVariant};
+use super::kernels::{self, matmul_blocked as blocked, matmul_tiled as tiled, Kernel};
+use super::runtime::u;
+use super::{GpuBackend, MatmulVariant};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -59,14 +61,26 @@ pub(super) enum Causal {
     KFrom,
 }
 
-/// (shader, workgroups) covering an `rows` x `cols` output with the current variant.
-fn launch(g: &GpuBackend, rows: usize, cols: usize) -> (&'static str, [u32; 3]) {
+/// One entry point in both matmul files: (blocked, tiled).
+type Pair = (Kernel, Kernel);
+
+/// The current variant's kernel of `k`.
+fn variant(g: &GpuBackend, k: Pair) -> Kernel {
     match g.matmul {
-        // 8x1 invocations of 16x16 outputs = 16 rows x 128 columns per workgroup
-        MatmulVariant::Blocked => ("matmul_blocked", [u(cols.div_ceil(128)), u(rows.div_ceil(16)), 1]),
-        // 16x16 invocations of 4x4 outputs = 64x64 per workgroup
-        MatmulVariant::Tiled => ("matmul_tiled", [u(cols.div_ceil(64)), u(rows.div_ceil(64)), 1]),
+        MatmulVariant::Blocked => k.0,
+        MatmulVariant::Tiled => k.1,
     }
+}
+
+/// (kernel, workgroups) covering an `rows` x `cols` output with the current variant.
+fn launch(g: &GpuBackend, k: Pair, rows: usize, cols: usize) -> (Kernel, [u32; 3]) {
+    let groups = match g.matmul {
+        // 8x1 invocations of 16x16 outputs = 16 rows x 128 columns per workgroup
+        MatmulVariant::Blocked => [u(cols.div_ceil(128)), u(rows.div_ceil(16)), 1],
+        // 16x16 invocations of 4x4 outputs = 64x64 per workgroup
+        MatmulVariant::Tiled => [u(cols.div_ceil(64)), u(rows.div_ceil(64)), 1],
+    };
+    (variant(g, k), groups)
 }
 
 /// A view that binds `a` and `b` at once when they share a buffer (B is then read through
@@ -89,11 +103,11 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, w: Tensor, b
         out_off: g.off(out), a_off: g.off(inp), b_off: g.off(w), bias_off: bias.map_or(0, |b| g.off(b)),
         ..Params::zeroed()
     };
-    let (shader, groups) = launch(g, n, oc);
+    let (k, groups) = launch(g, (blocked::FORWARD, tiled::FORWARD), n, oc);
     // Every entry point declares the bias binding; without a bias a tiny unused buffer fills it
     // (binding `w` twice would alias two writable bindings, which WebGPU rejects).
     let bias_or_unused = bias.unwrap_or_else(|| g.unused());
-    g.dispatch(shader, "matmul_forward", &p, &[(1, out), (2, inp), (3, w), (4, bias_or_unused)], groups);
+    g.dispatch(k, &p, &[(1, out), (2, inp), (3, w), (4, bias_or_unused)], groups);
 }
 
 /// dinp[N,C] = dout · w (overwritten); dw[OC,C] += doutᵀ · inp; dbias[OC] += column sums of dout.
@@ -101,16 +115,17 @@ pub(super) fn forward(g: &mut GpuBackend, out: Tensor, inp: Tensor, w: Tensor, b
 pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, n: usize, c: usize, oc: usize) {
     let base = Params { n: u(n), c: u(c), oc: u(oc), a_off: g.off(dout), ..Params::zeroed() };
     let unused = g.unused();
-    let (shader, groups) = launch(g, n, c);
+    let (k, groups) = launch(g, (blocked::BACKWARD_DINP, tiled::BACKWARD_DINP), n, c);
     let p = Params { out_off: g.off(dinp), b_off: g.off(w), ..base };
-    g.dispatch(shader, "matmul_backward_dinp", &p, &[(1, dinp), (2, dout), (3, w), (4, unused)], groups);
-    let (shader, groups) = launch(g, oc, c);
+    g.dispatch(k, &p, &[(1, dinp), (2, dout), (3, w), (4, unused)], groups);
+    let (k, groups) = launch(g, (blocked::BACKWARD_DW, tiled::BACKWARD_DW), oc, c);
     let p = Params { out_off: g.off(dw), b_off: g.off(inp), ..base };
-    g.dispatch(shader, "matmul_backward_dw", &p, &[(1, dw), (2, dout), (3, inp), (4, unused)], groups);
+    g.dispatch(k, &p, &[(1, dw), (2, dout), (3, inp), (4, unused)], groups);
     if let Some(db) = dbias {
         let p = Params { out_off: g.off(db), ..base };
         let groups = g.grid_1d(oc, 64);
-        g.dispatch("matmul_blocked", "matmul_backward_dbias", &p, &[(1, db), (2, dout)], groups);
+        // one kernel, in the blocked file, serves both variants
+        g.dispatch(blocked::BACKWARD_DBIAS, &p, &[(1, db), (2, dout)], groups);
     }
 }
 
@@ -134,17 +149,18 @@ pub(super) fn batched(g: &mut GpuBackend, out: Strided, a: Strided, b: Strided, 
         a_sb: u(a.sb), a_sh: u(a.sh), b_sb: u(b.sb), b_sh: u(b.sh), o_sb: u(out.sb), o_sh: u(out.sh),
         shift: u(shift), scale,
     };
-    let (shader, groups) = match g.matmul {
+    let groups = match g.matmul {
         // 8 invocations of 16x16 blocks per workgroup, numbered over all matrices
-        MatmulVariant::Blocked => ("matmul_blocked", g.grid_1d(nb * nh * m.div_ceil(16) * n.div_ceil(16), 8)),
+        MatmulVariant::Blocked => g.grid_1d(nb * nh * m.div_ceil(16) * n.div_ceil(16), 8),
         // one 64x64 tile per workgroup, z = the matrix
-        MatmulVariant::Tiled => ("matmul_tiled", [u(n.div_ceil(64)), u(m.div_ceil(64)), u(nb * nh)]),
+        MatmulVariant::Tiled => [u(n.div_ceil(64)), u(m.div_ceil(64)), u(nb * nh)],
     };
+    let k = variant(g, (blocked::BATCHED, tiled::BATCHED));
     // bindings declared but unread get distinct placeholders (no buffer bound twice writable)
     let u1 = g.unused();
     let u2 = g.scratch("unused binding 2", 4);
     match whole {
-        Some(w) => g.dispatch_with(shader, "matmul_batched", Some("B_IN_A"), &p, &[(1, out.t), (2, w), (3, u1), (4, u2)], groups),
-        None => g.dispatch(shader, "matmul_batched", &p, &[(1, out.t), (2, a.t), (3, b.t), (4, u1)], groups),
+        Some(w) => g.dispatch_with(k, Some(kernels::B_IN_A), &p, &[(1, out.t), (2, w), (3, u1), (4, u2)], groups),
+        None => g.dispatch(k, &p, &[(1, out.t), (2, a.t), (3, b.t), (4, u1)], groups),
     }
 }

@@ -1,6 +1,7 @@
 //! Launchers for shaders/reduce.wgsl: sum and sum of squares, two fixed-shape passes.
 
-use super::{u, GpuBackend};
+use super::runtime::u;
+use super::{kernels, GpuBackend};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -18,6 +19,6 @@ struct Params {
 pub(super) fn reduce(g: &mut GpuBackend, out: Tensor, x: Tensor, square: bool) {
     let partials = g.scratch("reduction partials", 256);
     let p = Params { n: u(x.len), square: square as u32, out_off: g.off(out), x_off: g.off(x) };
-    g.dispatch("reduce", "reduce_partials", &p, &[(2, x), (3, partials)], [256, 1, 1]);
-    g.dispatch("reduce", "reduce_final", &p, &[(1, out), (3, partials)], [1, 1, 1]);
+    g.dispatch(kernels::reduce::PARTIALS, &p, &[(2, x), (3, partials)], [256, 1, 1]);
+    g.dispatch(kernels::reduce::FINAL, &p, &[(1, out), (3, partials)], [1, 1, 1]);
 }

@@ -1,6 +1,7 @@
 //! Launcher for shaders/residual.wgsl: out = a + b.
 
-use super::{u, GpuBackend};
+use super::runtime::u;
+use super::{kernels, GpuBackend};
 use crate::backend::Tensor;
 use bytemuck::{Pod, Zeroable};
 
@@ -16,5 +17,5 @@ struct Params {
 pub(super) fn forward(g: &mut GpuBackend, out: Tensor, a: Tensor, b: Tensor, n: usize) {
     let p = Params { n: u(n), out_off: g.off(out), a_off: g.off(a), b_off: g.off(b) };
     let groups = g.grid_1d(n, 256);
-    g.dispatch("residual", "residual_forward", &p, &[(1, out), (2, a), (3, b)], groups);
+    g.dispatch(kernels::residual::FORWARD, &p, &[(1, out), (2, a), (3, b)], groups);
 }

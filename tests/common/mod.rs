@@ -71,6 +71,20 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     }
 }
 
+/// `assert_close` for values that may be NaN or ±Inf: those must be matched by the same (NaN by
+/// any NaN), the finite ones by the tolerance.
+pub fn assert_close_nan(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
+    let same = |g: f32, w: f32| g.is_finite() && w.is_finite() || g.is_nan() && w.is_nan() || g == w;
+    let odd: Vec<_> = got.iter().zip(want).enumerate().filter(|(_, (&g, &w))| !same(g, w)).collect();
+    for (i, (g, w)) in odd.iter().take(8) {
+        eprintln!("{what}[{i}]: got {g}, want {w}");
+    }
+    assert!(odd.is_empty(), "{what}: {} of {} values non-finite on one side only, or a different non-finite value", odd.len(), got.len());
+    let finite = |x: &[f32]| x.iter().map(|v| if v.is_finite() { *v } else { 0.0 }).collect::<Vec<f32>>();
+    assert_close(what, &finite(got), &finite(want), atol, rtol);
+}
+
 /// The GPU backend for a test, under one policy: with no adapter, a test FAILS when the
 /// environment variable CI is "true" (CI must have lavapipe or a GPU) and is skipped with a
 /// message otherwise (a laptop without Vulkan can still run `cargo test`).

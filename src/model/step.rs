@@ -1,0 +1,205 @@
+//! Training steps: the update (global-norm clipping and AdamW, guarded), `train_step`, and
+//! the pipelined `train_step_lagged` with the step in flight.
+
+use super::layout::{Slot, Views};
+use super::Gpt;
+use crate::backend::{AdamWStep, Backend, Pending, Tensor};
+use crate::config::{PosEncoding, TrainConfig};
+use crate::error::{Error, Result};
+
+/// What one optimizer step reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// The step's number: 1 for the first optimizer step.
+    pub step: u32,
+    pub loss: f32,
+    /// Fraction of positions whose argmax prediction was the target.
+    pub acc: f32,
+    pub grad_norm: f32,
+    pub lr: f32,
+}
+
+/// What training adds to a model: gradients and the two AdamW moments, cut as the params.
+pub(super) struct TrainBufs {
+    pub grads: Vec<Tensor>,
+    pub adam_m: Vec<Tensor>,
+    pub adam_v: Vec<Tensor>,
+    pub gv: Views,
+    /// Per-buffer sums of squared gradients, when there are several buffers.
+    pub norms: Option<Tensor>,
+    /// [1] the failure guard: 0, or NaN once a step's gradient norm was non-finite on the
+    /// device, until that failure is reported (see `Backend::failure_guard`).
+    pub guard: Tensor,
+}
+
+/// A training step recorded and submitted, its (loss sum, hit sum, norm²) on the way back.
+pub(super) struct InFlight {
+    stats: Pending,
+    /// Positions in the batch.
+    n: usize,
+    lr: f32,
+    /// The step's number (1-based).
+    step: u32,
+}
+
+impl<B: Backend> Gpt<B> {
+    /// Allocates the gradients and (zeroed) AdamW moments, once.
+    pub(super) fn ensure_train(&mut self) -> Result<()> {
+        if self.train.is_some() {
+            return Ok(());
+        }
+        let (be, layout) = (&mut self.backend, &self.layout);
+        let mut got: Vec<Vec<Tensor>> = Vec::new();
+        for label in ["grads", "adam_m", "adam_v"] {
+            match layout.alloc(be, label) {
+                Ok(b) => got.push(b),
+                Err(e) => {
+                    // give back what was allocated before reporting the one that failed
+                    got.into_iter().flatten().for_each(|t| be.free(t));
+                    return Err(e);
+                }
+            }
+        }
+        let nb = layout.buffers();
+        let norms = if nb > 1 { Some(be.alloc(nb, "gradient norms")?) } else { None };
+        let guard = be.alloc(1, "failure guard")?;
+        be.zero(guard);
+        let adam_v = got.pop().expect("three");
+        let adam_m = got.pop().expect("three");
+        let grads = got.pop().expect("three");
+        for t in adam_m.iter().chain(&adam_v) {
+            be.zero(*t);
+        }
+        let gv = layout.views(&grads, &self.specs, self.cfg.n_embd, self.cfg.pos == PosEncoding::Learned);
+        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv, norms, guard });
+        Ok(())
+    }
+
+    /// Records the update: clipping by global norm (the squared norm into stats[2]) and one
+    /// AdamW step with learning rate `lr`; a NaN/Inf norm leaves the weights unchanged. Reads
+    /// nothing back; false (nothing recorded) for a non-finite lr.
+    pub(super) fn record_update(&mut self, lr: f32, tc: &TrainConfig) -> bool {
+        self.step += 1;
+        if !lr.is_finite() {
+            // never apply a non-finite update: the caller reports it, the weights stay
+            return false;
+        }
+        let gn = self.stats.view(2, 1);
+        let tb = self.train.as_ref().expect("backward() first");
+        match tb.norms {
+            None => self.backend.norm_sq(gn, tb.grads[0]),
+            Some(norms) => {
+                for (k, &gb) in tb.grads.iter().enumerate() {
+                    self.backend.norm_sq(norms.view(k, 1), gb);
+                }
+                self.backend.sum(gn, norms);
+            }
+        }
+        // A step whose norm was non-finite on the device makes every later step skip its update
+        // too (norm² += guard, then guard = norm²·0: NaN from a failure on) until the failure
+        // is reported, so that a pipelined step submitted behind a failed one fails with it, as
+        // an unpipelined step would never have run.
+        self.backend.failure_guard(gn, tb.guard);
+        for s in &self.specs {
+            let h = AdamWStep {
+                lr,
+                beta1: tc.beta1,
+                beta2: tc.beta2,
+                eps: tc.eps,
+                weight_decay: if s.decay { tc.weight_decay } else { 0.0 },
+                t: self.step,
+                max_norm: tc.grad_clip,
+            };
+            // each tensor's parts in the four slots (one part each, but for a wte cut by rows)
+            let sp = |slot| self.spec_parts(slot, s).expect("training slots allocated");
+            let (ps, gs, ms, vs) = (sp(Slot::Param), sp(Slot::Grad), sp(Slot::AdamM), sp(Slot::AdamV));
+            for (((_, p), (_, g)), ((_, m), (_, v))) in ps.into_iter().zip(gs).zip(ms.into_iter().zip(vs)) {
+                self.backend.adamw(p, g, m, v, gn, &h);
+            }
+        }
+        true
+    }
+
+    /// forward + backward + update on one batch, recorded as one piece of work with one
+    /// readback at its end (loss, hits and gradient norm together: on a GPU, one submit per
+    /// step). The loss is checked after the update: a non-finite loss gives an error and (its
+    /// gradient norm being non-finite too) leaves the weights as they were.
+    pub async fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
+        // a lagged step still unread is settled first (its statistics are dropped)
+        self.finish_lagged().await?;
+        self.record_forward(inputs, Some(targets), b, t)?;
+        self.backward();
+        let updated = self.record_update(lr, tc);
+        let s = self.backend.read(self.stats.view(0, 3)).await;
+        self.check_step(&s, b * t, lr, updated, self.step)
+    }
+
+    /// `train_step`, pipelined: records and submits this step, then returns the statistics of
+    /// the step before it (None for the first), so the device never waits for the host to look
+    /// at a loss: on a GPU the next step is recorded while this one runs. `finish_lagged`
+    /// returns the last step's. A step that fails on the device is reported one call late; it
+    /// changed no weights (a non-finite gradient norm skips the update), and the failure guard
+    /// made the step already submitted behind it skip its update too, so the weights are the
+    /// last good step's, as with `train_step`. A non-finite lr fails at once.
+    pub async fn train_step_lagged(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<Option<StepStats>> {
+        self.record_forward(inputs, Some(targets), b, t)?;
+        self.backward();
+        if !self.record_update(lr, tc) {
+            // a failure known now (non-finite lr): settle the step before, then report this one
+            let prev = self.finish_lagged().await;
+            let s = self.backend.read(self.stats.view(0, 3)).await;
+            let this = self.check_step(&s, b * t, lr, false, self.step);
+            prev?;
+            return this.map(Some);
+        }
+        let stats = self.backend.read_start(self.stats.view(0, 3));
+        let now = InFlight { stats, n: b * t, lr, step: self.step };
+        match self.in_flight.replace(now) {
+            None => Ok(None),
+            Some(prev) => match self.settle(prev).await {
+                Ok(s) => Ok(Some(s)),
+                Err(e) => {
+                    // the step after the failed one is settled too (a failure of its own is
+                    // the same story: the first one is reported)
+                    let _ = self.finish_lagged().await;
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// The statistics of the last `train_step_lagged`, if any is unread.
+    pub async fn finish_lagged(&mut self) -> Result<Option<StepStats>> {
+        match self.in_flight.take() {
+            None => Ok(None),
+            Some(f) => self.settle(f).await.map(Some),
+        }
+    }
+
+    async fn settle(&mut self, f: InFlight) -> Result<StepStats> {
+        let s = self.backend.read_done(f.stats).await;
+        self.check_step(&s, f.n, f.lr, true, f.step)
+    }
+
+    /// StepStats from (loss sum, hit sum, norm²) of step number `k`, or the error of a step
+    /// that met a device fault or non-finite numbers (it is then not counted).
+    fn check_step(&mut self, s: &[f32], n: usize, lr: f32, updated: bool, k: u32) -> Result<StepStats> {
+        let n = n as f32;
+        let (loss, acc) = (s[0] / n, s[1] / n);
+        let grad_norm = if updated { s[2].sqrt() } else { f32::NAN };
+        if let Some(f) = self.backend.fault() {
+            self.step -= 1;
+            return Err(Error::Gpu(format!("{f}; step {k} did not complete")));
+        }
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            self.step -= 1;
+            // reported: steps recorded from now on may update again
+            if let Some(tb) = &self.train {
+                self.backend.zero(tb.guard);
+            }
+            let what = if loss.is_finite() { format!("the update became NaN (loss {loss}, gradient norm {grad_norm})") } else { format!("loss became {}", if loss.is_nan() { "NaN".to_string() } else { loss.to_string() }) };
+            return Err(Error::Numeric { step: k, lr, what });
+        }
+        Ok(StepStats { step: k, loss, acc, grad_norm, lr })
+    }
+}
