@@ -14,6 +14,19 @@ use crate::error::{Error, Result};
 use crate::model::Gpt;
 use serde::Serialize;
 
+/// Heads written `l.h` (layer.head, from 0), comma-separated: "0.1,2.3". Empty: none.
+pub fn parse_heads(s: &str) -> Result<Vec<(usize, usize)>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let bad = || Error::Config(format!("ablate: expected heads as layer.head (e.g. 0.1,2.3), got '{p}'"));
+            let (l, h) = p.split_once('.').ok_or_else(bad)?;
+            Ok((l.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?))
+        })
+        .collect()
+}
+
 /// The windows surprisal reads: (inputs, targets) of at most `t` tokens each, covering every
 /// token after the first exactly once.
 pub fn windows(ids: &[u32], t: usize) -> Vec<(&[u32], &[u32])> {
@@ -50,6 +63,45 @@ pub async fn surprisal<B: Backend>(m: &mut Gpt<B>, ids: &[u32]) -> Result<(Vec<O
     }
     let mean = (sum / (ids.len() - 1) as f64) as f32;
     Ok((out, mean))
+}
+
+/// The logit lens of `ids` (its last block_size tokens): for each residual stream 0..=L and
+/// each position, the `k` most likely next tokens of softmax(ln_f(h_l[t])·wteᵀ) as (id, prob),
+/// most likely first. Stream L is the model's own next-token distribution.
+pub async fn lens<B: Backend>(m: &mut Gpt<B>, ids: &[u32], k: usize) -> Result<Vec<Vec<Vec<(u32, f32)>>>> {
+    if ids.is_empty() {
+        return Err(Error::Data("the text is empty".into()));
+    }
+    let x = &ids[ids.len().saturating_sub(m.cfg.block_size)..];
+    let v = m.cfg.vocab_size;
+    m.forward(x, None, 1, x.len()).await?;
+    let mut out = Vec::with_capacity(m.cfg.n_layer + 1);
+    for l in 0..=m.cfg.n_layer {
+        let logits = m.lens_logits(l).await?;
+        out.push(logits.chunks(v).map(|row| top_k(&softmax(row), k)).collect());
+    }
+    Ok(out)
+}
+
+/// softmax in f32, stably.
+pub fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let e: Vec<f32> = row.iter().map(|&z| (z - max).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.into_iter().map(|x| x / s).collect()
+}
+
+/// The k largest (index, value), largest first (ties: lower index first).
+fn top_k(p: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut idx: Vec<u32> = (0..p.len() as u32).collect();
+    let k = k.min(p.len());
+    let cmp = |a: &u32, b: &u32| p[*b as usize].total_cmp(&p[*a as usize]).then(a.cmp(b));
+    if k < idx.len() {
+        idx.select_nth_unstable_by(k, cmp);
+        idx.truncate(k);
+    }
+    idx.sort_by(cmp);
+    idx.into_iter().map(|i| (i, p[i as usize])).collect()
 }
 
 /// Each head's three scores, [L][NH].
@@ -100,6 +152,24 @@ pub async fn head_scores<B: Backend>(m: &mut Gpt<B>, ids: &[u32]) -> Result<Head
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heads_parse_as_layer_dot_head() {
+        assert_eq!(parse_heads("0.1, 2.3,").unwrap(), vec![(0, 1), (2, 3)]);
+        assert_eq!(parse_heads("").unwrap(), vec![]);
+        for bad in ["1", "a.b", "1.-2", "1.2.3"] {
+            assert!(parse_heads(bad).unwrap_err().to_string().contains("layer.head"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn top_k_is_ordered_and_softmax_sums_to_one() {
+        let p = softmax(&[1.0, 3.0, 2.0, 3.0]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        let t = top_k(&p, 3);
+        assert_eq!(t.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1, 3, 2]);
+        assert_eq!(top_k(&p, 10).len(), 4);
+    }
 
     #[test]
     fn windows_cover_every_token_after_the_first_once() {

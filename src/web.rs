@@ -363,6 +363,57 @@ impl Engine {
         to_js(&Chunk { events, step: end.step, total: end.total, done: end.done })
     }
 
+    /// The logit lens of `text` (its last block_size tokens): `{tokens: [str], ids: [int], cut:
+    /// bool, layers: [[[{id, token, prob}] x k per position] per stream 0..=L]}`; stream L is
+    /// the model's next-token distribution.
+    pub async fn lens(&mut self, text: &str, k: u32) -> Result<JsValue, JsValue> {
+        #[derive(Serialize)]
+        struct Top {
+            id: u32,
+            token: String,
+            prob: f32,
+        }
+        #[derive(Serialize)]
+        struct Lens {
+            tokens: Vec<String>,
+            ids: Vec<u32>,
+            cut: bool,
+            layers: Vec<Vec<Vec<Top>>>,
+        }
+        let (ids, streams, cut) = self.s.lens(text, k.max(1) as usize).await.map_err(js_err)?;
+        let layers = streams.into_iter().map(|st| st.into_iter().map(|p| p.into_iter().map(|(id, token, prob)| Top { id, token, prob }).collect()).collect()).collect();
+        to_js(&Lens { tokens: self.s.labels(&ids), ids, cut, layers })
+    }
+
+    /// Per-token surprisal of `text` in nats: `{tokens: [str], surprisal: [null, float, ...], mean}`.
+    pub async fn surprisal(&mut self, text: &str) -> Result<JsValue, JsValue> {
+        #[derive(Serialize)]
+        struct S {
+            tokens: Vec<String>,
+            surprisal: Vec<Option<f32>>,
+            mean: f32,
+        }
+        let (tokens, surprisal, mean) = self.s.surprisal(text).await.map_err(js_err)?;
+        to_js(&S { tokens, surprisal, mean })
+    }
+
+    /// Every head's scores on `text`: `{previous_token, first_token, induction}`, each [L][NH].
+    pub async fn head_scores(&mut self, text: &str) -> Result<JsValue, JsValue> {
+        to_js(&self.s.head_scores(text).await.map_err(js_err)?)
+    }
+
+    /// Zero-ablates `heads`, an array of [layer, head] pairs, in everything computed from now on
+    /// (replacing the earlier set; [] clears it). Out of range: kind "config", the set kept.
+    pub fn set_ablation(&mut self, heads: JsValue) -> Result<(), JsValue> {
+        let heads: Vec<(usize, usize)> = from_js(heads, "heads")?;
+        self.s.set_ablation(&heads).map_err(js_err)
+    }
+
+    /// The ablated heads, [[layer, head], ...] sorted.
+    pub fn ablation(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.s.ablation())
+    }
+
     /// The GPU fault (error or device lost) the current model's device met, if any: then the
     /// model must be reloaded from its last save, on a new device or on the CPU.
     pub fn fault(&self) -> Option<String> {

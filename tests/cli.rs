@@ -136,6 +136,29 @@ fn bad_inputs_get_one_line_and_exit_2() {
         assert_eq!(rows.len(), 4, "{k}: one row per layer of the baby preset");
         assert!(rows.iter().all(|r| r.as_array().unwrap().len() == 4 && r.as_array().unwrap().iter().all(|x| (0.0..=1.0).contains(&x.as_f64().unwrap()))));
     }
+    // the lens: streams 0..=4 of the baby preset, top-k per position; ablation takes effect
+    let lens = |ablate: &str| {
+        let out = tinygpt(&["lens", "--model", c, "--prompt", "ROMEO:", "--top-k", "3", "--ablate", ablate, "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = lens("");
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 6);
+    assert_eq!(v["ids"].as_array().unwrap().len(), 6);
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 5);
+    for st in layers {
+        for p in st.as_array().unwrap() {
+            let p = p.as_array().unwrap();
+            assert_eq!(p.len(), 3);
+            assert!(p[0]["prob"].as_f64().unwrap() >= p[1]["prob"].as_f64().unwrap() && p[0]["token"].is_string() && p[0]["id"].is_u64());
+        }
+    }
+    assert_ne!(lens("3.0,3.1,3.2,3.3")["layers"][4], v["layers"][4], "ablating the last layer changes its stream");
+    assert_eq!(lens("3.0,3.1,3.2,3.3")["layers"][3], v["layers"][3], "but not the one before");
+    fails_with(&tinygpt(&["lens", "--model", c, "--prompt", "ROMEO", "--ablate", "4.1"]), "head 4.1 is out of range");
+    fails_with(&tinygpt(&["generate", "--model", c, "--ablate", "x"]), "layer.head");
+    fails_with(&tinygpt(&["lens", "--model", c, "--prompt", ""]), "empty");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -50,6 +50,9 @@ enum Cmd {
     /// context (n tokens) is fed twice and the score is the mean over t in [n, 2n) of
     /// att[t][t-n+1].
     Heads(HeadsArgs),
+    /// The logit lens: at each residual stream (0 = embeddings .. L = the output) and position,
+    /// the top tokens of softmax(ln_f(h_l[t]) · wteᵀ), with the model's own final LayerNorm.
+    Lens(LensArgs),
     /// Measure speed: matmul GFLOP/s and training ms/step.
     Bench(BenchArgs),
     /// Write a checkpoint as a Hugging Face GPT-2 folder (config.json, model.safetensors,
@@ -186,6 +189,9 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct GenerateArgs {
+    /// Heads to zero-ablate, layer.head from 0, comma-separated (e.g. 0.1,2.3).
+    #[arg(long, default_value = "")]
+    ablate: String,
     /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
     #[arg(long)]
     model: PathBuf,
@@ -213,6 +219,9 @@ struct GenerateArgs {
 
 #[derive(Args)]
 struct EvalArgs {
+    /// Heads to zero-ablate, layer.head from 0, comma-separated (e.g. 0.1,2.3).
+    #[arg(long, default_value = "")]
+    ablate: String,
     /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
     #[arg(long)]
     model: PathBuf,
@@ -227,6 +236,9 @@ struct EvalArgs {
 
 #[derive(Args)]
 struct SurprisalArgs {
+    /// Heads to zero-ablate, layer.head from 0, comma-separated (e.g. 0.1,2.3).
+    #[arg(long, default_value = "")]
+    ablate: String,
     /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
     #[arg(long)]
     model: PathBuf,
@@ -244,7 +256,30 @@ struct SurprisalArgs {
 }
 
 #[derive(Args)]
+struct LensArgs {
+    /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    prompt: String,
+    /// Tokens per position.
+    #[arg(long, default_value_t = 5)]
+    top_k: usize,
+    /// Heads to zero-ablate, layer.head from 0, comma-separated (e.g. 0.1,2.3).
+    #[arg(long, default_value = "")]
+    ablate: String,
+    /// {"tokens": [str], "ids": [int], "layers": [[[{"id", "token", "prob"} x K] per position] per stream 0..L]}
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendKind,
+}
+
+#[derive(Args)]
 struct HeadsArgs {
+    /// Heads to zero-ablate, layer.head from 0, comma-separated (e.g. 0.1,2.3).
+    #[arg(long, default_value = "")]
+    ablate: String,
     /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
     #[arg(long)]
     model: PathBuf,
@@ -297,6 +332,7 @@ fn main() {
         Cmd::Eval(a) => eval(a),
         Cmd::Surprisal(a) => surprisal(a),
         Cmd::Heads(a) => heads(a),
+        Cmd::Lens(a) => lens(a),
         Cmd::Bench(a) => bench(a),
         Cmd::ExportHf(a) => export_hf(a),
         Cmd::ImportHf(a) => import_hf(a),
@@ -478,7 +514,7 @@ fn flush(bar: &Option<indicatif::ProgressBar>, last_val: Option<(f32, f32)>, p: 
 }
 
 fn gen(a: GenerateArgs) -> Result<()> {
-    let (mut s, note) = loaded(&a.model, a.backend, false)?;
+    let (mut s, note) = loaded(&a.model, a.backend, false, &a.ablate)?;
     let cfg = SampleConfig {
         max_tokens: a.max_tokens,
         temperature: a.temperature,
@@ -502,7 +538,7 @@ fn gen(a: GenerateArgs) -> Result<()> {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
-    let (mut s, note) = loaded(&a.model, a.backend, a.json)?;
+    let (mut s, note) = loaded(&a.model, a.backend, a.json, &a.ablate)?;
     let text = read_corpus(&a.data)?;
     let ids = s.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
     let data = Dataset::new(ids, s.config()?.block_size)?;
@@ -519,16 +555,55 @@ fn eval(a: EvalArgs) -> Result<()> {
 }
 
 /// A session with the model at `path` loaded (its notes on stderr).
-fn loaded(path: &std::path::Path, backend: BackendKind, quiet: bool) -> Result<(Session, Note)> {
+/// A session with the model at `path` loaded (its notes on stderr) and `ablate` ablated.
+fn loaded(path: &std::path::Path, backend: BackendKind, quiet: bool, ablate: &str) -> Result<(Session, Note)> {
+    let heads = tinygpt::lab::parse_heads(ablate)?;
     let (mut s, note) = session(backend, quiet)?;
     for n in block_on(s.load_path(path))? {
         eprintln!("tinygpt: {n}");
     }
+    s.set_ablation(&heads)?;
     Ok((s, note))
 }
 
+fn lens(a: LensArgs) -> Result<()> {
+    let (mut s, note) = loaded(&a.model, a.backend, a.json, &a.ablate)?;
+    if a.top_k == 0 {
+        return Err(Error::Config("top-k: expected at least 1".into()));
+    }
+    let (ids, streams, cut) = block_on(s.lens(&a.prompt, a.top_k))?;
+    note.say();
+    let tokens = s.labels(&ids);
+    if cut {
+        eprintln!("tinygpt: the prompt is longer than the context: the lens reads its last {} tokens", ids.len());
+    }
+    if a.json {
+        let layers: Vec<Vec<Vec<serde_json::Value>>> = streams
+            .iter()
+            .map(|st| st.iter().map(|p| p.iter().map(|(id, t, pr)| serde_json::json!({"id": id, "token": t, "prob": pr})).collect()).collect())
+            .collect();
+        json_line(serde_json::json!({"tokens": tokens, "ids": ids, "layers": layers}));
+    } else {
+        // one row per stream, the top token at each position (its probability in %)
+        print!("{:>8}", "stream");
+        for t in &tokens {
+            print!(" {:>12}", format!("{t:?}"));
+        }
+        println!();
+        for (l, st) in streams.iter().enumerate() {
+            print!("{:>8}", if l == 0 { "embed".to_string() } else { l.to_string() });
+            for p in st {
+                let (_, t, pr) = &p[0];
+                print!(" {:>12}", format!("{t:?} {:.0}%", pr * 100.0));
+            }
+            println!();
+        }
+    }
+    Ok(())
+}
+
 fn surprisal(a: SurprisalArgs) -> Result<()> {
-    let (mut s, note) = loaded(&a.model, a.backend, a.json)?;
+    let (mut s, note) = loaded(&a.model, a.backend, a.json, &a.ablate)?;
     let text = match (&a.text, &a.text_file) {
         (Some(t), _) => t.clone(),
         (None, Some(f)) => read_corpus(f)?,
@@ -550,7 +625,7 @@ fn surprisal(a: SurprisalArgs) -> Result<()> {
 }
 
 fn heads(a: HeadsArgs) -> Result<()> {
-    let (mut s, note) = loaded(&a.model, a.backend, a.json)?;
+    let (mut s, note) = loaded(&a.model, a.backend, a.json, &a.ablate)?;
     let h = block_on(s.head_scores(&a.text))?;
     note.say();
     if a.json {

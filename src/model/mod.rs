@@ -186,6 +186,23 @@ impl<B: Backend> Gpt<B> {
         Ok(true)
     }
 
+    /// The logit lens of residual stream `l` of the last forward pass: ln_f(h_l)·wteᵀ [B,T,V],
+    /// with the model's own final LayerNorm; h_0 is the embeddings (wte + positions), h_l the
+    /// output of block l. At l = n_layer this recomputes the forward's own logits with the same
+    /// ops on the same inputs, so they are equal bit for bit. Overwrites the forward's logits.
+    pub async fn lens_logits(&mut self, l: usize) -> Result<Vec<f32>> {
+        if l > self.cfg.n_layer {
+            return Err(Error::Config(format!("stream {l}: the model has streams 0..={}", self.cfg.n_layer)));
+        }
+        let wte = self.whole_wte()?;
+        let a = self.acts.as_ref().ok_or_else(|| Error::State("forward() first".into()))?;
+        let (c, v, n) = (self.cfg.n_embd, self.cfg.vocab_size, a.b * a.t);
+        let h = if l == 0 { a.encoded } else { a.layers[l - 1].res3 };
+        self.backend.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, h, self.pv.ln_f_w, self.pv.ln_f_b, n, c);
+        self.backend.matmul_forward(a.logits, a.lnf, wte, None, n, c, v);
+        Ok(self.backend.read(a.logits).await)
+    }
+
     /// The logits of the last forward pass, [B,T,V].
     pub async fn read_logits(&mut self) -> Vec<f32> {
         let a = self.acts.as_ref().expect("forward() first");
