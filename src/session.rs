@@ -342,6 +342,12 @@ impl Session {
         }
     }
 
+    /// Starts compiling every GPU pipeline of the device new models will use (see
+    /// `GpuBackend::warm_up`): the page calls it right after choosing WebGPU. Returns how many.
+    pub fn warm_up(&mut self) -> usize {
+        self.spare.as_mut().map_or(0, |g| g.warm_up())
+    }
+
     async fn gpu_device(&mut self) -> Result<GpuBackend> {
         match self.spare.take() {
             Some(g) => Ok(g),

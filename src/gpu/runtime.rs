@@ -216,6 +216,34 @@ impl GpuBackend {
         self.encoder.get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinygpt ops") }))
     }
 
+    /// Creates the pipeline of every kernel this adapter's variant dispatches (the other
+    /// matmul file skipped), so that compiling them overlaps with loading a model instead of
+    /// delaying the first token or step. In a browser `createComputePipeline` returns at once and
+    /// the GPU process compiles in the background; natively each call compiles there and then.
+    /// Returns how many pipelines were created.
+    pub fn warm_up(&mut self) -> usize {
+        use super::kernels::{matmul_blocked, matmul_tiled};
+        let skip = match self.matmul {
+            super::MatmulVariant::Blocked => matmul_tiled::FORWARD.shader,
+            super::MatmulVariant::Tiled => matmul_blocked::FORWARD.shader,
+        };
+        let before = self.pipelines.len();
+        for sh in SHADERS.iter().filter(|s| s.name != skip) {
+            for &k in sh.kernels {
+                self.pipeline(k, None);
+                if k == matmul_blocked::BATCHED || k == matmul_tiled::BATCHED {
+                    self.pipeline(k, Some(super::kernels::B_IN_A));
+                }
+            }
+        }
+        self.pipelines.len() - before
+    }
+
+    /// Pipelines created so far.
+    pub fn pipelines_created(&self) -> usize {
+        self.pipelines.len()
+    }
+
     fn pipeline(&mut self, k: Kernel, flag: Option<&'static str>) -> Pipeline {
         if let Some(p) = self.pipelines.get(&(k, flag)) {
             return p.clone();
