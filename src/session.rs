@@ -342,8 +342,10 @@ impl Session {
         }
     }
 
-    /// Starts compiling every GPU pipeline of the device new models will use (see
-    /// `GpuBackend::warm_up`): the page calls it right after choosing WebGPU. Returns how many.
+    /// Compiles every GPU pipeline of the device new models will use (see
+    /// `GpuBackend::warm_up`). Returns how many. Not called by the page: on SwiftShader the
+    /// browser compiles pipelines one after another in its GPU process, so warming all of them
+    /// at start delayed the first token by tens of seconds (measured in the e2e tests).
     pub fn warm_up(&mut self) -> usize {
         self.spare.as_mut().map_or(0, |g| g.warm_up())
     }

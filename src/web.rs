@@ -180,8 +180,6 @@ impl Engine {
         let mut r = self.s.use_backend(choice).await.map_err(js_err)?;
         if r.backend == "webgpu" {
             r.adapter = format!("WebGPU: {}", r.adapter);
-            // the GPU process compiles them while the page loads its model
-            self.s.warm_up();
         }
         to_js(&r)
     }

@@ -217,10 +217,10 @@ impl GpuBackend {
     }
 
     /// Creates the pipeline of every kernel this adapter's variant dispatches (the other
-    /// matmul file skipped), so that compiling them overlaps with loading a model instead of
-    /// delaying the first token or step. In a browser `createComputePipeline` returns at once and
-    /// the GPU process compiles in the background; natively each call compiles there and then.
-    /// Returns how many pipelines were created.
+    /// matmul file skipped), for callers that would rather pay every compile up front (a
+    /// benchmark, a long training run). Natively each call compiles there and then; a browser's
+    /// GPU process compiles them in order before later work (on SwiftShader, tens of seconds
+    /// for all of them). Returns how many pipelines were created.
     pub fn warm_up(&mut self) -> usize {
         use super::kernels::{matmul_blocked, matmul_tiled};
         let skip = match self.matmul {
