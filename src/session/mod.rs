@@ -1,7 +1,7 @@
 //! One Session that both the CLI and the page drive: the model on either backend, the backend
 //! choice, new / load / load_hf / save, and the training loop's policy (pipelined steps, the
 //! step in flight settled before each evaluation, the cadence of evaluations, samples and saves)
-//! written once. `src/web.rs` is a one-to-one #[wasm_bindgen] layer over it; `src/bin/tinygpt.rs`
+//! written once. `src/web.rs` is a one-to-one #[wasm_bindgen] layer over it; `src/bin/tinygpt/`
 //! prints its events.
 
 use crate::backend::Backend;
@@ -12,11 +12,12 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
 use crate::hf;
-use crate::model::{Gpt, StepStats};
+use crate::model::Gpt;
 use crate::sample::{Generator, SampleConfig};
 use crate::tokenizer::{Tokenizer, TokenizerKind, Utf8Stream};
 use crate::train::{self, Trainer};
 use serde::Serialize;
+
 
 /// The model on whichever backend the session chose.
 pub enum AnyModel {
@@ -33,6 +34,14 @@ macro_rules! with_model {
         }
     };
 }
+
+// after the macro, so the submodules can use it
+mod calibrate;
+mod lab;
+mod training;
+
+pub use calibrate::{choose_backends, Calibration, Timing};
+pub use training::{ChunkEnd, Event, Policy, StepReport};
 
 /// Where new models run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,74 +67,6 @@ pub struct BackendReport {
     pub reason: Option<String>,
 }
 
-/// One backend's time for a training step and for one KV-cached decoded token of a shape.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Timing {
-    pub train_step_ms: f64,
-    pub decode_token_ms: f64,
-}
-
-/// Both backends timed on the same workload, and which one each job should use.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Calibration {
-    /// The workload: "L layers x H heads, C wide, context T, batch B".
-    pub workload: String,
-    pub cpu: Timing,
-    /// None when there is no GPU adapter (`gpu_error` says why) or it was cut short.
-    pub gpu: Option<Timing>,
-    pub gpu_error: Option<String>,
-    /// "gpu" or "cpu", for training and for generation.
-    pub train: &'static str,
-    pub generate: &'static str,
-    /// One line saying why.
-    pub why: String,
-}
-
-/// The faster backend for each job, by the measured times (ties go to the CPU, which needs no
-/// device). Pure, so the choice itself is testable with made-up timings.
-pub fn choose_backends(cpu: Timing, gpu: Option<Timing>) -> (&'static str, &'static str, String) {
-    let Some(g) = gpu else { return ("cpu", "cpu", "no GPU timing: the CPU".into()) };
-    let pick = |c: f64, g: f64| if g < c { "gpu" } else { "cpu" };
-    let (train, generate) = (pick(cpu.train_step_ms, g.train_step_ms), pick(cpu.decode_token_ms, g.decode_token_ms));
-    let why = format!(
-        "training step: CPU {:.1} ms, GPU {:.1} ms -> {train}; a generated token: CPU {:.2} ms, GPU {:.2} ms -> {generate}",
-        cpu.train_step_ms, g.train_step_ms, cpu.decode_token_ms, g.decode_token_ms
-    );
-    (train, generate, why)
-}
-
-/// Times `cfg` on `backend`: one warm-up step (pipeline compiles, buffers), then `steps` timed
-/// training steps on a fixed batch and `tokens` decoded one by one after an 8-token prompt.
-/// `give_up_ms`: stop after the first timed step when it is slower than this (no need to time
-/// a backend that has already lost).
-async fn time_backend<B: Backend>(cfg: &ModelConfig, backend: B, b: usize, steps: usize, tokens: usize, give_up_ms: f64) -> Result<Option<Timing>> {
-    let mut m = Gpt::new(cfg.clone(), backend, 1)?;
-    let t = cfg.block_size;
-    let mut rng = crate::rng::Rng::new(7);
-    let x: Vec<u32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
-    let y: Vec<u32> = x.iter().map(|&i| (i + 1) % cfg.vocab_size as u32).collect();
-    let tc = TrainConfig { batch_size: b, ..TrainConfig::default() };
-    m.train_step(&x, &y, b, t, 1e-4, &tc).await?;
-    let mut train = 0.0;
-    for k in 0..steps {
-        let t0 = now_ms();
-        m.train_step(&x, &y, b, t, 1e-4, &tc).await?;
-        train += now_ms() - t0;
-        if k == 0 && train > give_up_ms {
-            return Ok(None);
-        }
-    }
-    let prompt = &x[..8.min(t)];
-    m.decode(prompt, 0).await?;
-    let n = tokens.min(t - prompt.len());
-    let t0 = now_ms();
-    for k in 0..n {
-        m.decode(&x[prompt.len() + k..][..1], prompt.len() + k).await?;
-    }
-    let decode = (now_ms() - t0) / n.max(1) as f64;
-    Ok(Some(Timing { train_step_ms: train / steps as f64, decode_token_ms: decode }))
-}
-
 /// Where the current model came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,67 +74,6 @@ pub enum Source {
     New,
     Checkpoint,
     Hf,
-}
-
-/// When training pauses for the driver or evaluates, in optimizer steps (0 = never; every
-/// kind also happens at the last step of the run).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Policy {
-    pub eval_every: usize,
-    pub sample_every: usize,
-    pub save_every: usize,
-}
-
-impl Policy {
-    /// The page's: about ten evaluations (every 10..=250 steps) and eight samples (every
-    /// 50..=500) per run, an autosave every 50 steps.
-    pub fn page(steps: usize) -> Policy {
-        Policy { eval_every: (steps / 10).clamp(10, 250), sample_every: (steps / 8).clamp(50, 500), save_every: 50 }
-    }
-
-    /// The CLI's: evaluations at the recipe's interval, a checkpoint at each; one sample, at
-    /// the end.
-    pub fn cli(tc: &TrainConfig) -> Policy {
-        Policy { eval_every: tc.eval_interval, sample_every: 0, save_every: tc.eval_interval }
-    }
-
-    fn due(every: usize, step: usize, total: usize) -> bool {
-        step == total || (every > 0 && step % every == 0)
-    }
-}
-
-/// One optimizer step's figures. `ms` is the time of the call that ran the step (on the CPU
-/// backend the work happens there; on a GPU that call waits for the step before, the same
-/// time in steady state); a step settled on its own takes the longer of that call and the
-/// settling (on a GPU the settling is where it ran).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct StepReport {
-    pub step: usize,
-    pub loss: f32,
-    pub acc: f32,
-    pub lr: f32,
-    pub grad_norm: f32,
-    pub ms: f64,
-    pub tokens_per_s: f64,
-}
-
-/// What a training chunk reports, in order. `Sample` and `Save` say that one is due: the
-/// chunk ends right after them, so the driver can sample or save with the model.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Event {
-    Step(StepReport),
-    Eval { step: usize, val_loss: f32, val_acc: f32 },
-    Sample { step: usize },
-    Save { step: usize },
-}
-
-/// Where a chunk stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct ChunkEnd {
-    pub step: usize,
-    pub total: usize,
-    pub done: bool,
 }
 
 /// A model's shape and provenance, for display.
@@ -496,35 +376,6 @@ impl Session {
         self.model.as_ref().map_or(0, |m| with_model!(m, x => x.num_params()))
     }
 
-    /// Times a training step and a decoded token on the CPU backend and on a GPU device, for
-    /// the current model's shape (without one, `shape`), and says which backend each job
-    /// should use. A GPU whose first timed step is already over 3x the CPU's is not timed
-    /// further. The current model is not touched.
-    pub async fn calibrate(&mut self, shape: Option<ModelConfig>, batch: usize) -> Result<Calibration> {
-        let cfg = match (self.config(), shape) {
-            (Ok(c), _) => c,
-            (Err(_), Some(c)) => c,
-            (Err(e), None) => return Err(e),
-        };
-        cfg.validate()?;
-        let b = batch.max(1);
-        let workload = format!("{} layers x {} heads, {} wide, context {}, batch {b}", cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size);
-        let cpu = time_backend(&cfg, CpuBackend::new(), b, 2, 16, f64::INFINITY).await?.expect("no limit on the CPU");
-        let (gpu, gpu_error) = match GpuBackend::new().await {
-            Err(e) => (None, Some(e.message())),
-            Ok(g) => match time_backend(&cfg, g, b, 2, 16, 3.0 * cpu.train_step_ms).await {
-                Ok(Some(t)) => (Some(t), None),
-                Ok(None) => (None, Some(format!("its first training step took over 3x the CPU's {:.0} ms; not timed further", cpu.train_step_ms))),
-                Err(e) => (None, Some(e.message())),
-            },
-        };
-        let (train, generate, mut why) = choose_backends(cpu, gpu);
-        if let Some(e) = &gpu_error {
-            why = format!("GPU: {e}; the CPU for both");
-        }
-        Ok(Calibration { workload, cpu, gpu, gpu_error, train, generate, why })
-    }
-
     /// Whether new models go on a GPU device.
     pub fn uses_gpu(&self) -> bool {
         self.gpu
@@ -586,7 +437,7 @@ impl Session {
         let poisoned = std::mem::take(&mut self.nan_next).then(|| TrainConfig { lr: f32::NAN, min_lr: f32::NAN, ..trainer.tc.clone() });
         let pol = self.policy;
         let in_flight = &mut self.in_flight_ms;
-        with_model!(model, m => chunk(m, trainer, poisoned, pol, n, in_flight, &mut on_event).await)
+        with_model!(model, m => training::chunk(m, trainer, poisoned, pol, n, in_flight, &mut on_event).await)
     }
 
     /// Loss, accuracy and number of predictions over `tokens` in consecutive non-overlapping
@@ -655,54 +506,6 @@ impl Session {
         Ok(with_model!(model, m => PeTable { kind: m.cfg.pos.to_string(), t: m.cfg.block_size, c: m.cfg.n_embd, data: m.pe_table().await }))
     }
 
-    /// The tokens of `text` as labels, its per-token surprisal (None for the first) and the mean
-    /// (`lab::surprisal`). An empty text is an error.
-    pub async fn surprisal(&mut self, text: &str) -> Result<(Vec<String>, Vec<Option<f32>>, f32)> {
-        let ids = self.encode_some(text)?;
-        let model = self.model.as_mut().ok_or_else(no_model)?;
-        let (s, mean) = with_model!(model, m => crate::lab::surprisal(m, &ids).await)?;
-        Ok((self.labels(&ids), s, mean))
-    }
-
-    /// Every head's previous-token, first-token and induction scores on `text` (`lab::head_scores`).
-    pub async fn head_scores(&mut self, text: &str) -> Result<crate::lab::HeadScores> {
-        let ids = self.encode_some(text)?;
-        let model = self.model.as_mut().ok_or_else(no_model)?;
-        with_model!(model, m => crate::lab::head_scores(m, &ids).await)
-    }
-
-    /// The logit lens of `text`: the tokens it reads (its last block_size), their ids, and for
-    /// each residual stream 0..=L and position the `k` most likely next tokens (id, label, prob).
-    /// The bool says whether the text was cut to the context.
-    #[allow(clippy::type_complexity)]
-    pub async fn lens(&mut self, text: &str, k: usize) -> Result<(Vec<u32>, Vec<Vec<Vec<(u32, String, f32)>>>, bool)> {
-        let ids = self.encode_some(text)?;
-        let bs = self.config()?.block_size;
-        let cut = ids.len() > bs;
-        let ids = ids[ids.len().saturating_sub(bs)..].to_vec();
-        let model = self.model.as_mut().ok_or_else(no_model)?;
-        let streams = with_model!(model, m => crate::lab::lens(m, &ids, k).await)?;
-        let tok = self.tok.as_ref().ok_or_else(no_model)?;
-        let named = streams.into_iter().map(|s| s.into_iter().map(|p| p.into_iter().map(|(i, pr)| (i, token_label(tok, i), pr)).collect()).collect()).collect();
-        Ok((ids, named, cut))
-    }
-
-    /// Ablates `heads` (layer, head) in every computation from now on (generation, eval, lens,
-    /// surprisal, attention, scores), replacing the earlier set; `&[]` clears it. Out of range:
-    /// an error, the set in force kept. A generation in progress ends (its KV cache was
-    /// computed without the new set).
-    pub fn set_ablation(&mut self, heads: &[(usize, usize)]) -> Result<()> {
-        let model = self.model.as_mut().ok_or_else(no_model)?;
-        with_model!(model, m => m.set_ablation(heads))?;
-        self.generator = None;
-        Ok(())
-    }
-
-    /// The ablated heads, (layer, head) sorted.
-    pub fn ablation(&self) -> Vec<(usize, usize)> {
-        self.model.as_ref().map_or_else(Vec::new, |m| with_model!(m, x => x.ablation()))
-    }
-
     /// `encode`, refusing an empty text.
     fn encode_some(&self, text: &str) -> Result<Vec<u32>> {
         if text.is_empty() {
@@ -748,85 +551,6 @@ fn cpu_name() -> &'static str {
         "CPU (WebAssembly)"
     } else {
         "CPU"
-    }
-}
-
-/// Milliseconds on a monotonic clock (performance.now() in a browser).
-#[cfg(not(target_arch = "wasm32"))]
-fn now_ms() -> f64 {
-    use std::sync::OnceLock;
-    static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
-}
-
-#[cfg(target_arch = "wasm32")]
-fn now_ms() -> f64 {
-    use wasm_bindgen::JsCast;
-    let perf = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).ok();
-    let now = perf.as_ref().and_then(|p| js_sys::Reflect::get(p, &"now".into()).ok()).and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-    match (perf, now) {
-        (Some(p), Some(f)) => f.call0(&p).ok().and_then(|v| v.as_f64()).unwrap_or_else(js_sys::Date::now),
-        _ => js_sys::Date::now(),
-    }
-}
-
-/// The training loop, once, for every backend: see `Session::train_chunk`.
-async fn chunk<B: Backend>(
-    m: &mut Gpt<B>,
-    tr: &Trainer,
-    poisoned: Option<TrainConfig>,
-    pol: Policy,
-    n: usize,
-    in_flight_ms: &mut f64,
-    on_event: &mut impl FnMut(&Event),
-) -> Result<ChunkEnd> {
-    let total = tr.tc.steps;
-    let tokens = (tr.tc.batch_size * m.cfg.block_size) as f64;
-    // nothing is in flight between chunks; a stale lagged step (someone else's) is dropped
-    m.finish_lagged().await.ok();
-    let mut poisoned = poisoned;
-    let mut taken = 0;
-    loop {
-        let step = m.step as usize;
-        if step >= total || taken >= n {
-            return Ok(ChunkEnd { step, total, done: step >= total });
-        }
-        let next = step + 1;
-        // the step settles at once when the chunk ends with it or an evaluation follows it
-        let settle = taken + 1 >= n || next >= total || [pol.eval_every, pol.sample_every, pol.save_every].iter().any(|&e| Policy::due(e, next, total));
-        let t0 = now_ms();
-        let r = match poisoned.take() {
-            Some(tc) => train::train_step_lagged(m, &tr.data, &tc).await,
-            None => tr.step_lagged(m).await,
-        };
-        let d = now_ms() - t0;
-        let mut settled: Vec<(StepStats, f64)> = r?.map(|s| (s, *in_flight_ms)).into_iter().collect();
-        *in_flight_ms = d;
-        taken += 1;
-        if settle {
-            let t1 = now_ms();
-            let s = m.finish_lagged().await?;
-            settled.extend(s.map(|s| (s, in_flight_ms.max(now_ms() - t1))));
-        }
-        for (s, ms) in settled {
-            let step = s.step as usize;
-            on_event(&Event::Step(StepReport { step, loss: s.loss, acc: s.acc, lr: s.lr, grad_norm: s.grad_norm, ms, tokens_per_s: tokens / (ms / 1e3) }));
-            if Policy::due(pol.eval_every, step, total) {
-                let (val_loss, val_acc) = tr.estimate_val(m).await?;
-                on_event(&Event::Eval { step, val_loss, val_acc });
-            }
-            let sample = Policy::due(pol.sample_every, step, total);
-            let save = Policy::due(pol.save_every, step, total);
-            if sample {
-                on_event(&Event::Sample { step });
-            }
-            if save {
-                on_event(&Event::Save { step });
-            }
-            if sample || save {
-                return Ok(ChunkEnd { step, total, done: step >= total });
-            }
-        }
     }
 }
 

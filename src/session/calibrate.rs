@@ -1,0 +1,112 @@
+//! Which backend is faster for this model, measured: a training step and a decoded token timed
+//! on the CPU and on a GPU device, and the choice per job.
+
+use super::training::now_ms;
+use super::Session;
+use crate::backend::Backend;
+use crate::config::{ModelConfig, TrainConfig};
+use crate::cpu::CpuBackend;
+use crate::error::Result;
+use crate::gpu::GpuBackend;
+use crate::model::Gpt;
+use serde::Serialize;
+
+/// One backend's time for a training step and for one KV-cached decoded token of a shape.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Timing {
+    pub train_step_ms: f64,
+    pub decode_token_ms: f64,
+}
+
+/// Both backends timed on the same workload, and which one each job should use.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Calibration {
+    /// The workload: "L layers x H heads, C wide, context T, batch B".
+    pub workload: String,
+    pub cpu: Timing,
+    /// None when there is no GPU adapter (`gpu_error` says why) or it was cut short.
+    pub gpu: Option<Timing>,
+    pub gpu_error: Option<String>,
+    /// "gpu" or "cpu", for training and for generation.
+    pub train: &'static str,
+    pub generate: &'static str,
+    /// One line saying why.
+    pub why: String,
+}
+
+/// The faster backend for each job, by the measured times (ties go to the CPU, which needs no
+/// device). Pure, so the choice itself is testable with made-up timings.
+pub fn choose_backends(cpu: Timing, gpu: Option<Timing>) -> (&'static str, &'static str, String) {
+    let Some(g) = gpu else { return ("cpu", "cpu", "no GPU timing: the CPU".into()) };
+    let pick = |c: f64, g: f64| if g < c { "gpu" } else { "cpu" };
+    let (train, generate) = (pick(cpu.train_step_ms, g.train_step_ms), pick(cpu.decode_token_ms, g.decode_token_ms));
+    let why = format!(
+        "training step: CPU {:.1} ms, GPU {:.1} ms -> {train}; a generated token: CPU {:.2} ms, GPU {:.2} ms -> {generate}",
+        cpu.train_step_ms, g.train_step_ms, cpu.decode_token_ms, g.decode_token_ms
+    );
+    (train, generate, why)
+}
+
+/// Times `cfg` on `backend`: one warm-up step (pipeline compiles, buffers), then `steps` timed
+/// training steps on a fixed batch and `tokens` decoded one by one after an 8-token prompt.
+/// `give_up_ms`: stop after the first timed step when it is slower than this (no need to time
+/// a backend that has already lost).
+async fn time_backend<B: Backend>(cfg: &ModelConfig, backend: B, b: usize, steps: usize, tokens: usize, give_up_ms: f64) -> Result<Option<Timing>> {
+    let mut m = Gpt::new(cfg.clone(), backend, 1)?;
+    let t = cfg.block_size;
+    let mut rng = crate::rng::Rng::new(7);
+    let x: Vec<u32> = (0..b * t).map(|_| rng.below(cfg.vocab_size) as u32).collect();
+    let y: Vec<u32> = x.iter().map(|&i| (i + 1) % cfg.vocab_size as u32).collect();
+    let tc = TrainConfig { batch_size: b, ..TrainConfig::default() };
+    m.train_step(&x, &y, b, t, 1e-4, &tc).await?;
+    let mut train = 0.0;
+    for k in 0..steps {
+        let t0 = now_ms();
+        m.train_step(&x, &y, b, t, 1e-4, &tc).await?;
+        train += now_ms() - t0;
+        if k == 0 && train > give_up_ms {
+            return Ok(None);
+        }
+    }
+    let prompt = &x[..8.min(t)];
+    m.decode(prompt, 0).await?;
+    let n = tokens.min(t - prompt.len());
+    let t0 = now_ms();
+    for k in 0..n {
+        m.decode(&x[prompt.len() + k..][..1], prompt.len() + k).await?;
+    }
+    let decode = (now_ms() - t0) / n.max(1) as f64;
+    Ok(Some(Timing { train_step_ms: train / steps as f64, decode_token_ms: decode }))
+}
+
+impl Session {
+    /// Times a training step and a decoded token on the CPU backend and on a GPU device, for
+    /// the current model's shape (without one, `shape`), and says which backend each job
+    /// should use. A GPU whose first timed step is already over 3x the CPU's is not timed
+    /// further. The current model is not touched.
+    pub async fn calibrate(&mut self, shape: Option<ModelConfig>, batch: usize) -> Result<Calibration> {
+        let cfg = match (self.config(), shape) {
+            (Ok(c), _) => c,
+            (Err(_), Some(c)) => c,
+            (Err(e), None) => return Err(e),
+        };
+        cfg.validate()?;
+        let b = batch.max(1);
+        let workload = format!("{} layers x {} heads, {} wide, context {}, batch {b}", cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size);
+        let cpu = time_backend(&cfg, CpuBackend::new(), b, 2, 16, f64::INFINITY).await?.expect("no limit on the CPU");
+        let (gpu, gpu_error) = match GpuBackend::new().await {
+            Err(e) => (None, Some(e.message())),
+            Ok(g) => match time_backend(&cfg, g, b, 2, 16, 3.0 * cpu.train_step_ms).await {
+                Ok(Some(t)) => (Some(t), None),
+                Ok(None) => (None, Some(format!("its first training step took over 3x the CPU's {:.0} ms; not timed further", cpu.train_step_ms))),
+                Err(e) => (None, Some(e.message())),
+            },
+        };
+        let (train, generate, mut why) = choose_backends(cpu, gpu);
+        if let Some(e) = &gpu_error {
+            why = format!("GPU: {e}; the CPU for both");
+        }
+        Ok(Calibration { workload, cpu, gpu, gpu_error, train, generate, why })
+    }
+
+}

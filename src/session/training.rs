@@ -1,0 +1,151 @@
+//! The training loop's policy, once for every backend and both drivers: pipelined steps, the
+//! step in flight settled before every evaluation and at a chunk's end, the cadence of
+//! evaluations, samples and saves, and each step's time.
+
+use crate::backend::Backend;
+use crate::config::TrainConfig;
+use crate::error::Result;
+use crate::model::{Gpt, StepStats};
+use crate::train::{self, Trainer};
+use serde::Serialize;
+
+/// When training pauses for the driver or evaluates, in optimizer steps (0 = never; every
+/// kind also happens at the last step of the run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub eval_every: usize,
+    pub sample_every: usize,
+    pub save_every: usize,
+}
+
+impl Policy {
+    /// The page's: about ten evaluations (every 10..=250 steps) and eight samples (every
+    /// 50..=500) per run, an autosave every 50 steps.
+    pub fn page(steps: usize) -> Policy {
+        Policy { eval_every: (steps / 10).clamp(10, 250), sample_every: (steps / 8).clamp(50, 500), save_every: 50 }
+    }
+
+    /// The CLI's: evaluations at the recipe's interval, a checkpoint at each; one sample, at
+    /// the end.
+    pub fn cli(tc: &TrainConfig) -> Policy {
+        Policy { eval_every: tc.eval_interval, sample_every: 0, save_every: tc.eval_interval }
+    }
+
+    fn due(every: usize, step: usize, total: usize) -> bool {
+        step == total || (every > 0 && step % every == 0)
+    }
+}
+
+/// One optimizer step's figures. `ms` is the time of the call that ran the step (on the CPU
+/// backend the work happens there; on a GPU that call waits for the step before, the same
+/// time in steady state); a step settled on its own takes the longer of that call and the
+/// settling (on a GPU the settling is where it ran).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct StepReport {
+    pub step: usize,
+    pub loss: f32,
+    pub acc: f32,
+    pub lr: f32,
+    pub grad_norm: f32,
+    pub ms: f64,
+    pub tokens_per_s: f64,
+}
+
+/// What a training chunk reports, in order. `Sample` and `Save` say that one is due: the
+/// chunk ends right after them, so the driver can sample or save with the model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Event {
+    Step(StepReport),
+    Eval { step: usize, val_loss: f32, val_acc: f32 },
+    Sample { step: usize },
+    Save { step: usize },
+}
+
+/// Where a chunk stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ChunkEnd {
+    pub step: usize,
+    pub total: usize,
+    pub done: bool,
+}
+
+/// Milliseconds on a monotonic clock (performance.now() in a browser).
+#[cfg(not(target_arch = "wasm32"))]
+pub(super) fn now_ms() -> f64 {
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(super) fn now_ms() -> f64 {
+    use wasm_bindgen::JsCast;
+    let perf = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).ok();
+    let now = perf.as_ref().and_then(|p| js_sys::Reflect::get(p, &"now".into()).ok()).and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    match (perf, now) {
+        (Some(p), Some(f)) => f.call0(&p).ok().and_then(|v| v.as_f64()).unwrap_or_else(js_sys::Date::now),
+        _ => js_sys::Date::now(),
+    }
+}
+
+/// The training loop, once, for every backend: see `Session::train_chunk`.
+pub(super) async fn chunk<B: Backend>(
+    m: &mut Gpt<B>,
+    tr: &Trainer,
+    poisoned: Option<TrainConfig>,
+    pol: Policy,
+    n: usize,
+    in_flight_ms: &mut f64,
+    on_event: &mut impl FnMut(&Event),
+) -> Result<ChunkEnd> {
+    let total = tr.tc.steps;
+    let tokens = (tr.tc.batch_size * m.cfg.block_size) as f64;
+    // nothing is in flight between chunks; a stale lagged step (someone else's) is dropped
+    m.finish_lagged().await.ok();
+    let mut poisoned = poisoned;
+    let mut taken = 0;
+    loop {
+        let step = m.step as usize;
+        if step >= total || taken >= n {
+            return Ok(ChunkEnd { step, total, done: step >= total });
+        }
+        let next = step + 1;
+        // the step settles at once when the chunk ends with it or an evaluation follows it
+        let settle = taken + 1 >= n || next >= total || [pol.eval_every, pol.sample_every, pol.save_every].iter().any(|&e| Policy::due(e, next, total));
+        let t0 = now_ms();
+        let r = match poisoned.take() {
+            Some(tc) => train::train_step_lagged(m, &tr.data, &tc).await,
+            None => tr.step_lagged(m).await,
+        };
+        let d = now_ms() - t0;
+        let mut settled: Vec<(StepStats, f64)> = r?.map(|s| (s, *in_flight_ms)).into_iter().collect();
+        *in_flight_ms = d;
+        taken += 1;
+        if settle {
+            let t1 = now_ms();
+            let s = m.finish_lagged().await?;
+            settled.extend(s.map(|s| (s, in_flight_ms.max(now_ms() - t1))));
+        }
+        for (s, ms) in settled {
+            let step = s.step as usize;
+            on_event(&Event::Step(StepReport { step, loss: s.loss, acc: s.acc, lr: s.lr, grad_norm: s.grad_norm, ms, tokens_per_s: tokens / (ms / 1e3) }));
+            if Policy::due(pol.eval_every, step, total) {
+                let (val_loss, val_acc) = tr.estimate_val(m).await?;
+                on_event(&Event::Eval { step, val_loss, val_acc });
+            }
+            let sample = Policy::due(pol.sample_every, step, total);
+            let save = Policy::due(pol.save_every, step, total);
+            if sample {
+                on_event(&Event::Sample { step });
+            }
+            if save {
+                on_event(&Event::Save { step });
+            }
+            if sample || save {
+                return Ok(ChunkEnd { step, total, done: step >= total });
+            }
+        }
+    }
+}
+
