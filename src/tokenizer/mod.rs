@@ -1,6 +1,8 @@
 //! Tokenizers: character level (char.rs) and byte-level BPE in the GPT-2 scheme (bpe.rs).
 
 pub mod bpe;
+mod bpe_json;
+mod pretokenize;
 pub mod char;
 mod letters;
 
