@@ -10,6 +10,9 @@ import { createPE } from './panels/pe.js';
 import { createTrain } from './panels/train.js';
 import { createModel } from './panels/model.js';
 import { createDevice } from './panels/device.js';
+import { createAblation } from './lab.js';
+import { createLens } from './panels/lens.js';
+import { createLab } from './panels/lab.js';
 import * as store from './store.js';
 
 async function main() {
@@ -23,7 +26,10 @@ async function main() {
   const deps = { engine, state, msg, describe };
   const device = createDevice(part('device'), { ...deps, badge: part('badge'), notice: part('notice') });
   const gen = createGenerate(part('gen'), deps);
-  createAttention(part('att'), deps);
+  const ablation = createAblation(deps);
+  createAttention(part('att'), { ...deps, ablation });
+  const lab = createLab(part('lab'), { ...deps, ablation });
+  createLens(part('lab'), { ...deps, ablation, onNext: lab.showNext });
   createPE(part('pe'), deps);
   const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device });
   const model = createModel(part('model'), { ...deps, pauseTraining: train.stop, clearOutput: gen.clearOutput });
