@@ -13,6 +13,7 @@ import { createDevice } from './panels/device.js';
 import { createAblation } from './lab.js';
 import { createLens } from './panels/lens.js';
 import { createLab } from './panels/lab.js';
+import { createScrubber } from './panels/scrubber.js';
 import * as store from './store.js';
 
 async function main() {
@@ -30,13 +31,14 @@ async function main() {
   createAttention(part('att'), { ...deps, ablation });
   const lab = createLab(part('lab'), { ...deps, ablation });
   createLens(part('lab'), { ...deps, ablation, onNext: lab.showNext });
+  const scrubber = createScrubber(part('scrub'), { ...deps, probe: lab.probe });
   createPE(part('pe'), deps);
   const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device });
   const model = createModel(part('model'), { ...deps, pauseTraining: train.stop, clearOutput: gen.clearOutput });
   msg.onRecover(train.recover);
   // Hooks the page tests use to inject faults (only with ?testhooks in the URL).
   if (params.has('testhooks')) {
-    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults() };
+    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults(), snapshots: () => scrubber.forTest() };
   }
 
   const preferGpu = !params.has('cpu');

@@ -115,6 +115,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
           await save(ev.step);
         }
       }
+      state.emit('chunk', r);
       if (r.done) return true;
       state.emit('weights', false);
     }
