@@ -84,7 +84,7 @@ export function createAttention(root, { engine, state, msg, describe, ablation }
     const snap = state.scrub;
     const abl = state.ablation.length ? ` With ${state.ablation.length} head${state.ablation.length > 1 ? 's' : ''} ablated.` : '';
     $('att-note').textContent = a !== live
-      ? `Training snapshot at step ${snap.step}: the Lab's probe (${a.t} of its tokens; the scrubber's “live” end shows the prompt again).`
+      ? `Training snapshot at step ${snap.step}: the start of the Lab's probe (its first ${a.t} tokens, which the head scores read; the scrubber's “live” end shows the prompt again).`
       : (a.cut > 0
         ? `Showing the last ${a.t} tokens of the last ${a.chars} characters (the first ${a.cut} characters are out of view: a model this size has ${a.n_layer * a.n_head} heads to draw).`
         : a.offset > 0
@@ -274,6 +274,6 @@ export function createAttention(root, { engine, state, msg, describe, ablation }
   state.on('ablation', () => { clearTimeout(timer); drawLabels(); update(); });
   state.on('scores', drawLabels);
   state.on('training', drawLabels);
-  state.on('scrub', (snap) => { showScrub(snap); });
+  state.on('scrub', (snap) => { showScrub(snap); drawLabels(); });
   return { update };
 }

@@ -17,7 +17,8 @@ const LENS_POS = 64; // the lens keeps its last positions
 const strBytes = (s) => 2 * s.length + 24;
 const scoreBytes = (s) => 3 * s.induction.length * (s.induction[0].length * 8 + 32);
 
-// The probe's attention: its first `n` tokens (bounded so the snapshot fits), as bytes 0..255.
+// The attention over the probe's start: its first `n` tokens (bounded so the snapshot fits), as
+// bytes 0..255.
 function packAttention(a) {
   const n = Math.min(a.t, Math.max(2, Math.floor(Math.sqrt(ATT_BYTES / (a.n_layer * a.n_head)))));
   const layers = a.layers.map((f) => {
@@ -66,7 +67,8 @@ export function createScrubber(root, { engine, state, probe }) {
   let nextAt = 0;
   let bytes = 0;
   let snapMs = 0, trainMs = 0; // time spent taking snapshots, and training (the steps' own ms)
-  let stepMs = 1; // a recent step's ms
+  let stepMs = null; // a step's ms, smoothed
+  let avgMs = null; // a snapshot's ms, smoothed
   let loss = null;
   let taking = false;
   let sized = false; // k was sized to this run's steps
@@ -74,6 +76,7 @@ export function createScrubber(root, { engine, state, probe }) {
   function forget() {
     snaps = [];
     bytes = snapMs = trainMs = 0;
+    avgMs = stepMs = null;
     k = 1;
     nextAt = 0;
     sized = false;
@@ -101,9 +104,12 @@ export function createScrubber(root, { engine, state, probe }) {
     taking = true;
     const t0 = performance.now();
     const p = probe(), text = state.prompt + state.generated;
+    // the attention over the start of the probe, where the head scores read it (a context's
+    // worth of characters: for a character model, exactly the scores' tokens)
+    const start = Array.from(p).slice(0, state.info.block_size).join('');
     const ask = (call) => call().catch(() => null);
     const [att, lens, scores, pe] = await Promise.all([
-      ask(() => engine.attention(p)),
+      ask(() => engine.attention(start)),
       text ? ask(() => engine.lens(text, 1)) : null,
       ask(() => engine.head_scores(p)),
       state.info && state.info.pos === 'learned' ? ask(() => engine.pe_table()) : null,
@@ -119,8 +125,10 @@ export function createScrubber(root, { engine, state, probe }) {
     bytes = snaps.reduce((n, s) => n + s.bytes, 0);
     const ms = performance.now() - t0;
     snapMs += ms;
+    // a snapshot's cost, smoothed (the first ones warm up and cost more)
+    avgMs = avgMs === null ? ms : 0.7 * avgMs + 0.3 * ms;
     // dearer than COST of the steps between two snapshots: fewer snapshots
-    while (ms > COST * k * stepMs && k < 1e6) k *= 2;
+    while (snaps.length > 2 && stepMs !== null && avgMs > COST * k * stepMs && k < 1e6) k *= 2;
     nextAt = step + k;
     taking = false;
     show();
@@ -130,7 +138,8 @@ export function createScrubber(root, { engine, state, probe }) {
     for (const ev of r.events) {
       if (ev.type !== 'step') continue;
       trainMs += ev.ms;
-      stepMs = Math.max(ev.ms, 0.01);
+      const ms = Math.max(ev.ms, 0.01);
+      stepMs = stepMs === null ? ms : 0.9 * stepMs + 0.1 * ms;
       loss = ev.loss;
     }
     if (!sized) {
