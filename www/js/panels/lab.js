@@ -17,21 +17,24 @@ const KINDS = [
 const NAMED = 0.3; // a head is named when its score reaches this
 const headsKey = (heads) => heads.map(([l, h]) => `${l}.${h}`).join(',');
 
-// Passages of whole lines, about PROBE_CHARS long, each starting after a blank line, in the
-// last 10% of `text` (the validation split the engine holds out).
+// Passages of whole lines, about PROBE_CHARS long, each starting after a blank line (a line
+// break in a text without blank lines), in the last 10% of `text` (the validation split the
+// engine holds out).
 function passages(text, n = 12) {
   const tail = text.slice(Math.floor(text.length * 0.9));
+  const sep = tail.includes('\n\n') ? '\n\n' : '\n';
   const out = [];
-  let at = tail.indexOf('\n\n', Math.floor(tail.length * 0.2));
+  let at = tail.indexOf(sep, Math.floor(tail.length * 0.2));
   while (at >= 0 && out.length < n) {
-    const lines = tail.slice(at + 2, at + 2 + 2 * PROBE_CHARS).split('\n');
+    const from = at + sep.length;
+    const lines = tail.slice(from, from + 2 * PROBE_CHARS).split('\n');
     let p = '';
     for (const line of lines) {
       if (p.length >= PROBE_CHARS) break;
       p += (p ? '\n' : '') + line;
     }
     if (p.trim()) out.push(p);
-    at = tail.indexOf('\n\n', at + 2 + PROBE_CHARS);
+    at = tail.indexOf(sep, from + PROBE_CHARS);
   }
   return out;
 }
