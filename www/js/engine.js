@@ -59,6 +59,12 @@ export function createEngine() {
     attention: method('attention'),
     pe_table: method('pe_table'),
     encode: method('encode'),
+    // The lab (src/web.rs): the logit lens, per-token surprisal, head scores, head ablation.
+    lens: method('lens'),
+    surprisal: method('surprisal'),
+    head_scores: method('head_scores'),
+    set_ablation: method('set_ablation'),
+    ablation: method('ablation'),
     prepare_training: method('prepare_training'),
     // {events, step, total, done}.
     train_chunk: method('train_chunk'),

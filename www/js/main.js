@@ -10,6 +10,10 @@ import { createPE } from './panels/pe.js';
 import { createTrain } from './panels/train.js';
 import { createModel } from './panels/model.js';
 import { createDevice } from './panels/device.js';
+import { createAblation } from './lab.js';
+import { createLens } from './panels/lens.js';
+import { createLab } from './panels/lab.js';
+import { createScrubber } from './panels/scrubber.js';
 import * as store from './store.js';
 
 async function main() {
@@ -23,14 +27,18 @@ async function main() {
   const deps = { engine, state, msg, describe };
   const device = createDevice(part('device'), { ...deps, badge: part('badge'), notice: part('notice') });
   const gen = createGenerate(part('gen'), deps);
-  createAttention(part('att'), deps);
+  const ablation = createAblation(deps);
+  createAttention(part('att'), { ...deps, ablation });
+  const lab = createLab(part('lab'), { ...deps, ablation });
+  createLens(part('lab'), { ...deps, ablation, onNext: lab.showNext });
+  const scrubber = createScrubber(part('scrub'), { ...deps, probe: lab.probe });
   createPE(part('pe'), deps);
   const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device });
   const model = createModel(part('model'), { ...deps, pauseTraining: train.stop, clearOutput: gen.clearOutput });
   msg.onRecover(train.recover);
   // Hooks the page tests use to inject faults (only with ?testhooks in the URL).
   if (params.has('testhooks')) {
-    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults() };
+    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults(), snapshots: () => scrubber.forTest() };
   }
 
   const preferGpu = !params.has('cpu');

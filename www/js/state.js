@@ -11,6 +11,11 @@
 //   'training' (on)           training started or stopped
 //   'weights' (final)         training changed the weights: after each chunk, final at the end
 //   'saved'   (text)          what the autosave last did, said for the model panel
+//   'chunk'   (chunk)         a train_chunk answer {events, step, total, done}, between chunks
+//   'prepared' (corpus)       training was prepared on this corpus text
+//   'ablation' (heads)        the ablated heads changed ([[layer, head]], sorted)
+//   'scores'  (scores)        the head scores of the probe (head_scores), with the ablation
+//   'scrub'   (snapshot|null) the training scrubber shows a snapshot (null: live)
 export function createState() {
   const events = new EventTarget();
   const state = {
@@ -22,6 +27,9 @@ export function createState() {
     generated: '', // the text generated after the prompt
     generating: false,
     training: false,
+    ablation: [], // the engine's ablated heads, [[layer, head]] sorted (the page's copy)
+    scores: null, // the probe's head scores now: {previous_token, first_token, induction}
+    scrub: null, // the training snapshot the views show, or null for the live model
 
     on(name, fn) {
       events.addEventListener(name, (e) => fn(...e.detail));
@@ -51,6 +59,18 @@ export function createState() {
     setTraining(on) {
       state.training = on;
       state.emit('training', on);
+    },
+    setAblation(heads) {
+      state.ablation = heads;
+      state.emit('ablation', heads);
+    },
+    setScores(scores) {
+      state.scores = scores;
+      state.emit('scores', scores);
+    },
+    setScrub(snap) {
+      state.scrub = snap;
+      state.emit('scrub', snap);
     },
   };
   return state;

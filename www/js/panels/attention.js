@@ -1,5 +1,7 @@
 // The Attention panel: every head of every layer over the prompt and generated text, one head
 // enlarged, and a token strip whose hover says what a token attends to and what attends to it.
+// Each head's tile also carries its scores on the Lab's probe and a button that ablates it;
+// while the training scrubber shows a snapshot, the panel draws the snapshot's attention.
 import { byId, el } from '../dom.js';
 import { showChar } from '../format.js';
 import { viridis, heatmap, legend } from '../viz.js';
@@ -20,9 +22,20 @@ function fitText(ctx, s, width) {
 // The top 3 [index, weight] of `pairs`.
 const top3 = (pairs) => pairs.sort((x, y) => y[1] - x[1]).slice(0, 3);
 
-export function createAttention(root, { engine, state, msg, describe }) {
+// A snapshot's attention (bytes, 0..255) as engine.attention answers it (floats).
+const unpack = (a) => ({ ...a, offset: 0, layers: a.layers.map((l) => Float32Array.from(l, (v) => v / 255)) });
+
+// A head's three scores, written small: "P .82 I .10 F .05".
+const two = (x) => (x >= 0.995 ? '1.0' : x.toFixed(2).replace(/^0/, ''));
+export const scoreLine = (s, l, h) => `P\u00a0${two(s.previous_token[l][h])} I\u00a0${two(s.induction[l][h])} F\u00a0${two(s.first_token[l][h])}`;
+
+export function createAttention(root, { engine, state, msg, describe, ablation }) {
   const $ = byId(root);
-  let att = null; // the last answer of engine.attention
+  let live = null; // the last answer of engine.attention
+  let att = null; // what is drawn: `live`, or the scrubbed snapshot's attention
+  const unpacked = new WeakMap(); // snapshot -> its attention as floats
+  let tiles = null; // [{cell, canvas, button}] of the grid, for the shape `tilesShape`
+  let tilesShape = '';
   let selected = [0, 0]; // [layer, head] enlarged
   let timer = null;
   let busy = false, again = false; // one request at a time; later asks coalesce
@@ -51,7 +64,7 @@ export function createAttention(root, { engine, state, msg, describe }) {
     try {
       const a = await engine.attention(t);
       if (epoch !== state.modelEpoch) return schedule(); // asked of a model since replaced
-      att = a;
+      live = { ...a, cut };
       msg.clearErrorFrom('attention');
     } catch (e) {
       if (epoch !== state.modelEpoch) return schedule();
@@ -61,15 +74,32 @@ export function createAttention(root, { engine, state, msg, describe }) {
       busy = false;
       if (again) { again = false; schedule(); }
     }
-    $('att-note').textContent = cut > 0
-      ? `Showing the last ${att.t} tokens of the last ${Array.from(t).length} characters (the first ${cut} characters are out of view: a model this size has ${att.n_layer * att.n_head} heads to draw).`
-      : att.offset > 0
-      ? `Showing the last ${att.t} tokens (the model's context); the first ${att.offset} are out of view.`
-      : 'Every head of every layer (rows: layers, columns: heads) over the prompt and generated text. Click a head to enlarge it; hover a token to see what it attends to (row) and what attends to it (column).';
-    if (selected[0] >= att.n_layer || selected[1] >= att.n_head) selected = [0, 0];
+    live.chars = Array.from(t).length;
+    if (!state.scrub) show(live);
+  }
+
+  // Draws `a` (the live attention or a snapshot's) everywhere in the panel.
+  function show(a) {
+    att = a;
+    const snap = state.scrub;
+    const abl = state.ablation.length ? ` With ${state.ablation.length} head${state.ablation.length > 1 ? 's' : ''} ablated.` : '';
+    $('att-note').textContent = a !== live
+      ? `Training snapshot at step ${snap.step}: the start of the Lab's probe (its first ${a.t} tokens, which the head scores read; the scrubber's “live” end shows the prompt again).`
+      : (a.cut > 0
+        ? `Showing the last ${a.t} tokens of the last ${a.chars} characters (the first ${a.cut} characters are out of view: a model this size has ${a.n_layer * a.n_head} heads to draw).`
+        : a.offset > 0
+        ? `Showing the last ${a.t} tokens (the model's context); the first ${a.offset} are out of view.`
+        : 'Every head of every layer (rows: layers, columns: heads) over the prompt and generated text. Click a head to enlarge it; hover a token to see what it attends to (row) and what attends to it (column). The button under a head switches it off (ablation).') + abl;
+    if (selected[0] >= a.n_layer || selected[1] >= a.n_head) selected = [0, 0];
     drawGrid();
     drawTokens();
     drawMain(null);
+  }
+
+  function showScrub(snap) {
+    if (!snap || !snap.att) { if (live && att !== live) show(live); return; }
+    if (!unpacked.has(snap)) unpacked.set(snap, unpack(snap.att));
+    show(unpacked.get(snap));
   }
 
   // The tokens as a strip: hover or focus one to tint the others by how much it attends to them
@@ -108,25 +138,68 @@ export function createAttention(root, { engine, state, msg, describe }) {
       `it is attended to most by ${from.map(([k, q]) => `#${k} “${name(k)}” ${(q * 100).toFixed(0)}%`).join(', ')}.`;
   }
 
+  // The tiles (a heatmap and its ablation button per head), made once per model shape so that
+  // redrawing keeps the keyboard focus where it was.
+  function makeTiles(grid, nl, nh) {
+    grid.textContent = '';
+    tiles = [];
+    for (let l = 0; l < nl; l++) {
+      for (let h = 0; h < nh; h++) {
+        const cell = el('div', 'headcell');
+        const c = document.createElement('canvas');
+        c.width = c.height = 64;
+        c.className = 'head';
+        c.tabIndex = 0;
+        c.title = `layer ${l}, head ${h}`;
+        c.setAttribute('aria-label', `layer ${l} head ${h}`);
+        const pick = () => { selected = [l, h]; drawGrid(); drawMain(null); hoverToken(null); c.focus(); };
+        c.onclick = pick;
+        c.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } };
+        const b = el('button', 'headbtn');
+        b.type = 'button';
+        b.dataset.testid = `head-${l}-${h}`;
+        b.setAttribute('aria-pressed', 'false');
+        b.append(el('span', 'hname', `${l}.${h}`), el('span', 'hscore'));
+        b.onclick = () => ablation.toggle(l, h);
+        cell.append(c, b);
+        grid.append(cell);
+        tiles.push({ cell, canvas: c, button: b });
+      }
+    }
+    tilesShape = `${nl}x${nh}`;
+  }
+
   function drawGrid() {
     const grid = $('attgrid');
-    grid.textContent = '';
     grid.style.setProperty('--heads', att.n_head);
     grid.classList.toggle('many', att.n_layer * att.n_head > 32); // GPT-2's 144: smaller cells, scrolling
+    if (tilesShape !== `${att.n_layer}x${att.n_head}`) makeTiles(grid, att.n_layer, att.n_head);
     const t = att.t;
     for (let l = 0; l < att.n_layer; l++) {
       for (let h = 0; h < att.n_head; h++) {
-        const c = document.createElement('canvas');
-        c.width = c.height = 64;
-        c.tabIndex = 0;
-        c.className = 'head' + (l === selected[0] && h === selected[1] ? ' selected' : '');
-        c.title = `layer ${l}, head ${h}`;
-        c.setAttribute('aria-label', `layer ${l} head ${h}`);
-        heatmap(c, att.layers[l], t, t, { off: h * t * t, mask: causal });
-        const pick = () => { selected = [l, h]; drawGrid(); drawMain(null); hoverToken(null); grid.children[l * att.n_head + h].focus(); };
-        c.onclick = pick;
-        c.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } };
-        grid.append(c);
+        const { canvas } = tiles[l * att.n_head + h];
+        canvas.classList.toggle('selected', l === selected[0] && h === selected[1]);
+        heatmap(canvas, att.layers[l], t, t, { off: h * t * t, mask: causal });
+      }
+    }
+    drawLabels();
+  }
+
+  // Each tile's ablation state and scores (the probe's, or the scrubbed snapshot's).
+  function drawLabels() {
+    if (!tiles || !att) return;
+    const scores = state.scrub ? state.scrub.scores : state.scores;
+    for (let l = 0; l < att.n_layer; l++) {
+      for (let h = 0; h < att.n_head; h++) {
+        const { cell, button } = tiles[l * att.n_head + h];
+        const off = ablation.has(l, h);
+        cell.classList.toggle('off', off);
+        button.setAttribute('aria-pressed', String(off));
+        button.disabled = state.training || Boolean(state.scrub);
+        const line = scores && scores.induction[l] && scores.induction[l][h] !== undefined ? scoreLine(scores, l, h) : '';
+        button.lastChild.textContent = line;
+        button.title = `${off ? 'Ablated: press to switch layer ' + l + ' head ' + h + ' back on' : 'Press to ablate (switch off) layer ' + l + ' head ' + h}${line ? `\nscores on the probe: ${line} (previous-token, induction, first-token)` : ''}`;
+        button.setAttribute('aria-label', `ablate layer ${l} head ${h}${line ? `; scores ${line}` : ''}`);
       }
     }
   }
@@ -195,7 +268,12 @@ export function createAttention(root, { engine, state, msg, describe }) {
   strip.addEventListener('focusout', () => att && hoverToken(null));
 
   state.on('text', schedule);
-  state.on('model', schedule);
+  // nothing blank at first sight: a new model's attention is drawn at once
+  state.on('model', () => { clearTimeout(timer); update(); });
   state.on('weights', (final) => { if (final) schedule(); });
+  state.on('ablation', () => { clearTimeout(timer); drawLabels(); update(); });
+  state.on('scores', drawLabels);
+  state.on('training', drawLabels);
+  state.on('scrub', (snap) => { showScrub(snap); drawLabels(); });
   return { update };
 }

@@ -1,5 +1,6 @@
 // The Positional encoding panel: the table the model adds to its token embeddings, the cosine
-// similarity of its positions, and chosen dimensions over the positions.
+// similarity of its positions, and chosen dimensions over the positions; a learned table as it
+// was at a training snapshot while the scrubber shows one.
 import { byId } from '../dom.js';
 import { diverging, heatmap, legend, lineChart } from '../viz.js';
 
@@ -29,20 +30,28 @@ function similarity(data, t, c) {
 
 export function createPE(root, { engine, state, msg, describe }) {
   const $ = byId(root);
-  let pe = null; // the last pe_table()
+  let live = null; // the last pe_table()
+  let pe = null; // what is drawn: `live` or a snapshot's table
+  const unpacked = new WeakMap(); // snapshot -> its table as floats
 
   async function update() {
     if (!state.info) return;
     try {
-      pe = await engine.pe_table();
+      live = await engine.pe_table();
     } catch (e) {
       msg.showError(describe(e));
       return;
     }
+    if (!state.scrub || !state.scrub.pe) draw(live);
+  }
+
+  function draw(p) {
+    pe = p;
     const { t, c, data } = pe;
+    const snap = p !== live && state.scrub ? ` — as at training step ${state.scrub.step} (a snapshot${p.stride > 1 ? `, every ${p.stride}th position` : ''})` : state.training ? ' — watch it change while training' : '';
     $('pe-formula').textContent = pe.kind === 'sinusoidal'
       ? 'Sinusoidal (Vaswani et al.): PE[pos, 2i] = sin(pos / 10000^(2i/C)),  PE[pos, 2i+1] = cos(pos / 10000^(2i/C))'
-      : `Learned (GPT-2): the table wpe [${t} × ${c}] is a trained parameter${state.training ? ' — watch it change while training' : ''}.`;
+      : `Learned (GPT-2): the table wpe [${p.full || t} × ${c}] is a trained parameter${snap}.`;
     let m = 0;
     for (const v of data) m = Math.max(m, Math.abs(v));
     heatmap($('pecanvas'), data, t, c, { color: diverging, lo: -m, hi: m });
@@ -64,5 +73,12 @@ export function createPE(root, { engine, state, msg, describe }) {
   state.on('model', update);
   // a learned table changes with every step; a sinusoidal one only with a new model
   state.on('weights', (final) => { if (final || state.info.pos === 'learned') update(); });
+  state.on('scrub', (snap) => {
+    if (snap && snap.pe) {
+      const q = snap.pe;
+      if (!unpacked.has(snap)) unpacked.set(snap, { ...q, data: Float32Array.from(q.data, (v) => v * q.scale) });
+      draw(unpacked.get(snap));
+    } else if (live && pe !== live) draw(live);
+  });
   return { update };
 }

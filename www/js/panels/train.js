@@ -34,6 +34,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     toy = c.toy;
     const m = recipe.model(), t = recipe.train(seed());
     recipe.validate(m, t);
+    state.emit('prepared', c.text);
     state.setInfo(await engine.prepare_training(c.text, m, t, !fresh), 'prepare');
     // a new vocabulary may not cover the prompt: start from a line of the new corpus instead
     try {
@@ -114,6 +115,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
           await save(ev.step);
         }
       }
+      state.emit('chunk', r);
       if (r.done) return true;
       state.emit('weights', false);
     }
