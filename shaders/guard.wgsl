@@ -11,7 +11,9 @@
 // One invocation.
 
 struct Params {
-    norm_off: u32, guard_off: u32, _p0: u32, _p1: u32,
+    // nan_bits = 0x7fc00000, a quiet NaN, given at run time: a NaN written as a constant
+    // is rejected by Chromium's WGSL compiler ("value nan cannot be represented as 'f32'").
+    norm_off: u32, guard_off: u32, nan_bits: u32, _p0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,5 +31,5 @@ fn failure_guard() {
     norm_sq[p.norm_off] = n;
     // n·0 written as what it is (0, or NaN for NaN and ±Inf): a compiler that assumes no NaN
     // may fold x·0 to 0.
-    guard[p.guard_off] = select(bitcast<f32>(0x7fc00000u), 0.0, is_finite(n));
+    guard[p.guard_off] = select(bitcast<f32>(p.nan_bits), 0.0, is_finite(n));
 }

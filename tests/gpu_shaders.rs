@@ -48,3 +48,17 @@ fn every_shader_validates_and_has_its_entry_points() {
         }
     }
 }
+
+/// Chromium's WGSL compiler (Tint) rejects a constant that is NaN or infinite ("value nan
+/// cannot be represented as 'f32'"), which naga accepts: a shader that writes one compiles
+/// natively and fails in the page. NaN and Inf come from run-time values instead.
+#[test]
+fn no_shader_writes_a_non_finite_constant() {
+    for sh in tinygpt::gpu::kernels::SHADERS {
+        for (i, line) in sh.source.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let bad = code.contains("bitcast<f32>(0x7f") || code.contains("bitcast<f32>(0xff") || code.contains("bitcast<f32>(0x7F");
+            assert!(!bad, "{}:{}: a non-finite f32 constant: {line}", sh.file(), i + 1);
+        }
+    }
+}
