@@ -1,6 +1,26 @@
 // What the Lab's components share: the head ablation (the page's copy of the engine's set and
 // the calls that change it) and a runner that asks the engine one question at a time.
 
+// The kinds of head the scores name, and the score a head needs to be named.
+export const KINDS = [
+  { key: 'previous_token', name: 'previous-token', short: 'prev', letter: 'P' },
+  { key: 'induction', name: 'induction', short: 'ind', letter: 'I' },
+  { key: 'first_token', name: 'first-token', short: 'first', letter: 'F' },
+];
+export const NAMED = 0.3;
+
+// For each kind, the head that scores highest: {key: {l, h, v, named}}.
+export function bestHeads(scores) {
+  const out = {};
+  for (const { key } of KINDS) {
+    const s = scores[key];
+    let best = { l: 0, h: 0, v: -1 };
+    s.forEach((row, l) => row.forEach((v, h) => { if (v > best.v) best = { l, h, v }; }));
+    out[key] = { ...best, named: best.v >= NAMED };
+  }
+  return out;
+}
+
 // Heads as [layer, head] pairs, sorted as the engine sorts them.
 const sortHeads = (heads) => [...heads].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
 

@@ -5,6 +5,7 @@
 import { byId, el } from '../dom.js';
 import { showChar } from '../format.js';
 import { viridis, heatmap, legend } from '../viz.js';
+import { KINDS, bestHeads } from '../lab.js';
 
 // The attention maps are n_layer x n_head x T x T floats: for GPT-2 (144 heads) over its full
 // context that is 600 MB, so big models look at the last few hundred characters only.
@@ -159,7 +160,7 @@ export function createAttention(root, { engine, state, msg, describe, ablation }
         b.type = 'button';
         b.dataset.testid = `head-${l}-${h}`;
         b.setAttribute('aria-pressed', 'false');
-        b.append(el('span', 'hname', `${l}.${h}`), el('span', 'hscore'));
+        b.append(el('span', 'hname', `${l}.${h}`), el('span', 'hkind'), el('span', 'hscore'));
         b.onclick = () => ablation.toggle(l, h);
         cell.append(c, b);
         grid.append(cell);
@@ -188,18 +189,24 @@ export function createAttention(root, { engine, state, msg, describe, ablation }
   // Each tile's ablation state and scores (the probe's, or the scrubbed snapshot's).
   function drawLabels() {
     if (!tiles || !att) return;
-    const scores = state.scrub ? state.scrub.scores : state.scores;
+    let scores = state.scrub ? state.scrub.scores : state.scores;
+    if (scores && (scores.induction.length !== att.n_layer || scores.induction[0].length !== att.n_head)) scores = null; // another model's
+    const best = scores ? bestHeads(scores) : {};
     for (let l = 0; l < att.n_layer; l++) {
       for (let h = 0; h < att.n_head; h++) {
         const { cell, button } = tiles[l * att.n_head + h];
+        // the kinds this head is named for (it scores highest, and at least NAMED)
+        const kinds = KINDS.filter((k) => best[k.key] && best[k.key].named && best[k.key].l === l && best[k.key].h === h);
+        button.children[1].textContent = kinds.map((k) => k.short).join(' ');
         const off = ablation.has(l, h);
         cell.classList.toggle('off', off);
         button.setAttribute('aria-pressed', String(off));
         button.disabled = state.training || Boolean(state.scrub);
-        const line = scores && scores.induction[l] && scores.induction[l][h] !== undefined ? scoreLine(scores, l, h) : '';
+        const line = scores ? scoreLine(scores, l, h) : '';
+        const names = kinds.map((k) => `${k.name} head`).join(', ');
         button.lastChild.textContent = line;
-        button.title = `${off ? 'Ablated: press to switch layer ' + l + ' head ' + h + ' back on' : 'Press to ablate (switch off) layer ' + l + ' head ' + h}${line ? `\nscores on the probe: ${line} (previous-token, induction, first-token)` : ''}`;
-        button.setAttribute('aria-label', `ablate layer ${l} head ${h}${line ? `; scores ${line}` : ''}`);
+        button.title = `${off ? `Ablated: press to switch layer ${l} head ${h} back on` : `Press to ablate (switch off) layer ${l} head ${h}`}${names ? `\nthe ${names}` : ''}${line ? `\nscores on the probe: ${line} (previous-token, induction, first-token)` : ''}`;
+        button.setAttribute('aria-label', `ablate layer ${l} head ${h}${names ? `, the ${names}` : ''}${line ? `; scores ${line}` : ''}`);
       }
     }
   }

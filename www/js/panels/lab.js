@@ -3,18 +3,18 @@
 // probe's loss and on the next token after the text (from the lens).
 import { byId, el } from '../dom.js';
 import { showChar, pct } from '../format.js';
-import { createRunner } from '../lab.js';
+import { createRunner, KINDS, bestHeads } from '../lab.js';
 import { scoreLine } from './attention.js';
 
 const PROBE_CHARS = 300; // about this long: whole lines from a validation passage
 const SURPRISAL_TOP = 8; // nats at the tint's full strength
 
-const KINDS = [
-  { key: 'previous_token', name: 'previous-token', an: 'a', letter: 'P', what: 'attends to the token just before the current one (score: the mean of att[t][t−1]); later heads use what it copies to know which token came before.' },
-  { key: 'induction', name: 'induction', an: 'an', letter: 'I', what: 'attends to the token after an earlier copy of the current token, so it can continue a repeated sequence (score: the probe’s start fed twice, the mean of att[t][t−n+1] over the second copy).' },
-  { key: 'first_token', name: 'first-token', an: 'a', letter: 'F', what: 'attends to the first token, a place to park attention when nothing else matters (score: the mean of att[t][0]).' },
-];
-const NAMED = 0.3; // a head is named when its score reaches this
+// What each kind of head does, and how its score is computed.
+const WHAT = {
+  previous_token: 'attends to the token just before the current one (score: the mean of att[t][t−1]); later heads use what it copies to know which token came before.',
+  induction: 'attends to the token after an earlier copy of the current token, so it can continue a repeated sequence (score: the probe’s start fed twice, the mean of att[t][t−n+1] over the second copy).',
+  first_token: 'attends to the first token, a place to park attention when nothing else matters (score: the mean of att[t][0]).',
+};
 const headsKey = (heads) => heads.map(([l, h]) => `${l}.${h}`).join(',');
 
 // Passages of whole lines, about PROBE_CHARS long, each starting after a blank line (a line
@@ -186,15 +186,14 @@ export function createLab(root, { engine, state, ablation, describe }) {
     box.dataset.step = snap ? snap.step : 'live';
     box.append(el('p', 'hint', snap ? `Scores at training step ${snap.step} (a snapshot).` : `Scores on the probe${state.ablation.length ? ', with the ablation' : ''}.`));
     const list = el('ul', 'named');
+    const best = bestHeads(s);
     for (const k of KINDS) {
-      let best = [0, 0];
-      for (let l = 0; l < L; l++) for (let h = 0; h < NH; h++) if (s[k.key][l][h] > s[k.key][best[0]][best[1]]) best = [l, h];
-      const v = s[k.key][best[0]][best[1]];
+      const { l, h, v, named } = best[k.key];
       const li = el('li');
       li.dataset.kind = k.key;
-      li.dataset.head = v >= NAMED ? `${best[0]}.${best[1]}` : '';
-      li.append(el('b', '', v >= NAMED ? `${k.name} head: layer ${best[0]} head ${best[1]} (${k.letter} ${v.toFixed(2)})` : `no clear ${k.name} head (best: layer ${best[0]} head ${best[1]}, ${k.letter} ${v.toFixed(2)})`));
-      li.append(document.createTextNode(` — ${k.an} ${k.name} head ${k.what}`));
+      li.dataset.head = named ? `${l}.${h}` : '';
+      li.append(el('b', '', named ? `${k.name} head: layer ${l} head ${h} (${k.letter} ${v.toFixed(2)})` : `no clear ${k.name} head (best: layer ${l} head ${h}, ${k.letter} ${v.toFixed(2)})`));
+      li.append(document.createTextNode(` — ${k.key === 'induction' ? 'an' : 'a'} ${k.name} head ${WHAT[k.key]}`));
       list.append(li);
     }
     box.append(list);
