@@ -7,7 +7,8 @@
 #   4. the same figures from PyTorch on the same GPU (torch.matmul fp32 with TF32 off; a
 #      nanoGPT-shaped step of the `small` recipe), when python3 has torch,
 #   5. everything written to OUTDIR (results.json lines, summary.txt, logs).
-# Usage: tests/real-gpu/run.sh [OUTDIR]     (default target/real-gpu/out; STEPS=N timed steps)
+# Usage: tests/real-gpu/run.sh [OUTDIR]     (default target/real-gpu/out; STEPS=N timed steps;
+#   SMALL=0 skips the `small` preset, which takes many minutes on a software adapter)
 #   On a machine without cargo, first run here: tests/real-gpu/run.sh --prepare
 #   (builds target/real-gpu/bin: tinygpt and the GPU test binaries), then carry target/real-gpu.
 set -Eeuo pipefail
@@ -48,6 +49,7 @@ fi
 OUT=${1:-target/real-gpu/out}
 mkdir -p "$OUT"
 STEPS=${STEPS:-10}
+SMALL=${SMALL:-1}
 
 if command -v cargo >/dev/null 2>&1; then
   prepare
@@ -80,8 +82,10 @@ for t in $TESTS; do
   fi
 done
 
-echo "==> tinygpt bench --backend gpu --small --steps $STEPS"
-"$BIN/tinygpt" bench --backend gpu --small --steps "$STEPS" --json > "$OUT/results.json"
+small=()
+[ "$SMALL" = 0 ] || small=(--small)
+echo "==> tinygpt bench --backend gpu ${small[*]} --steps $STEPS"
+"$BIN/tinygpt" bench --backend gpu "${small[@]}" --steps "$STEPS" --json > "$OUT/results.json"
 
 if python3 -c 'import torch' >/dev/null 2>&1; then
   echo "==> PyTorch on the same machine"
