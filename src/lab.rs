@@ -12,6 +12,7 @@
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::Gpt;
+use crate::sample::softmax_t;
 use serde::Serialize;
 
 /// Heads written `l.h` (layer.head, from 0), comma-separated: "0.1,2.3". Empty: none.
@@ -78,17 +79,9 @@ pub async fn lens<B: Backend>(m: &mut Gpt<B>, ids: &[u32], k: usize) -> Result<V
     let mut out = Vec::with_capacity(m.cfg.n_layer + 1);
     for l in 0..=m.cfg.n_layer {
         let logits = m.lens_logits(l).await?;
-        out.push(logits.chunks(v).map(|row| top_k(&softmax(row), k)).collect());
+        out.push(logits.chunks(v).map(|row| top_k(&softmax_t(row, 1.0), k)).collect());
     }
     Ok(out)
-}
-
-/// softmax in f32, stably.
-pub fn softmax(row: &[f32]) -> Vec<f32> {
-    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let e: Vec<f32> = row.iter().map(|&z| (z - max).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|x| x / s).collect()
 }
 
 /// The k largest (index, value), largest first (ties: lower index first).
@@ -163,8 +156,8 @@ mod tests {
     }
 
     #[test]
-    fn top_k_is_ordered_and_softmax_sums_to_one() {
-        let p = softmax(&[1.0, 3.0, 2.0, 3.0]);
+    fn top_k_is_ordered() {
+        let p = softmax_t(&[1.0, 3.0, 2.0, 3.0], 1.0);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         let t = top_k(&p, 3);
         assert_eq!(t.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1, 3, 2]);

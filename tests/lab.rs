@@ -113,7 +113,7 @@ fn the_lens_last_stream_is_the_models_own_distribution() {
     block_on(m.forward(&ids, None, 1, 9)).unwrap();
     let logits = block_on(m.read_logits());
     for (t, p) in streams[2].iter().enumerate() {
-        let want = lab::softmax(&logits[t * 13..(t + 1) * 13]);
+        let want = tinygpt::sample::softmax_t(&logits[t * 13..(t + 1) * 13], 1.0);
         for &(id, prob) in p {
             assert_eq!(prob, want[id as usize], "position {t}, token {id}: bit for bit");
         }
