@@ -145,7 +145,13 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
         }
         g.set_matmul_variant(default);
         for name in &presets {
-            let mut model = model_speed(&mut GpuBackend::new_blocking, "gpu", name, o.steps, &mut out)?;
+            // every pipeline compiled before anything is timed (seconds each on a CPU adapter)
+            let mut warmed = || {
+                let mut g = GpuBackend::new_blocking()?;
+                g.warm_up();
+                Ok(g)
+            };
+            let mut model = model_speed(&mut warmed, "gpu", name, o.steps, &mut out)?;
             // per-kernel times for one training step: each dispatch waited for on its own
             let p = preset(name)?;
             let (b, t) = (p.train.batch_size, p.model.block_size);

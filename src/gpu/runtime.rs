@@ -217,8 +217,8 @@ impl GpuBackend {
     }
 
     /// Creates the pipeline of every kernel this adapter's variant dispatches (the other
-    /// matmul file skipped), for callers that would rather pay every compile up front (a
-    /// benchmark, a long training run). Natively each call compiles there and then; a browser's
+    /// matmul file skipped), for callers that would rather pay every compile up front (`bench`,
+    /// so no timing includes one). Natively each call compiles there and then; a browser's
     /// GPU process compiles them in order before later work (on SwiftShader, tens of seconds
     /// for all of them). Returns how many pipelines were created.
     pub fn warm_up(&mut self) -> usize {

@@ -222,14 +222,6 @@ impl Session {
         }
     }
 
-    /// Compiles every GPU pipeline of the device new models will use (see
-    /// `GpuBackend::warm_up`). Returns how many. Not called by the page: on SwiftShader the
-    /// browser compiles pipelines one after another in its GPU process, so warming all of them
-    /// at start delayed the first token by tens of seconds (measured in the e2e tests).
-    pub fn warm_up(&mut self) -> usize {
-        self.spare.as_mut().map_or(0, |g| g.warm_up())
-    }
-
     async fn gpu_device(&mut self) -> Result<GpuBackend> {
         match self.spare.take() {
             Some(g) => Ok(g),

@@ -101,8 +101,9 @@ pub(super) async fn chunk<B: Backend>(
 ) -> Result<ChunkEnd> {
     let total = tr.tc.steps;
     let tokens = (tr.tc.batch_size * m.cfg.block_size) as f64;
-    // nothing is in flight between chunks; a stale lagged step (someone else's) is dropped
-    m.finish_lagged().await.ok();
+    // nothing is in flight between chunks (each settles before it returns); a step left in
+    // flight by a direct Gpt caller is settled, and its failure reported, first
+    m.finish_lagged().await?;
     let mut poisoned = poisoned;
     let mut taken = 0;
     loop {
