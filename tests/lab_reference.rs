@@ -5,28 +5,14 @@
 mod common;
 use common::{assert_close, Fixture};
 use pollster::block_on;
-use tinygpt::config::ModelConfig;
-use tinygpt::cpu::CpuBackend;
 use tinygpt::lab;
-use tinygpt::model::{Gpt, Slot};
 
 #[test]
 fn lens_ablation_surprisal_and_scores_match_pytorch() {
     let fx = Fixture::load(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lab.safetensors"));
-    let cfg = ModelConfig {
-        vocab_size: fx.m("vocab_size"),
-        n_layer: fx.m("n_layer"),
-        n_head: fx.m("n_head"),
-        n_embd: fx.m("n_embd"),
-        block_size: fx.m("block_size"),
-        pos: fx.meta["pos"].parse().unwrap(),
-    };
+    let cfg = fx.model_config();
     let (v, t, nl) = (cfg.vocab_size, cfg.block_size, cfg.n_layer);
-    let mut m = Gpt::empty(cfg, CpuBackend::new()).unwrap();
-    let names: Vec<String> = m.specs.iter().map(|s| s.name.clone()).collect();
-    for n in &names {
-        m.write_hf(n, Slot::Param, fx.f(&format!("param.{n}"))).unwrap();
-    }
+    let mut m = fx.cpu_model();
 
     // the lens: every stream's full distribution at every position
     let streams = block_on(lab::lens(&mut m, &fx.ids("lens_ids"), v)).unwrap();

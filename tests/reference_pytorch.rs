@@ -3,28 +3,16 @@
 
 mod common;
 use common::{assert_close, Fixture};
-use tinygpt::config::{ModelConfig, TrainConfig};
-use tinygpt::cpu::CpuBackend;
+use tinygpt::config::TrainConfig;
 use pollster::block_on;
-use tinygpt::model::{Gpt, Slot};
+use tinygpt::model::Slot;
 
 fn check(path: &str) {
     let fx = Fixture::load(path);
-    let cfg = ModelConfig {
-        vocab_size: fx.m("vocab_size"),
-        n_layer: fx.m("n_layer"),
-        n_head: fx.m("n_head"),
-        n_embd: fx.m("n_embd"),
-        block_size: fx.m("block_size"),
-        pos: fx.meta["pos"].parse().unwrap(),
-    };
+    let cfg = fx.model_config();
     let (b, t) = (fx.m::<usize>("batch"), cfg.block_size);
-    let mut model = Gpt::empty(cfg, CpuBackend::new()).unwrap();
+    let mut model = fx.cpu_model();
     let names: Vec<String> = model.specs.iter().map(|s| s.name.clone()).collect();
-    assert_eq!(names.len(), fx.f32s.keys().filter(|k| k.starts_with("param.")).count(), "parameter count");
-    for n in &names {
-        model.write_hf(n, Slot::Param, fx.f(&format!("param.{n}"))).unwrap();
-    }
     let (x, y) = (fx.ids("inputs"), fx.ids("targets"));
 
     let (loss, _) = block_on(model.forward(&x, Some(&y), b, t)).unwrap().unwrap();

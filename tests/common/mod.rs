@@ -12,6 +12,31 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// The model config in the fixture's metadata (vocab_size, n_layer, n_head, n_embd,
+    /// block_size, pos).
+    pub fn model_config(&self) -> tinygpt::config::ModelConfig {
+        tinygpt::config::ModelConfig {
+            vocab_size: self.m("vocab_size"),
+            n_layer: self.m("n_layer"),
+            n_head: self.m("n_head"),
+            n_embd: self.m("n_embd"),
+            block_size: self.m("block_size"),
+            pos: self.meta["pos"].parse().unwrap(),
+        }
+    }
+
+    /// A CPU model of `model_config()` holding the fixture's `param.<HF name>` tensors (every
+    /// parameter of the model, and no other, must be there).
+    pub fn cpu_model(&self) -> tinygpt::model::Gpt<tinygpt::cpu::CpuBackend> {
+        let mut model = tinygpt::model::Gpt::empty(self.model_config(), tinygpt::cpu::CpuBackend::new()).unwrap();
+        let names: Vec<String> = model.specs.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names.len(), self.f32s.keys().filter(|k| k.starts_with("param.")).count(), "parameter count");
+        for n in &names {
+            model.write_hf(n, tinygpt::model::Slot::Param, self.f(&format!("param.{n}"))).unwrap();
+        }
+        model
+    }
+
     pub fn load(path: &str) -> Fixture {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("fixture {path}: {e}"));
         let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
