@@ -59,15 +59,22 @@ export function legend(canvas, color, lo, hi) {
   ctx.textAlign = 'right'; ctx.fillText(hi, w, h);
 }
 
-// Line chart: series = [{points: [[x,y]...], color, label, right?, dots?}], with axes and a
-// legend. Series with `right` use a second axis on the right running 0..1 (accuracy).
-export function lineChart(canvas, series, { yLabel = '', xLabel = 'step', xMax = null, empty = '' } = {}) {
+// A canvas sized to its CSS box at the device's pixel ratio, cleared: its 2-D context (in CSS
+// pixels) and that box's width and height.
+export function fitCanvas(canvas) {
   const dpr = window.devicePixelRatio || 1;
   const cw = canvas.clientWidth || canvas.width, ch = canvas.clientHeight || canvas.height;
   canvas.width = Math.round(cw * dpr); canvas.height = Math.round(ch * dpr);
   const ctx = canvas.getContext('2d');
   ctx.scale(dpr, dpr);
   ctx.clearRect(0, 0, cw, ch);
+  return { ctx, cw, ch };
+}
+
+// Line chart: series = [{points: [[x,y]...], color, label, right?, dots?}], with axes and a
+// legend. Series with `right` use a second axis on the right running 0..1 (accuracy).
+export function lineChart(canvas, series, { yLabel = '', xLabel = 'step', xMax = null, empty = '' } = {}) {
+  const { ctx, cw, ch } = fitCanvas(canvas);
   const hasRight = series.some((s) => s.right && s.points.length);
   const pad = { l: 44, r: hasRight ? 38 : 12, t: 22, b: 22 };
   const left = series.filter((s) => !s.right);

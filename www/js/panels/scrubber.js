@@ -6,6 +6,7 @@
 // k also doubles while snapshots cost more than COST of the training time.
 import { byId } from '../dom.js';
 import { fmtBytes } from '../format.js';
+import { fitCanvas } from '../viz.js';
 
 export const MAX_SNAPS = 100;
 export const CAP = 20 * 1024 * 1024;
@@ -178,12 +179,7 @@ export function createScrubber(root, { engine, state, probe }) {
   // Each head's induction (solid) and previous-token (dashed) scores over the snapshots.
   function drawCircuits() {
     const c = $('circuits');
-    const dpr = window.devicePixelRatio || 1;
-    const cw = c.clientWidth || c.width, ch = c.clientHeight || c.height;
-    c.width = Math.round(cw * dpr); c.height = Math.round(ch * dpr);
-    const ctx = c.getContext('2d');
-    ctx.scale(dpr, dpr);
-    ctx.clearRect(0, 0, cw, ch);
+    const { ctx, cw, ch } = fitCanvas(c);
     const fg = getComputedStyle(c).color || '#ccc';
     const pad = { l: 34, r: 40, t: 18, b: 20 };
     const W = cw - pad.l - pad.r, H = ch - pad.t - pad.b;
