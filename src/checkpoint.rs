@@ -10,6 +10,7 @@
 use crate::backend::Backend;
 use crate::config::{ModelConfig, TrainConfig};
 use crate::error::{Error, Result};
+use crate::half::{f16_to_f32, f32_to_f16};
 use crate::model::{param_specs, Gpt, Slot};
 use crate::tokenizer::Tokenizer;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -36,21 +37,33 @@ fn le_bytes(x: &[f32]) -> Vec<u8> {
     x.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// Serialises a model (weights and AdamW moments) with its tokenizer.
-pub async fn to_bytes<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>) -> Result<Vec<u8>> {
-    to_bytes_with(model, tok, train, true).await
+/// What a checkpoint file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// Weights and AdamW moments as f32: `--resume` continues the same curve.
+    Full,
+    /// Weights only, f32: a third of the size; training from it restarts the moments at zero.
+    Weights,
+    /// Weights only, rounded to f16 (a sixth of the size), widened to f32 at load: for
+    /// shipping a model (the page's default). The rounding moves the loss by ~1e-4.
+    WeightsF16,
 }
 
-/// As `to_bytes`; without the optimizer moments the file is a third of the size (for shipping
-/// a model), and training from it restarts AdamW's moments at zero.
-pub async fn to_bytes_with<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>, with_optimizer: bool) -> Result<Vec<u8>> {
+/// Serialises a model (weights and AdamW moments) with its tokenizer.
+pub async fn to_bytes<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>) -> Result<Vec<u8>> {
+    to_bytes_with(model, tok, train, Store::Full).await
+}
+
+pub async fn to_bytes_with<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>, store: Store) -> Result<Vec<u8>> {
     let specs = model.specs.clone();
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     // a model never trained has no moments to save (they would be zeros)
-    let slots: &[(&str, Slot)] = if with_optimizer && model.has_optimizer_state() { &[("", Slot::Param), (M_PREFIX, Slot::AdamM), (V_PREFIX, Slot::AdamV)] } else { &[("", Slot::Param)] };
+    let slots: &[(&str, Slot)] = if store == Store::Full && model.has_optimizer_state() { &[("", Slot::Param), (M_PREFIX, Slot::AdamM), (V_PREFIX, Slot::AdamV)] } else { &[("", Slot::Param)] };
     for s in &specs {
         for &(prefix, slot) in slots {
-            owned.push((format!("{prefix}{}", s.name), s.hf_shape(), le_bytes(&model.read_hf(&s.name, slot).await?)));
+            let x = model.read_hf(&s.name, slot).await?;
+            let bytes = if store == Store::WeightsF16 { x.iter().flat_map(|&v| f32_to_f16(v).to_le_bytes()).collect() } else { le_bytes(&x) };
+            owned.push((format!("{prefix}{}", s.name), s.hf_shape(), bytes));
         }
     }
     let mut meta = HashMap::new();
@@ -61,9 +74,10 @@ pub async fn to_bytes_with<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, trai
     if let Some(tc) = train {
         meta.insert("train_config".to_string(), serde_json::to_string(tc).expect("config serialises"));
     }
+    let dtype = if store == Store::WeightsF16 { Dtype::F16 } else { Dtype::F32 };
     let views: Vec<(String, TensorView)> = owned
         .iter()
-        .map(|(n, shape, bytes)| (n.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes).expect("sizes agree")))
+        .map(|(n, shape, bytes)| (n.clone(), TensorView::new(dtype, shape.clone(), bytes).expect("sizes agree")))
         .collect();
     safetensors::serialize(views, Some(meta)).map_err(|e| Error::Checkpoint(format!("could not serialise the checkpoint: {e}")))
 }
@@ -71,11 +85,11 @@ pub async fn to_bytes_with<B: Backend>(model: &mut Gpt<B>, tok: &Tokenizer, trai
 /// Saves atomically: writes `<path>.tmp`, then renames it over `path`, so a crash mid-save
 /// leaves the previous checkpoint intact.
 pub async fn save<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>) -> Result<()> {
-    save_with(path, model, tok, train, true).await
+    save_with(path, model, tok, train, Store::Full).await
 }
 
-pub async fn save_with<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>, with_optimizer: bool) -> Result<()> {
-    let bytes = to_bytes_with(model, tok, train, with_optimizer).await?;
+pub async fn save_with<B: Backend>(path: &Path, model: &mut Gpt<B>, tok: &Tokenizer, train: Option<&TrainConfig>, store: Store) -> Result<()> {
+    let bytes = to_bytes_with(model, tok, train, store).await?;
     write_atomic(path, &bytes)
 }
 
@@ -154,13 +168,16 @@ pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Checkpoint> {
         }
         for n in names {
             let t = st.tensor(&n).map_err(|_| err(format!("tensor '{n}' is missing (expected shape {:?})", s.hf_shape())))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(err(format!("tensor '{n}' has dtype {:?}, expected F32", t.dtype())));
-            }
+            // weights may be f16 (a shipped model, widened here); moments are always f32
+            let f16_ok = !n.starts_with("optimizer.");
+            let data: Vec<f32> = match t.dtype() {
+                Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                Dtype::F16 if f16_ok => t.data().chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
+                d => return Err(err(format!("tensor '{n}' has dtype {d:?}, expected F32{}", if f16_ok { " or F16" } else { "" }))),
+            };
             if t.shape() != s.hf_shape().as_slice() {
                 return Err(err(format!("tensor '{n}' has shape {:?}, expected {:?} for this config", t.shape(), s.hf_shape())));
             }
-            let data: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             if let Some(i) = data.iter().position(|x| !x.is_finite()) {
                 return Err(err(format!("tensor '{n}' holds a non-finite value ({}) at index {i}", data[i])));
             }

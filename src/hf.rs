@@ -9,6 +9,7 @@
 use crate::checkpoint::Checkpoint;
 use crate::config::{ModelConfig, PosEncoding};
 use crate::error::{Error, Result};
+use crate::half::f16_to_f32;
 use crate::backend::Backend;
 use crate::model::{param_specs, sinusoidal_table, Gpt, Slot};
 use crate::tokenizer::bpe::{dense_vocab, BpeTokenizer};
@@ -397,28 +398,6 @@ fn read_header(folder: &dyn Folder, file: &str) -> Result<BTreeMap<String, Entry
     Ok(entries)
 }
 
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h as u32) & 0x8000) << 16;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let man = (h & 0x3ff) as u32;
-    let bits = match exp {
-        0 if man == 0 => sign,
-        0 => {
-            // subnormal: normalise
-            let mut e = 127 - 15 + 1;
-            let mut m = man;
-            while m & 0x400 == 0 {
-                m <<= 1;
-                e -= 1;
-            }
-            sign | (e << 23) | ((m & 0x3ff) << 13)
-        }
-        31 => sign | 0x7f80_0000 | (man << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
-    };
-    f32::from_bits(bits)
-}
-
 fn to_f32(dtype: &str, b: &[u8]) -> Vec<f32> {
     match dtype {
         "F32" => b.chunks_exact(4).map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]])).collect(),
@@ -504,14 +483,6 @@ fn each_weight(folder: &dyn Folder, cfg: &ModelConfig, notes: &mut Vec<String>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn f16_conversion_is_exact() {
-        for (h, want) in [(0x3c00u16, 1.0f32), (0xc000, -2.0), (0x0000, 0.0), (0x7bff, 65504.0), (0x0001, 5.960_464_5e-8), (0x3555, 0.333_251_95)] {
-            assert_eq!(f16_to_f32(h), want, "{h:#x}");
-        }
-        assert!(f16_to_f32(0x7c00).is_infinite() && f16_to_f32(0x7e00).is_nan());
-    }
 
     #[test]
     fn gpt2_configs_parse_and_others_are_refused() {

@@ -11,6 +11,7 @@ pub mod data;
 pub mod error;
 pub mod fuzzing;
 pub mod gpu;
+pub mod half;
 pub mod hf;
 pub mod lab;
 pub mod model;

@@ -81,6 +81,22 @@ fn train_generate_eval_resume() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let steps: Vec<u64> = String::from_utf8(r.stdout).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap()).collect();
     assert_eq!(steps, vec![13, 14, 15, 16]);
+
+    // --f16: weights only, a sixth of the full file; it loads and evaluates like the f32 model
+    let h = dir.join("half.safetensors");
+    let hs = h.to_str().unwrap();
+    let r = tinygpt(&["train", "--data", d, "--resume", c, "--steps", "16", "--f16", "--out", hs, "--json"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (full, half) = (std::fs::metadata(c).unwrap().len(), std::fs::metadata(&h).unwrap().len());
+    assert!(half * 5 < full, "{half} vs {full} bytes");
+    let loss = |m: &str| {
+        let e = tinygpt(&["eval", "--model", m, "--data", d, "--json"]);
+        assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+        serde_json::from_slice::<serde_json::Value>(&e.stdout).unwrap()["val_loss"].as_f64().unwrap()
+    };
+    let (l32, l16) = (loss(c), loss(hs));
+    assert!((l32 - l16).abs() < 1e-2, "{l32} vs {l16}");
+    fails_with(&tinygpt(&["train", "--data", d, "--steps", "1", "--f16", "--weights-only", "--out", hs]), "cannot be used with");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

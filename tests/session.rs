@@ -2,10 +2,10 @@
 //! that change nothing numerically, and a recipe that survives load and save.
 
 use pollster::block_on;
-use tinygpt::checkpoint;
+use tinygpt::checkpoint::{self, Store};
 use tinygpt::config::{PosEncoding, TrainConfig};
 use tinygpt::error::Error;
-use tinygpt::session::{ChunkEnd, Event, NewModel, Policy, Session};
+use tinygpt::session::{BackendChoice, ChunkEnd, Event, NewModel, Policy, Session};
 use tinygpt::tokenizer::TokenizerKind;
 
 const TEXT: &str = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n";
@@ -107,15 +107,15 @@ fn chunk_sizes_change_nothing_numerically() {
 fn load_then_save_keeps_the_recipe() {
     let mut s = session(3);
     let (_, _) = run(&mut s, 10);
-    let bytes = block_on(s.checkpoint_bytes(false)).unwrap();
+    let bytes = block_on(s.checkpoint_bytes(Store::Full)).unwrap();
     let mut t = Session::new();
     block_on(t.load(checkpoint::from_bytes(&bytes, "a.safetensors").unwrap())).unwrap();
     assert_eq!(t.recipe(), Some(&recipe(3)), "the loaded model keeps its recipe");
     assert_eq!(t.info().unwrap().train, Some(recipe(3)));
     assert_eq!(t.step(), 3);
     // saved again (weights only, too), the recipe is still there
-    for weights_only in [false, true] {
-        let again = block_on(t.checkpoint_bytes(weights_only)).unwrap();
+    for store in [Store::Full, Store::Weights, Store::WeightsF16] {
+        let again = block_on(t.checkpoint_bytes(store)).unwrap();
         let ck = checkpoint::from_bytes(&again, "b.safetensors").unwrap();
         assert_eq!(ck.train, Some(recipe(3)));
     }
@@ -190,4 +190,65 @@ fn calibration_times_both_backends_on_the_models_shape() {
     let (train, generate, _) = tinygpt::session::choose_backends(c.cpu, c.gpu);
     assert_eq!((c.train, c.generate), (train, generate), "the choice follows the figures: {c:?}");
     assert_eq!(s.step(), 0, "the current model is not touched");
+}
+
+#[test]
+fn an_f16_checkpoint_is_a_sixth_of_the_size_and_widens_to_the_rounded_weights() {
+    let mut s = session(6);
+    run(&mut s, 6);
+    let full = block_on(s.checkpoint_bytes(Store::Full)).unwrap();
+    let half = block_on(s.checkpoint_bytes(Store::WeightsF16)).unwrap();
+    let (a, b) = (checkpoint::from_bytes(&full, "f32").unwrap(), checkpoint::from_bytes(&half, "f16").unwrap());
+    assert!(b.tensors.keys().all(|n| !n.starts_with("optimizer.")), "weights only");
+    let mut worst = 0f32;
+    for (n, x) in b.tensors.iter() {
+        for (&w, &r) in x.iter().zip(&a.tensors[n]) {
+            assert_eq!(w, tinygpt::half::f16_to_f32(tinygpt::half::f32_to_f16(r)), "{n}: the weight rounded to f16");
+            worst = worst.max((w - r).abs() / r.abs().max(1e-3));
+        }
+    }
+    assert!(worst > 0.0 && worst < 1e-3, "rounded, by at most half an f16 ulp: {worst}");
+    let params: usize = b.tensors.values().map(Vec::len).sum();
+    assert!(half.len() < full.len() / 5 && half.len() > 2 * params, "{} vs {} bytes", half.len(), full.len());
+    // loaded, it evaluates within f16 rounding of the f32 model
+    let mut t = Session::new();
+    block_on(t.load(b)).unwrap();
+    let ids = s.encode(TEXT).unwrap();
+    let (l32, _, _) = block_on(s.evaluate(&ids, Some(2))).unwrap();
+    let (l16, _, _) = block_on(t.evaluate(&ids, Some(2))).unwrap();
+    assert!((l32 - l16).abs() < 1e-2, "{l32} vs {l16}");
+}
+
+/// Moving the model between backends mid-run keeps every number: the weights, the AdamW
+/// moments, the step and the training data go with it.
+#[test]
+fn moving_the_model_to_another_backend_keeps_the_run() {
+    let mut stay = session(8);
+    let (events, _) = run(&mut stay, 8);
+    let losses = |ev: &[Event]| ev.iter().filter_map(|e| if let Event::Step(r) = e { Some(r.loss) } else { None }).collect::<Vec<_>>();
+    let mut moved = session(8);
+    let mut first = Vec::new();
+    block_on(moved.train_chunk(4, |e| first.push(e.clone()))).unwrap();
+    // to the CPU (where it is: nothing to move), to a GPU when there is one, and back
+    let r = block_on(moved.move_to(BackendChoice::Cpu)).unwrap();
+    assert_eq!(r.backend, "cpu");
+    let gpu = block_on(moved.move_to(BackendChoice::AnyGpu)).unwrap();
+    assert_eq!(moved.step(), 4, "the step goes with the model");
+    if gpu.backend == "webgpu" {
+        assert!(moved.describe_backend() != "CPU", "{}", moved.describe_backend());
+        block_on(moved.move_to(BackendChoice::Cpu)).unwrap();
+    }
+    assert_eq!(moved.describe_backend(), stay.describe_backend());
+    let (rest, _) = run(&mut moved, 100);
+    let got: Vec<f32> = losses(&first).into_iter().chain(losses(&rest)).collect();
+    assert_eq!(got, losses(&events), "the run continues exactly as if it had never moved");
+    let ck = |s: &mut Session| checkpoint::from_bytes(&block_on(s.checkpoint_bytes(Store::Full)).unwrap(), "x").unwrap();
+    let (a, b) = (ck(&mut moved), ck(&mut stay));
+    assert_eq!((a.step, a.tensors.len()), (b.step, b.tensors.len()));
+    for (n, x) in &a.tensors {
+        assert!(x == &b.tensors[n], "{n} differs after the move");
+    }
+    // no model: only the choice for new models changes
+    let mut empty = Session::new();
+    assert_eq!(block_on(empty.move_to(BackendChoice::Cpu)).unwrap().backend, "cpu");
 }

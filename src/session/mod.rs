@@ -5,7 +5,7 @@
 //! prints its events.
 
 use crate::backend::Backend;
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, Store};
 use crate::config::{ModelConfig, PosEncoding, TrainConfig};
 use crate::cpu::CpuBackend;
 use crate::data::Dataset;
@@ -222,6 +222,44 @@ impl Session {
         }
     }
 
+    /// Moves the current model (weights, AdamW moments, step) to `choice`'s backend, keeping
+    /// its recipe, training data and source; new models go there too. The page does this
+    /// between jobs when calibration found the other backend faster for the next one. A
+    /// generation in progress ends (its KV cache was on the old backend). On error the model
+    /// and the backend choice stay as they were.
+    pub async fn move_to(&mut self, choice: BackendChoice) -> Result<BackendReport> {
+        let before = (self.gpu, self.backend_name.clone());
+        let spare = self.spare.take();
+        let report = match self.use_backend(choice).await {
+            Ok(r) => r,
+            Err(e) => {
+                (self.gpu, self.backend_name, self.spare) = (before.0, before.1, spare);
+                return Err(e);
+            }
+        };
+        let on_gpu = matches!(self.model, Some(AnyModel::Gpu(_)));
+        if self.model.is_none() || on_gpu == self.gpu {
+            return Ok(report);
+        }
+        let moved = async {
+            let bytes = self.checkpoint_bytes(Store::Full).await?;
+            let ck = checkpoint::from_bytes(&bytes, "the model being moved")?;
+            Ok::<_, Error>(if self.gpu { AnyModel::Gpu(ck.into_model(self.gpu_device().await?)?.0) } else { AnyModel::Cpu(ck.into_model(CpuBackend::new())?.0) })
+        }
+        .await;
+        match moved {
+            Ok(m) => {
+                self.model = Some(m);
+                self.generator = None;
+                Ok(report)
+            }
+            Err(e) => {
+                (self.gpu, self.backend_name, self.spare) = (before.0, before.1, spare);
+                Err(e)
+            }
+        }
+    }
+
     async fn gpu_device(&mut self) -> Result<GpuBackend> {
         match self.spare.take() {
             Some(g) => Ok(g),
@@ -313,14 +351,14 @@ impl Session {
         }
     }
 
-    /// The current model (weights, AdamW moments unless `weights_only`, step, recipe) as
+    /// The current model (weights, AdamW moments with `Store::Full`, step, recipe) as
     /// .safetensors bytes. A faulted GPU device is refused: what it reads back is not the model.
-    pub async fn checkpoint_bytes(&mut self, weights_only: bool) -> Result<Vec<u8>> {
+    pub async fn checkpoint_bytes(&mut self, store: Store) -> Result<Vec<u8>> {
         let tok = self.tok.clone().ok_or_else(no_model)?;
         let recipe = self.recipe.clone();
         let model = self.model.as_mut().ok_or_else(no_model)?;
         with_model!(model, m => {
-            let b = checkpoint::to_bytes_with(m, &tok, recipe.as_ref(), !weights_only).await;
+            let b = checkpoint::to_bytes_with(m, &tok, recipe.as_ref(), store).await;
             match m.backend.fault() {
                 Some(f) => Err(Error::Gpu(format!("{f}; the model cannot be read from it"))),
                 None => b,
@@ -330,8 +368,8 @@ impl Session {
 
     /// Writes `checkpoint_bytes` to `path` atomically.
     #[cfg(not(target_arch = "wasm32"))]
-    pub async fn save(&mut self, path: &std::path::Path, weights_only: bool) -> Result<()> {
-        let bytes = self.checkpoint_bytes(weights_only).await?;
+    pub async fn save(&mut self, path: &std::path::Path, store: Store) -> Result<()> {
+        let bytes = self.checkpoint_bytes(store).await?;
         checkpoint::write_atomic(path, &bytes)
     }
 

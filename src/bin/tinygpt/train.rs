@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use pollster::block_on;
 use std::path::PathBuf;
 use std::time::Instant;
-use tinygpt::checkpoint;
+use tinygpt::checkpoint::{self, Store};
 use tinygpt::config::{preset, PosEncoding};
 use tinygpt::data::read_corpus;
 use tinygpt::error::{Error, Result};
@@ -63,6 +63,10 @@ pub struct TrainArgs {
     /// Save weights only, without the AdamW moments (a third of the size; for shipping).
     #[arg(long)]
     weights_only: bool,
+    /// Save weights only, rounded to f16 (a sixth of the size; widened to f32 at load). The
+    /// page's default model is shipped this way.
+    #[arg(long, conflicts_with = "weights_only")]
+    f16: bool,
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
@@ -140,9 +144,14 @@ fn run(s: &mut Session, a: &TrainArgs, steps: usize, text: &str) -> Result<()> {
         b.set_position(s.step() as u64);
         b
     });
+    let store = match (a.f16, a.weights_only) {
+        (true, _) => Store::WeightsF16,
+        (_, true) => Store::Weights,
+        _ => Store::Full,
+    };
     let save = |s: &mut Session| -> Result<()> {
         match &a.out {
-            Some(out) => block_on(s.save(out, a.weights_only)),
+            Some(out) => block_on(s.save(out, store)),
             None => Ok(()),
         }
     };
