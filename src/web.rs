@@ -184,6 +184,19 @@ impl Engine {
         to_js(&r)
     }
 
+    /// Moves the current model (weights, AdamW moments, step; the training data stays) to a
+    /// GPU device (`to_gpu`, any adapter) or to the CPU, and new models go there too: the
+    /// page does this between jobs when calibration found the other backend faster. Returns
+    /// what `init` returns. On error the model stays where it was.
+    pub async fn move_to(&mut self, to_gpu: bool) -> Result<JsValue, JsValue> {
+        let choice = if to_gpu { BackendChoice::Gpu } else { BackendChoice::Cpu };
+        let mut r = self.s.move_to(choice).await.map_err(js_err)?;
+        if r.backend == "webgpu" {
+            r.adapter = format!("WebGPU: {}", r.adapter);
+        }
+        to_js(&r)
+    }
+
     /// Runs every op on a GPU device and on the CPU backend with the same random inputs:
     /// `[{op, rel_err}]` (largest relative difference per op). Empty when new models run on the CPU.
     pub async fn self_check(&mut self) -> Result<JsValue, JsValue> {
@@ -264,7 +277,7 @@ impl Engine {
 
     /// The current model (weights, AdamW moments, step, recipe) as .safetensors bytes, the CLI's format.
     pub async fn checkpoint_bytes(&mut self) -> Result<Vec<u8>, JsValue> {
-        self.s.checkpoint_bytes(false).await.map_err(js_err)
+        self.s.checkpoint_bytes(crate::checkpoint::Store::Full).await.map_err(js_err)
     }
 
     /// `{n_layer, n_head, n_embd, block_size, vocab_size, pos, params, step, vocab: [str],

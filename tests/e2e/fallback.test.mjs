@@ -20,6 +20,9 @@ after(async () => {
 });
 
 test('the badge shows the CPU fallback and why', async () => {
+  // once the probe has found no adapter (the page starts on the CPU either way)
+  await page.waitForFunction(() => document.querySelector('#devchoice').dataset.state === 'done', null, { timeout: 60_000 });
+  assert.match(await page.textContent('#devchoice'), /no WebGPU adapter/i);
   assert.equal(await page.textContent('[data-testid=backend-badge]'), 'CPU (WebAssembly) fallback');
   assert.equal(await page.getAttribute('[data-testid=backend-badge]', 'data-backend'), 'cpu');
   assert.match(await page.textContent('#devinfo'), /Why/);

@@ -80,7 +80,7 @@ test('a NaN step stops training with the weights kept; halving the lr continues'
 });
 
 test('a GPU device lost mid-training: the last save is kept and training goes on on the CPU', async () => {
-  const { page, problems } = await open('testhooks');
+  const { page, problems } = await open('gpu&testhooks');
   assert.equal(await page.getAttribute('[data-testid=backend-badge]', 'data-backend'), 'webgpu');
   await toy(page, 400);
   await page.click('[data-testid=train-start]');

@@ -19,7 +19,8 @@ let srv, browser, page, problems, tmp;
 before(async () => {
   srv = await startServer();
   browser = await launch({ webgpu: true });
-  ({ page, problems } = await openPage(browser, srv.url));
+  // ?gpu: the GPT-2 goes on the WebGPU device (by measurement the page would pick the CPU here)
+  ({ page, problems } = await openPage(browser, `${srv.url}?gpu`));
   await ready(page);
   tmp = mkdtempSync(path.join(tmpdir(), 'tinygpt-hf-'));
 });

@@ -43,6 +43,12 @@ export function createEngine() {
     init: method('init'),
     defaults: method('defaults'),
     self_check: method('self_check'),
+    // Moves the model (and where new models go) to a GPU device (true) or the CPU; answers as init.
+    move_to: method('move_to'),
+    // {workload, cpu: {train_step_ms, decode_token_ms}, gpu, gpu_error, train, generate, why}.
+    calibrate: method('calibrate'),
+    // The choice calibrate makes, from given timings: {train, generate, why}.
+    choose_backends: method('choose_backends'),
     describe_backend: method('describe_backend'),
     // `bytes` (an ArrayBuffer) is moved to the worker, not copied.
     load_checkpoint: (bytes, name) => call('load_checkpoint', [bytes, name], [bytes]),
@@ -72,5 +78,7 @@ export function createEngine() {
     test_fault: method('test_fault'),
     // Bytes of wasm memory (the page tests' leak check; not an Engine method).
     memory: method('memory'),
+    // Ends the worker (a calibration probe, once it has answered).
+    terminate: () => worker.terminate(),
   };
 }

@@ -14,6 +14,7 @@ import { createAblation } from './lab.js';
 import { createLens } from './panels/lens.js';
 import { createLab } from './panels/lab.js';
 import { createScrubber } from './panels/scrubber.js';
+import { createPlacement } from './placement.js';
 import * as store from './store.js';
 
 async function main() {
@@ -33,7 +34,15 @@ async function main() {
   createLens(part('lab'), { ...deps, ablation, onNext: lab.showNext });
   const scrubber = createScrubber(part('scrub'), { ...deps, probe: lab.probe });
   createPE(part('pe'), deps);
-  const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device });
+  // ?cpu / ?gpu force a backend; otherwise the model starts on the CPU (ready at once, no
+  // shader compiles before the first token) and moves once the WebGPU adapter is timed faster
+  const forced = params.has('cpu') ? 'cpu' : params.has('gpu') ? 'gpu' : null;
+  // the page tests' made-up timings: ?testhooks&fakecal=cpuTrain,cpuToken,gpuTrain,gpuToken
+  const f = params.has('testhooks') && params.get('fakecal') ? params.get('fakecal').split(',').map(Number) : null;
+  const fake = f && { cpu: { train_step_ms: f[0], decode_token_ms: f[1] }, gpu: { train_step_ms: f[2], decode_token_ms: f[3] } };
+  const placement = createPlacement({ engine, state, device, forced, fake });
+  gen.setPlacement(placement);
+  const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device, placement });
   const model = createModel(part('model'), { ...deps, pauseTraining: train.stop, clearOutput: gen.clearOutput });
   msg.onRecover(train.recover);
   // Hooks the page tests use to inject faults (only with ?testhooks in the URL).
@@ -41,23 +50,28 @@ async function main() {
     window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults(), snapshots: () => scrubber.forTest() };
   }
 
-  const preferGpu = !params.has('cpu');
+  const preferGpu = forced !== 'cpu';
   let dev;
   try {
-    dev = await engine.init(preferGpu);
+    dev = await engine.init(forced === 'gpu');
+    if (!forced) dev.reason = 'the model starts on the CPU while the WebGPU adapter, if any, is timed';
     // the controls' starting values, the size presets and the tokenizers are the engine's
     state.setDefaults(await engine.defaults());
   } catch (e) {
     msg.showError(`The model engine could not start: ${describe(e)}`);
     return;
   }
-  device.setDevice(dev, preferGpu);
+  device.setDevice(dev, preferGpu, forced === 'gpu');
   // An autosave from an earlier visit wins over the default model.
   const meta = await model.restoreAutosave();
   if (meta) train.restoreSettings(meta);
   else await model.loadDefault();
   train.ready();
   document.body.dataset.ready = state.info ? '1' : '0';
+  if (state.info) {
+    const w = train.workload();
+    placement.start(w.shape, w.batch);
+  }
 }
 
 main();

@@ -16,13 +16,15 @@
 //   'ablation' (heads)        the ablated heads changed ([[layer, head]], sorted)
 //   'scores'  (scores)        the head scores of the probe (head_scores), with the ablation
 //   'scrub'   (snapshot|null) the training scrubber shows a snapshot (null: live)
+//   'placement' (placement)   what calibration found and where each job runs (placement.js)
 export function createState() {
   const events = new EventTarget();
   const state = {
     defaults: null, // the engine's defaults(): {train, sample, presets, tokenizers}; the page copies none
     info: null, // the model's info(), null before one is loaded
     modelEpoch: 0, // bumped with every info: answers asked of an older model are dropped
-    device: null, // {dev, preferGpu}: what the engine started on
+    device: null, // {dev, preferGpu}: where the model runs now (the engine's init / move_to answer)
+    placement: null, // {state, cal, check, forced, error}: the backend choice by measurement
     prompt: '',
     generated: '', // the text generated after the prompt
     generating: false,
@@ -67,6 +69,10 @@ export function createState() {
     setScores(scores) {
       state.scores = scores;
       state.emit('scores', scores);
+    },
+    setPlacement(p) {
+      state.placement = p;
+      state.emit('placement', p);
     },
     setScrub(snap) {
       state.scrub = snap;

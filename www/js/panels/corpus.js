@@ -6,7 +6,7 @@ import { pageError } from '../engine.js';
 
 const MAX_UPLOAD = 20 * 1024 * 1024; // corpus files
 
-// `seed()` seeds a toy task's examples; `changed()` is called whenever the pick changes.
+// `seed()` seeds a toy task's examples; `changed(kind)` is called whenever the pick changes.
 export function createCorpus(root, { msg, describe, seed, changed }) {
   const $ = byId(root);
   const kind = () => root.querySelector('input[name=corpus]:checked').value;
@@ -77,7 +77,7 @@ export function createCorpus(root, { msg, describe, seed, changed }) {
   }
   for (const r of root.querySelectorAll('input[name=corpus]')) {
     r.onchange = () => {
-      changed();
+      changed(kind());
       $('corpustext').hidden = kind() !== 'paste';
       $('corpusfile').hidden = kind() !== 'upload';
       $('corpuspreview').textContent = '';

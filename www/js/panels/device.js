@@ -5,23 +5,35 @@ import { byId, el } from '../dom.js';
 export function createDevice(root, { badge, notice, state, msg }) {
   const $ = byId(root);
 
-  // What the engine started on; `announce` says so in the status line when it is the CPU fallback.
+  const adapterName = (g, adapter = '') => {
+    const n = g ? [g.vendor, g.architecture, g.device || g.description].filter(Boolean).join(' ') : '';
+    return (n || adapter.replace(/^WebGPU: /, '') || 'unnamed') + (g && g.fallback ? ' (software)' : '');
+  };
+
+  // Where the model runs now; `announce` says so in the status line when it is the CPU
+  // fallback. On the CPU the label says whether that is a fallback (no adapter, or ?cpu) or
+  // the measured choice (placement.js found the adapter slower).
   function show(dev, preferGpu, announce = true) {
-    const g = dev.gpu;
-    const gpuName = g ? [g.vendor, g.architecture, g.device || g.description].filter(Boolean).join(' ') : '';
-    const name = gpuName || dev.adapter.replace(/^WebGPU: /, '');
-    badge.textContent = dev.backend === 'webgpu' ? `WebGPU · ${name}${g && g.fallback ? ' (software)' : ''}` : 'CPU (WebAssembly) fallback';
-    badge.title = dev.reason ? `Why the CPU: ${dev.reason}` : dev.adapter;
-    badge.dataset.backend = dev.backend;
-    const rows = [['Backend', dev.backend === 'webgpu' ? 'WebGPU (compute shaders)' : 'CPU (WebAssembly) fallback']];
+    const p = state.placement;
+    const rows = [];
     if (dev.backend === 'webgpu') {
-      rows.push(['Adapter', name || 'unnamed']);
-      if (g) rows.push(['Kind', g.fallback ? 'software (fallback) adapter' : 'hardware adapter']);
+      const name = adapterName(dev.gpu, dev.adapter);
+      badge.textContent = `WebGPU · ${name}`;
+      badge.title = dev.adapter;
+      rows.push(['Backend', 'WebGPU (compute shaders)'], ['Adapter', name]);
+      if (dev.gpu) rows.push(['Kind', dev.gpu.fallback ? 'software (fallback) adapter' : 'hardware adapter']);
       rows.push(['wgpu says', dev.adapter]);
     } else {
-      rows.push(['Why', dev.reason || 'unknown']);
-      rows.push(['WebGPU API', dev.webgpuApi ? 'present, but no usable adapter' : 'not in this browser']);
+      const measured = p && p.state === 'done' && p.adapter;
+      const timing = p && p.state === 'measuring';
+      badge.textContent = measured ? 'CPU (WebAssembly) · measured faster here' : timing ? 'CPU (WebAssembly) · timing the GPU…' : 'CPU (WebAssembly) fallback';
+      badge.title = measured ? p.why : `Why the CPU: ${dev.reason || 'unknown'}`;
+      rows.push(['Backend', measured ? 'CPU (WebAssembly), measured faster than the GPU here' : 'CPU (WebAssembly) fallback']);
+      rows.push(['Why', measured ? p.why : dev.reason || 'unknown']);
+      if (measured) rows.push(['WebGPU adapter', adapterName(p.adapter.gpu, p.adapter.adapter)]);
+      else if (!timing) rows.push(['WebGPU API', dev.webgpuApi ? 'present, but no usable adapter' : 'not in this browser']);
     }
+    badge.dataset.backend = dev.backend;
     const dl = $('devinfo');
     dl.textContent = '';
     for (const [k, v] of rows) dl.append(el('dt', '', k), el('dd', '', v));
@@ -51,6 +63,59 @@ export function createDevice(root, { badge, notice, state, msg }) {
     show(dev, preferGpu, announce);
   }
 
+  // The backend choice by measurement (placement.js): both figures, the choice and why.
+  const ms = (x, d = 1) => (x == null ? '–' : `${x.toFixed(d)} ms`);
+  function showPlacement(p) {
+    const box = $('devchoice');
+    box.textContent = '';
+    box.dataset.state = p.state || '';
+    const line = (t) => box.append(el('p', '', t));
+    if (p.state === 'forced') line(`Forced by ?${p.forced} in the address: everything runs on the ${p.forced === 'gpu' ? 'GPU (WebGPU)' : 'CPU (WebAssembly)'}; nothing was timed.`);
+    else if (p.state === 'measuring') line('Timing a training step and a generated token on each backend…');
+    else if (p.state === 'failed') line(`The timing failed (${p.error}); the model stays where it started.`);
+    else if (p.state === 'done' && !p.cal) line(`${capitalFirst(p.why)}.`);
+    else if (p.state === 'done') {
+      const c = p.cal;
+      const t = el('table', 'devtable');
+      t.dataset.train = c.train;
+      t.dataset.generate = c.generate;
+      const row = (cells, tag = 'td') => { const r = el('tr'); for (const x of cells) r.append(el(tag, '', x)); t.append(r); };
+      row(['', 'training step', 'generated token'], 'th');
+      row(['CPU (WebAssembly)', ms(c.cpu?.train_step_ms), ms(c.cpu?.decode_token_ms, 2)]);
+      row(['GPU (WebGPU)', c.gpu ? ms(c.gpu.train_step_ms) : 'not timed', c.gpu ? ms(c.gpu.decode_token_ms, 2) : '']);
+      row(['chosen', c.train === 'gpu' ? 'GPU' : 'CPU', c.generate === 'gpu' ? 'GPU' : 'CPU']);
+      box.append(t);
+      if (c.workload) line(`Workload: ${c.workload}.`);
+      line(`Why: ${c.gpu_error ? `GPU: ${c.gpu_error}` : c.why}.`);
+    }
+    if (p.moved) line(p.moved);
+    const check = $('devcheck');
+    check.textContent = '';
+    if (p.check && p.check.length) {
+      const worst = Math.max(...p.check.map((r) => r.rel_err));
+      const t = el('table', 'devtable');
+      t.dataset.worst = String(worst);
+      const r0 = el('tr');
+      for (const h of ['op', 'largest relative error']) r0.append(el('th', '', h));
+      t.append(r0);
+      for (const r of p.check) {
+        const tr = el('tr');
+        tr.append(el('td', '', r.op), el('td', r.rel_err < 1e-3 ? 'ok' : 'bad', r.rel_err.toExponential(1)));
+        t.append(tr);
+      }
+      check.append(el('p', '', `${p.check.length} ops; the largest error is ${worst.toExponential(1)} (${worst < 1e-3 ? 'all within 1e-3' : 'over 1e-3: this adapter computes some ops wrongly'}).`), t);
+    } else if (p.checkError) {
+      check.append(el('p', '', `The self-check could not run: ${p.checkError}.`));
+    } else {
+      check.append(el('p', 'hint', p.state === 'measuring' || p.forced === 'gpu' ? 'Running…' : 'No WebGPU adapter was checked.'));
+    }
+  }
+  const capitalFirst = (t) => t.charAt(0).toUpperCase() + t.slice(1);
+
+  state.on('placement', (p) => {
+    showPlacement(p);
+    if (state.device && notice.hidden) show(state.device.dev, state.device.preferGpu, false);
+  });
   state.on('model', (i, origin) => { if (origin === 'hf') showModel(i); });
   // a checkpoint or a new model replaced the GPT-2: its CPU notice no longer applies
   state.on('info', (i) => { if (i.source !== 'hf' && !notice.hidden) showModel(null); });

@@ -20,6 +20,7 @@ export function createGenerate(root, { engine, state, msg, describe }) {
   const out = $('output');
   const tokData = new WeakMap(); // a drawn span -> {text, prob, parts}
   let onToken = () => {};
+  let placement = null; // moves the model to the backend measured faster at generating
   engine.listen('token', (m) => onToken(m));
 
   const options = () => Object.fromEntries(Object.entries(CONTROLS).map(([k, id]) => [k, Number($(id).value)]));
@@ -73,6 +74,7 @@ export function createGenerate(root, { engine, state, msg, describe }) {
       if (!frame) frame = requestAnimationFrame(flush);
     };
     try {
+      if (placement && !state.training) await placement.placeFor('generate');
       await engine.generate(prompt, options(), { stream: 'main' });
       const secs = (performance.now() - t0) / 1000;
       msg.status(`Generated ${n} tokens in ${secs.toFixed(1)} s (${(n / secs).toFixed(0)} tokens/s).`);
@@ -155,6 +157,9 @@ export function createGenerate(root, { engine, state, msg, describe }) {
 
   return {
     options,
+    setPlacement(p) {
+      placement = p;
+    },
     // A new prompt (a new vocabulary may not cover the old one); the output is cleared. Both
     // change no view by themselves: whoever calls them redraws what a new model needs.
     setPrompt(text) {

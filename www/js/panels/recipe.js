@@ -78,6 +78,15 @@ export function createRecipe(root, { state, changed }) {
     return $('lr').value;
   }
 
+  // A named preset's shape and recipe (batch, learning rate, steps), as the engine defines it.
+  function usePreset(name) {
+    const p = presets().find((q) => q.name === name);
+    if (!p) return;
+    setShape(p.model);
+    $('pos').value = p.model.pos;
+    setRecipe(p.train);
+  }
+
   state.on('defaults', setDefaults);
-  return { model, train, validate, showModel, restore, halveLr };
+  return { model, train, validate, showModel, restore, halveLr, usePreset };
 }

@@ -14,8 +14,9 @@ const CHUNK_MS = 300; // a chunk of steps about this long: a pause waits no long
 const MAX_CHUNK = 16;
 
 // `seed()` is the Generate panel's seed (it seeds training too); `setPrompt(text)` replaces
-// the prompt when a new vocabulary cannot read it; `device` is the Device panel.
-export function createTrain(root, { engine, state, msg, describe, seed, setPrompt, device }) {
+// the prompt when a new vocabulary cannot read it; `device` is the Device panel; `placement`
+// moves the model to the backend measured faster at training before a run.
+export function createTrain(root, { engine, state, msg, describe, seed, setPrompt, device, placement }) {
   const $ = byId(root);
   let prepared = false; // the engine holds the data and recipe of the current settings
   let resumable = false; // the model came from a checkpoint: Start continues it
@@ -26,7 +27,8 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   let sampled = -1; // the step of the last sample
   let loop = null; // the running training, a promise
   const unprepare = () => { prepared = false; };
-  const corpus = createCorpus($('corpus'), { msg, describe, seed, changed: unprepare });
+  // a toy task starts from the `toy` preset: a size and step count that learn it in minutes
+  const corpus = createCorpus($('corpus'), { msg, describe, seed, changed: (kind) => { unprepare(); if (kind === 'toy') recipe.usePreset('toy'); } });
   const recipe = createRecipe($('recipe'), { state, changed: unprepare });
 
   async function prepare(fresh) {
@@ -58,6 +60,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     msg.clearError();
     msg.hideRecovery();
     try {
+      await placement.placeFor('train');
       if (!prepared) await prepare(!resumable);
       resumable = false;
     } catch (e) {
@@ -182,6 +185,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
       // asked together, so nothing else reaches the engine between the two
       const [dev, info] = await Promise.all([engine.init(preferGpu), engine.load_checkpoint(lastGood.bytes.slice(0), `autosave (step ${lastGood.step})`)]);
       device.setDevice(dev, preferGpu, false);
+      placement.pin(dev.backend === 'webgpu' ? 'gpu' : 'cpu');
       state.setInfo(info, 'restart');
       prepared = false;
       resumable = true;
@@ -261,7 +265,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
       { label: 'train loss', color: '#e76f51', points: losses },
       { label: 'val loss', color: '#2a9d8f', points: vals, dots: true },
       { label: 'accuracy (right axis)', color: '#e9c46a', points: accs, right: true },
-    ], { yLabel: 'loss', xMax: totalSteps || null, empty: 'Press Start: the loss and accuracy curves appear here.' });
+    ], { yLabel: 'loss', empty: 'Press Start: the loss and accuracy curves appear here.' });
   }
 
   // Pausing is not calling train_chunk again: the chunk running ends, with no step in flight.
@@ -316,6 +320,13 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
       if (!meta.settings) return;
       recipe.restore(meta.settings);
       totalSteps = meta.settings.steps || 0;
+    },
+    // What a run would train now: the shape and batch of the settings, the model's vocabulary
+    // (the workload calibration times).
+    workload() {
+      const m = recipe.model();
+      const shape = { vocab_size: state.info.vocab_size, n_layer: m.n_layer, n_head: m.n_head, n_embd: m.n_embd, block_size: m.block_size, pos: m.pos };
+      return { shape, batch: recipe.train(seed()).batch_size };
     },
     // Training can start once the first model is there.
     ready() {

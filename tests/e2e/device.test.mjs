@@ -1,0 +1,92 @@
+// The Device panel and the backend choice by measurement: made-up timings pick the faster
+// backend for each job (and the model moves between them, its training going on); the real
+// timing and the kernel self-check on the browser's WebGPU adapter (SwiftShader here) show
+// their figures; ?gpu forces the GPU and still self-checks it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, openPage, ready, shot, generate, errorText } from './helpers.mjs';
+
+let srv, browser;
+before(async () => {
+  srv = await startServer();
+  browser = await launch({ webgpu: true });
+});
+after(async () => {
+  await browser?.close();
+  srv?.stop();
+});
+
+const badge = (page) => page.getAttribute('[data-testid=backend-badge]', 'data-backend');
+const choice = (page) => page.$eval('#devchoice table', (t) => [t.dataset.train, t.dataset.generate]);
+const measured = (page, timeout = 60_000) => page.waitForFunction(() => document.querySelector('#devchoice').dataset.state === 'done', null, { timeout });
+const idle = (page) => page.waitForFunction(() => document.body.dataset.training === '0', null, { timeout: 180_000 });
+
+test('made-up timings: the faster backend for each job is chosen, shown, and the model moves to it', async () => {
+  // the GPU trains 5x faster, the CPU generates faster
+  const { page, problems } = await openPage(browser, `${srv.url}?testhooks&fakecal=100,5,20,9`);
+  await ready(page);
+  await measured(page);
+  assert.deepEqual(await choice(page), ['gpu', 'cpu']);
+  const text = await page.textContent('#devchoice');
+  for (const figure of ['100.0 ms', '20.0 ms', '5.00 ms', '9.00 ms']) assert.ok(text.includes(figure), `${figure} in: ${text}`);
+  assert.equal(await badge(page), 'cpu', 'generation is faster on the CPU: the model stays there');
+  const before = await generate(page, 'ROMEO:', { maxTokens: 12, temperature: 0, seed: 1 });
+  assert.equal(await badge(page), 'cpu');
+
+  // training moves the model to the GPU; generating afterwards moves it back, weights and all
+  await page.check('input[name=corpus][value=toy]');
+  await page.selectOption('#toytask', 'reverse');
+  await page.selectOption('#sizepreset', 'tiny');
+  await page.fill('#steps', '6');
+  await page.click('[data-testid=train-start]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=train-step]').textContent === '6', null, { timeout: 180_000 });
+  await idle(page);
+  assert.equal(await badge(page), 'webgpu', 'training ran on the GPU');
+  assert.match(await page.textContent('#devchoice'), /Training runs on the GPU/);
+  const trained = await generate(page, 'reverse abc=', { maxTokens: 6, temperature: 0, seed: 1 });
+  assert.equal(await badge(page), 'cpu', 'and generation on the CPU');
+  assert.ok(trained.startsWith('reverse abc='), trained);
+  assert.notEqual(trained, before);
+  assert.equal(await errorText(page), '');
+  await shot(page, 'device-fake-choice', { fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('made-up timings where the GPU is slower at both: the CPU for both', async () => {
+  const { page } = await openPage(browser, `${srv.url}?testhooks&fakecal=50,2,900,30`);
+  await ready(page);
+  await measured(page);
+  assert.deepEqual(await choice(page), ['cpu', 'cpu']);
+  assert.equal(await badge(page), 'cpu');
+  await page.close();
+});
+
+test('the real timing and the kernel self-check on this adapter appear in the Device panel', async () => {
+  const { page, problems } = await openPage(browser, srv.url);
+  await ready(page);
+  await measured(page, 240_000);
+  const text = await page.textContent('#devchoice');
+  assert.match(text, /CPU \(WebAssembly\)\s*\d+\.\d ms/, text);
+  assert.match(text, /Workload: \d+ layers x \d+ heads/, text);
+  assert.match(text, /Why: /);
+  const [train, gen] = await choice(page);
+  assert.ok(['cpu', 'gpu'].includes(train) && ['cpu', 'gpu'].includes(gen));
+  await page.waitForSelector('#devcheck table', { timeout: 240_000 });
+  const rows = await page.$$eval('#devcheck tr', (r) => r.slice(1).map((x) => [x.cells[0].textContent, Number(x.cells[1].textContent)]));
+  assert.ok(rows.length >= 10, `${rows.length} ops`);
+  for (const [op, err] of rows) assert.ok(err < 1e-3, `${op}: ${err}`);
+  assert.ok(rows.some(([op]) => /matmul/.test(op)), rows.map((r) => r[0]).join(', '));
+  await shot(page, 'device-measured', { fullPage: true });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('?gpu forces the GPU: nothing is timed, the self-check still runs', async () => {
+  const { page } = await openPage(browser, `${srv.url}?gpu`);
+  await ready(page);
+  assert.equal(await badge(page), 'webgpu');
+  assert.match(await page.textContent('#devchoice'), /Forced by \?gpu/);
+  await page.waitForSelector('#devcheck table', { timeout: 240_000 });
+  await page.close();
+});
