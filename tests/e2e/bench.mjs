@@ -6,7 +6,9 @@
 //    the time from Start to the first step, time to ready and to the first token,
 //    generation tokens/s with the default model;
 //  - the wasm module's size, raw and gzipped.
-//   node tests/e2e/bench.mjs [--seconds S]    (after ./build.sh web)
+//  - with --toy, a toy task trained with the page's defaults for it: its time and score;
+//  - the backend the page chose by measurement, and when.
+//   node tests/e2e/bench.mjs [--seconds S] [--toy]    (after ./build.sh web)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +21,7 @@ const arg = (name, dflt) => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const TRAIN_SECONDS = arg('--seconds', 30);
+const TOY = process.argv.includes('--toy');
 const CORPUS = path.join(ROOT, 'www/data/shakespeare.txt');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -26,6 +29,19 @@ function native(steps = 30) {
   const out = execFileSync(BIN, ['train', '--data', CORPUS, '--preset', 'baby', '--steps', String(steps), '--backend', 'cpu', '--json'], { encoding: 'utf8' });
   const ms = out.trim().split('\n').map((l) => JSON.parse(l)).slice(3).map((l) => l.ms_per_step);
   return { command: `tinygpt train --preset baby --backend cpu --steps ${steps}`, ms_per_step_median: +median(ms).toFixed(1), ms_per_step_min: +Math.min(...ms).toFixed(1) };
+}
+
+// A toy task with the page's defaults for it (the `toy` preset): wall time to the end of the
+// run and the held-out exact match the page reports.
+async function toyRun(page) {
+  await page.check('input[name=corpus][value=toy]');
+  await page.selectOption('#toytask', 'reverse');
+  const steps = Number(await page.inputValue('#steps'));
+  const t0 = Date.now();
+  await page.click('[data-testid=train-start]');
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=train-step]').textContent) >= n && document.body.dataset.training === '0', steps, { timeout: 900_000, polling: 100 });
+  await page.waitForFunction(() => /exact match/.test(document.querySelector('#toyscore').textContent), null, { timeout: 120_000 });
+  return { task: 'reverse', steps, seconds: +((Date.now() - t0) / 1000).toFixed(1), score: await page.textContent('#toyscore') };
 }
 
 const stepOf = (page) => page.$eval('[data-testid=train-step]', (e) => Number(e.textContent) || 0);
@@ -50,7 +66,11 @@ async function measure(srv, webgpu) {
     const tDone = Date.now() - g0;
     const n = await page.$$eval('[data-testid=output] .tok', (e) => e.length);
 
-    // the baby recipe on the Shakespeare corpus, as the native run
+    // the backend choice by measurement (a probe worker, started at ready), then the baby
+    // recipe on the Shakespeare corpus, as the native run
+    await page.waitForFunction(() => ['done', 'forced', 'failed'].includes(document.querySelector('#devchoice').dataset.state), null, { timeout: 300_000 });
+    const tChoice = Date.now() - t0;
+    const choice = (await page.textContent('#devchoice')).replace(/\s+/g, ' ').trim();
     await page.check('input[name=corpus][value=shakespeare]');
     await page.selectOption('#sizepreset', 'baby');
     await page.fill('#batch', '12');
@@ -65,6 +85,8 @@ async function measure(srv, webgpu) {
     await page.waitForTimeout(TRAIN_SECONDS * 1000);
     const [k2, w2] = [await stepOf(page), Date.now()];
     await page.click('[data-testid=train-pause]').catch(() => {});
+    await page.waitForFunction(() => document.body.dataset.training === '0', null, { timeout: 300_000 });
+    const toy = TOY ? await toyRun(page) : null;
     return {
       mode: webgpu ? 'WebGPU flag on' : 'WebGPU flag off',
       backend,
@@ -74,6 +96,10 @@ async function measure(srv, webgpu) {
       start_to_first_step_ms: firstStep,
       train_ms_per_step: k2 > k1 ? Math.round((w2 - w1) / (k2 - k1)) : null,
       steps_timed: k2 - k1,
+      choice_made_ms_after_navigation: tChoice,
+      choice,
+      trained_on: (await page.textContent('[data-testid=backend-badge]')).trim(),
+      toy,
     };
   } finally {
     await browser.close();
