@@ -5,13 +5,20 @@ use crate::backend::Backend;
 use crate::config::TrainConfig;
 use crate::data::{eval_windows, Dataset, Split};
 use crate::error::Result;
-use crate::model::{Gpt, StepStats};
+use crate::model::{Gpt, Shard, StepStats};
 use crate::rng::Rng;
 
 /// The batch of step `step` is a pure function of (seed, step), so a resumed run draws exactly
 /// the batches the uninterrupted run would have.
 pub fn batch_rng(seed: u64, step: u64) -> Rng {
     Rng::new(seed ^ step.wrapping_add(1).wrapping_mul(0xA24B_AED4_963E_E407))
+}
+
+/// Worker `k` of `of`'s rows of a batch of `b`: contiguous, the first `b % of` workers one more.
+pub fn shard_rows(b: usize, k: usize, of: usize) -> std::ops::Range<usize> {
+    let (q, r) = (b / of, b % of);
+    let start = k * q + k.min(r);
+    start..start + q + usize::from(k < r)
 }
 
 /// What a model trains on and how: the corpus split and the recipe. It owns both (no
@@ -37,6 +44,24 @@ impl Trainer {
     /// statistics of the one before (None at first); `Gpt::finish_lagged` returns the last one's.
     pub async fn step_lagged<B: Backend>(&self, model: &mut Gpt<B>) -> Result<Option<StepStats>> {
         train_step_lagged(model, &self.data, &self.tc).await
+    }
+
+    /// Data parallel: worker `k` of `of`'s part of the next step (its rows of the step's batch,
+    /// `shard_rows`), the gradients not yet applied. See `Gpt::shard_grads`.
+    pub async fn shard<B: Backend>(&self, model: &mut Gpt<B>, k: usize, of: usize) -> Result<Shard> {
+        let s = model.step as usize;
+        let (b, t) = (self.tc.batch_size, model.cfg.block_size);
+        let (x, y) = self.data.batch(Split::Train, b, t, &mut batch_rng(self.tc.seed, s as u64));
+        let rows = shard_rows(b, k, of);
+        let (x, y) = (&x[rows.start * t..rows.end * t], &y[rows.start * t..rows.end * t]);
+        model.shard_grads(x, y, rows.len(), t, b * t).await
+    }
+
+    /// Data parallel: the step's update with every worker's parts summed. See `Gpt::apply_grads`.
+    pub async fn apply<B: Backend>(&self, model: &mut Gpt<B>, total: &Shard, lr: Option<f32>) -> Result<StepStats> {
+        let s = model.step as usize;
+        let n = self.tc.batch_size * model.cfg.block_size;
+        model.apply_grads(total, n, lr.unwrap_or_else(|| self.tc.lr_at(s)), &self.tc).await
     }
 
     /// See [`estimate_val`].

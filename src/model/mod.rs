@@ -22,7 +22,7 @@ mod step;
 
 pub use layout::{param_specs, transpose, ParamSpec, Slot};
 pub use pe::sinusoidal_table;
-pub use step::StepStats;
+pub use step::{Shard, StepStats};
 
 use crate::backend::{Backend, Tensor};
 use crate::config::{ModelConfig, PosEncoding};
@@ -213,6 +213,14 @@ impl<B: Backend> Gpt<B> {
     /// (which must have had targets) into them.
     pub fn backward(&mut self) {
         let a = self.acts.as_ref().expect("forward() with targets first");
+        self.backward_over(a.b * a.t);
+    }
+
+    /// `backward` with the loss averaged over `n_total` positions instead of the forward's own
+    /// (data parallel: each worker's rows of a batch, so the workers' gradients sum to the
+    /// whole batch's).
+    pub(crate) fn backward_over(&mut self, n_total: usize) {
+        let a = self.acts.as_ref().expect("forward() with targets first");
         let (b, t) = (a.b, a.t);
         let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
         let n = b * t;
@@ -222,7 +230,7 @@ impl<B: Backend> Gpt<B> {
         for &gb in &tb.grads {
             be.zero(gb);
         }
-        be.crossentropy_backward(a.dlogits, a.logits, a.targets, n, v, 1.0 / n as f32);
+        be.crossentropy_backward(a.dlogits, a.logits, a.targets, n, v, 1.0 / n_total as f32);
         be.matmul_backward(a.d.dln, g.wte[0].1, None, a.dlogits, a.lnf, p.wte[0].1, n, c, v);
         let last = a.layers.last().map_or(a.encoded, |l| l.res3);
         be.zero(a.d.dstream);

@@ -19,6 +19,30 @@ pub struct StepStats {
     pub lr: f32,
 }
 
+/// One worker's part of a data-parallel step: its loss and hit sums and its gradients (every
+/// parameter, flattened in buffer order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shard {
+    pub loss_sum: f32,
+    pub hit_sum: f32,
+    pub grads: Vec<f32>,
+}
+
+impl Shard {
+    /// The parts of all workers, summed in worker order (so every worker gets the same bits).
+    pub fn sum(parts: &[&Shard]) -> Shard {
+        let mut out = parts[0].clone();
+        for p in &parts[1..] {
+            out.loss_sum += p.loss_sum;
+            out.hit_sum += p.hit_sum;
+            for (o, g) in out.grads.iter_mut().zip(&p.grads) {
+                *o += g;
+            }
+        }
+        out
+    }
+}
+
 /// What training adds to a model: gradients and the two AdamW moments, cut as the params.
 pub(super) struct TrainBufs {
     pub grads: Vec<Tensor>,
@@ -166,6 +190,43 @@ impl<B: Backend> Gpt<B> {
                 }
             },
         }
+    }
+
+    /// Data parallel, a worker's half of a step: forward and backward of its `b` rows of the
+    /// step's batch, the loss averaged over `n_total` positions (every worker's rows), so the
+    /// workers' gradients sum to the whole batch's. Returns this worker's part: loss and hit
+    /// sums and the gradients, flattened in buffer order. Changes no weight.
+    pub async fn shard_grads(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, n_total: usize) -> Result<Shard> {
+        self.finish_lagged().await?;
+        self.record_forward(inputs, Some(targets), b, t)?;
+        self.backward_over(n_total);
+        let s = self.backend.read(self.stats.view(0, 2)).await;
+        let tb = self.train.as_ref().expect("record_forward with targets allocates it");
+        let mut grads = Vec::with_capacity(self.num_params());
+        for g in tb.grads.clone() {
+            grads.extend(self.backend.read(g).await);
+        }
+        Ok(Shard { loss_sum: s[0], hit_sum: s[1], grads })
+    }
+
+    /// Data parallel, the other half: the workers' parts summed (`Shard::sum`, in worker order,
+    /// so every worker applies the same numbers) go in as the gradients, then the update of
+    /// `train_step` (global-norm clipping and AdamW with `lr`). Every worker calling it with the
+    /// same sum keeps the same weights.
+    pub async fn apply_grads(&mut self, total: &Shard, n_total: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
+        self.ensure_train()?;
+        let tb = self.train.as_ref().expect("allocated above");
+        if total.grads.len() != tb.grads.iter().map(|g| g.len).sum::<usize>() {
+            return Err(Error::State(format!("{} gradients given for a model of {} parameters", total.grads.len(), self.num_params())));
+        }
+        let mut at = 0;
+        for g in tb.grads.clone() {
+            self.backend.write(g, &total.grads[at..at + g.len]);
+            at += g.len;
+        }
+        let updated = self.record_update(lr, tc);
+        let gn = self.backend.read(self.stats.view(2, 1)).await;
+        self.check_step(&[total.loss_sum, total.hit_sum, gn[0]], n_total, lr, updated, self.step)
     }
 
     /// The statistics of the last `train_step_lagged`, if any is unread.

@@ -41,7 +41,7 @@ mod lab;
 mod training;
 
 pub use calibrate::{choose_backends, Calibration, Timing};
-pub use training::{ChunkEnd, Event, Policy, StepReport};
+pub use training::{ChunkEnd, DataParallel, Event, Exchange, Policy, StepReport};
 
 /// Where new models run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,6 +163,8 @@ pub struct Session {
     in_flight_ms: f64,
     /// Test hook: the next training step gets a NaN learning rate.
     nan_next: bool,
+    /// Data-parallel training: this worker's place and link (None: this session alone).
+    dp: Option<DataParallel>,
 }
 
 impl Default for Session {
@@ -192,6 +194,7 @@ impl Session {
             stream: Utf8Stream::new(),
             in_flight_ms: 0.0,
             nan_next: false,
+            dp: None,
         }
     }
 
@@ -467,7 +470,38 @@ impl Session {
         let poisoned = std::mem::take(&mut self.nan_next).then(|| TrainConfig { lr: f32::NAN, min_lr: f32::NAN, ..trainer.tc.clone() });
         let pol = self.policy;
         let in_flight = &mut self.in_flight_ms;
-        with_model!(model, m => training::chunk(m, trainer, poisoned, pol, n, in_flight, &mut on_event).await)
+        let dp = self.dp.as_mut();
+        with_model!(model, m => training::chunk(m, trainer, poisoned, dp, pol, n, in_flight, &mut on_event).await)
+    }
+
+    /// Trains as worker `k` of `of` (data parallel, `None`: alone again). Every worker is a
+    /// Session holding the same model (its checkpoint, moments and step) prepared on the same
+    /// corpus and recipe; each takes its rows of every step's batch (`train::shard_rows`), the
+    /// parts are summed through `link` and every worker applies the same update, so the
+    /// weights stay identical and equal a lone session's within float rounding of the
+    /// gradient sums. Worker 0 runs `train_chunk` (the policy: evaluations, samples, saves);
+    /// the others call `peer_step` in a loop.
+    pub fn set_data_parallel(&mut self, dp: Option<DataParallel>) -> Result<()> {
+        if let Some(d) = &dp {
+            let b = self.recipe.as_ref().map_or(0, |t| t.batch_size);
+            if d.of < 2 || d.k >= d.of || b < d.of {
+                return Err(Error::Config(format!("data parallel: worker {} of {} needs at least {} sequences per batch (the recipe has {b})", d.k, d.of, d.of)));
+            }
+        }
+        self.dp = dp;
+        Ok(())
+    }
+
+    /// One data-parallel step as a worker other than 0 (see `set_data_parallel`).
+    pub async fn peer_step(&mut self) -> Result<StepReport> {
+        let trainer = self.trainer.as_ref().ok_or_else(|| Error::State("prepare training first".into()))?;
+        let dp = self.dp.as_mut().ok_or_else(|| Error::State("peer_step: not a data-parallel worker".into()))?;
+        let model = self.model.as_mut().ok_or_else(no_model)?;
+        let t0 = training::now_ms();
+        let s = with_model!(model, m => training::dp_step(m, trainer, dp, None).await)?;
+        let ms = training::now_ms() - t0;
+        let tokens = (trainer.tc.batch_size * self.config()?.block_size) as f64;
+        Ok(StepReport { step: s.step as usize, loss: s.loss, acc: s.acc, lr: s.lr, grad_norm: s.grad_norm, ms, tokens_per_s: tokens / (ms / 1e3) })
     }
 
     /// Loss, accuracy and number of predictions over `tokens` in consecutive non-overlapping

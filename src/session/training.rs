@@ -5,7 +5,9 @@
 use crate::backend::Backend;
 use crate::config::TrainConfig;
 use crate::error::Result;
-use crate::model::{Gpt, StepStats};
+use crate::model::{Gpt, Shard, StepStats};
+use std::future::Future;
+use std::pin::Pin;
 use crate::train::{self, Trainer};
 use serde::Serialize;
 
@@ -89,11 +91,36 @@ pub(super) fn now_ms() -> f64 {
     }
 }
 
+/// Data-parallel training's link to the other workers (each a Session with its own model and
+/// the same data and recipe, so all hold the same weights): see `Session::set_data_parallel`.
+pub trait Exchange {
+    /// Sends this worker's part of step `step` and returns every worker's, summed in worker
+    /// order (`Shard::sum`), so that every worker applies the same numbers.
+    fn exchange<'a>(&'a mut self, step: u32, mine: Shard) -> Pin<Box<dyn Future<Output = Result<Shard>> + 'a>>;
+}
+
+/// This worker's place among `of` and its link to the others.
+pub struct DataParallel {
+    pub k: usize,
+    pub of: usize,
+    pub link: Box<dyn Exchange>,
+}
+
+/// One data-parallel step: this worker's part, the exchange, the update with the sum (`lr`:
+/// the recipe's at this step unless given).
+pub(super) async fn dp_step<B: Backend>(m: &mut Gpt<B>, tr: &Trainer, dp: &mut DataParallel, lr: Option<f32>) -> Result<StepStats> {
+    let mine = tr.shard(m, dp.k, dp.of).await?;
+    let total = dp.link.exchange(m.step + 1, mine).await?;
+    tr.apply(m, &total, lr).await
+}
+
 /// The training loop, once, for every backend: see `Session::train_chunk`.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn chunk<B: Backend>(
     m: &mut Gpt<B>,
     tr: &Trainer,
     poisoned: Option<TrainConfig>,
+    mut dp: Option<&mut DataParallel>,
     pol: Policy,
     n: usize,
     in_flight_ms: &mut f64,
@@ -115,13 +142,23 @@ pub(super) async fn chunk<B: Backend>(
         // the step settles at once when the chunk ends with it or an evaluation follows it
         let settle = taken + 1 >= n || next >= total || [pol.eval_every, pol.sample_every, pol.save_every].iter().any(|&e| Policy::due(e, next, total));
         let t0 = now_ms();
-        let r = match poisoned.take() {
-            Some(tc) => train::train_step_lagged(m, &tr.data, &tc).await,
-            None => tr.step_lagged(m).await,
+        let mut settled: Vec<(StepStats, f64)> = match (poisoned.take(), dp.as_deref_mut()) {
+            // data parallel: each step is settled by its exchange
+            (p, Some(dp)) => {
+                let s = dp_step(m, tr, dp, p.map(|tc| tc.lr)).await?;
+                vec![(s, now_ms() - t0)]
+            }
+            (p, None) => {
+                let r = match p {
+                    Some(tc) => train::train_step_lagged(m, &tr.data, &tc).await,
+                    None => tr.step_lagged(m).await,
+                };
+                let d = now_ms() - t0;
+                let s = r?.map(|s| (s, *in_flight_ms)).into_iter().collect();
+                *in_flight_ms = d;
+                s
+            }
         };
-        let d = now_ms() - t0;
-        let mut settled: Vec<(StepStats, f64)> = r?.map(|s| (s, *in_flight_ms)).into_iter().collect();
-        *in_flight_ms = d;
         taken += 1;
         if settle {
             let t1 = now_ms();

@@ -1,0 +1,156 @@
+//! Data-parallel training (the page's two workers): two Sessions, each with half of every
+//! batch, exchanging gradients, train as one Session alone does, within float rounding of the
+//! gradient sums, and keep identical weights.
+
+use pollster::block_on;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use tinygpt::checkpoint::{self, Store};
+use tinygpt::config::{PosEncoding, TrainConfig};
+use tinygpt::error::Result;
+use tinygpt::model::Shard;
+use tinygpt::session::{DataParallel, Event, Exchange, NewModel, Session};
+use tinygpt::tokenizer::TokenizerKind;
+
+const TEXT: &str = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n";
+
+fn recipe() -> TrainConfig {
+    // an odd batch: the workers' halves are 3 and 2 rows
+    TrainConfig { batch_size: 5, steps: 12, lr: 3e-3, min_lr: 3e-4, warmup: 2, eval_batches: 2, seed: 9, ..TrainConfig::default() }
+}
+
+fn session() -> Session {
+    let shape = NewModel { n_layer: 2, n_head: 2, n_embd: 16, block_size: 8, pos: PosEncoding::Learned, tokenizer: TokenizerKind::Char };
+    let mut s = Session::new();
+    block_on(s.new_model(&TEXT.repeat(20), &shape, recipe())).unwrap();
+    s
+}
+
+/// Two mailboxes: what each worker posted for the other, in step order.
+type Mail = Rc<RefCell<[VecDeque<(u32, Shard)>; 2]>>;
+
+struct Link {
+    k: usize,
+    mail: Mail,
+}
+
+impl Exchange for Link {
+    fn exchange<'a>(&'a mut self, step: u32, mine: Shard) -> Pin<Box<dyn Future<Output = Result<Shard>> + 'a>> {
+        self.mail.borrow_mut()[self.k].push_back((step, mine.clone()));
+        let other = 1 - self.k;
+        Box::pin(std::future::poll_fn(move |_| {
+            let theirs = self.mail.borrow_mut()[other].pop_front();
+            assert!(theirs.as_ref().is_none_or(|(s, _)| *s == step), "the workers are at the same step");
+            match theirs {
+                None => Poll::Pending,
+                Some((_, t)) => {
+                    let parts = if self.k == 0 { [&mine, &t] } else { [&t, &mine] };
+                    Poll::Ready(Ok(Shard::sum(&parts)))
+                }
+            }
+        }))
+    }
+}
+
+/// Polls two futures in turn until both are done (the two workers, in one thread).
+fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    let (mut ra, mut rb) = (None, None);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1_000_000 {
+        if ra.is_none() {
+            if let Poll::Ready(x) = a.as_mut().poll(&mut cx) {
+                ra = Some(x);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(x) = b.as_mut().poll(&mut cx) {
+                rb = Some(x);
+            }
+        }
+        if let (Some(_), Some(_)) = (&ra, &rb) {
+            return (ra.unwrap(), rb.unwrap());
+        }
+    }
+    panic!("the two workers did not finish: a deadlock in the exchange");
+}
+
+fn losses(ev: &[Event]) -> Vec<f32> {
+    ev.iter().filter_map(|e| if let Event::Step(r) = e { Some(r.loss) } else { None }).collect()
+}
+
+#[test]
+fn two_workers_train_as_one_session_does() {
+    // alone
+    let mut alone = session();
+    let mut ev = Vec::new();
+    block_on(alone.train_chunk(100, |e| ev.push(e.clone()))).unwrap();
+    let want = losses(&ev);
+    assert_eq!(want.len(), 12);
+
+    // two workers: the same model (worker 1 loads worker 0's checkpoint, as the page's peer does)
+    let mut w0 = session();
+    let mut w1 = Session::new();
+    block_on(w1.load(checkpoint::from_bytes(&block_on(w0.checkpoint_bytes(Store::Full)).unwrap(), "w0").unwrap())).unwrap();
+    w1.prepare_training(&TEXT.repeat(20), recipe()).unwrap();
+    let mail: Mail = Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()]));
+    w0.set_data_parallel(Some(DataParallel { k: 0, of: 2, link: Box::new(Link { k: 0, mail: mail.clone() }) })).unwrap();
+    w1.set_data_parallel(Some(DataParallel { k: 1, of: 2, link: Box::new(Link { k: 1, mail }) })).unwrap();
+    let mut ev0 = Vec::new();
+    let (chunks, peer) = both(
+        async {
+            // in chunks, as the page runs it: a chunk boundary changes nothing
+            let mut ends = Vec::new();
+            for n in [1, 4, 100] {
+                ends.push(w0.train_chunk(n, |e| ev0.push(e.clone())).await.unwrap());
+            }
+            ends
+        },
+        async {
+            let mut steps = Vec::new();
+            for _ in 0..12 {
+                steps.push(w1.peer_step().await.unwrap());
+            }
+            steps
+        },
+    );
+    assert!(chunks.last().unwrap().done);
+    let got = losses(&ev0);
+    let peer_losses: Vec<f32> = peer.iter().map(|r| r.loss).collect();
+    assert_eq!(got, peer_losses, "both workers report the same loss (the sum of both halves)");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "step {}: two workers {g}, alone {w}", i + 1);
+    }
+    assert!(ev0.iter().any(|e| matches!(e, Event::Eval { .. })), "worker 0 runs the policy: evaluations too");
+
+    // the same weights on both workers, bit for bit; the lone session's within 1e-5
+    let weights = |s: &mut Session| checkpoint::from_bytes(&block_on(s.checkpoint_bytes(Store::Weights)).unwrap(), "x").unwrap().tensors;
+    let (a, b, c) = (weights(&mut w0), weights(&mut w1), weights(&mut alone));
+    let mut worst = 0f32;
+    for (n, x) in &a {
+        assert!(x == &b[n], "{n} differs between the workers");
+        for (p, q) in x.iter().zip(&c[n]) {
+            worst = worst.max((p - q).abs());
+        }
+    }
+    assert!(worst <= 1e-5, "largest weight difference from training alone: {worst}");
+    assert_eq!((w0.step(), w1.step()), (12, 12));
+}
+
+#[test]
+fn a_batch_smaller_than_the_workers_is_refused() {
+    let mut s = Session::new();
+    let shape = NewModel { n_layer: 1, n_head: 1, n_embd: 8, block_size: 4, pos: PosEncoding::Learned, tokenizer: TokenizerKind::Char };
+    block_on(s.new_model(&TEXT.repeat(5), &shape, TrainConfig { batch_size: 1, ..recipe() })).unwrap();
+    let mail: Mail = Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()]));
+    let e = s.set_data_parallel(Some(DataParallel { k: 0, of: 2, link: Box::new(Link { k: 0, mail }) })).unwrap_err();
+    assert_eq!(e.kind(), "config");
+    assert!(e.to_string().contains("at least 2 sequences"), "{e}");
+    assert_eq!(tinygpt::train::shard_rows(5, 0, 2), 0..3);
+    assert_eq!(tinygpt::train::shard_rows(5, 1, 2), 3..5);
+    assert_eq!(tinygpt::train::shard_rows(4, 1, 2), 2..4);
+}
