@@ -9,6 +9,7 @@ use crate::checkpoint;
 use crate::config::{preset, PosEncoding, TrainConfig, PRESET_NAMES};
 use crate::error::Error;
 use crate::hf;
+use crate::model::Shard;
 use crate::sample::SampleConfig;
 use crate::session::{BackendChoice, Event, NewModel, Session};
 use crate::tokenizer::TokenizerKind;
@@ -376,6 +377,26 @@ impl Engine {
         to_js(&Chunk { events, step: end.step, total: end.total, done: end.done })
     }
 
+    /// Trains as worker `k` of `of` (data parallel), or alone again with `exchange` null.
+    /// `exchange(step, loss_sum, hit_sum, grads: Float32Array)` sends this worker's part of a
+    /// step to the others and resolves to theirs, `{loss_sum, hit_sum, grads: Float32Array}`
+    /// (with two workers: the other's); the engine sums the parts in worker order. Worker 0
+    /// calls `train_chunk`, the others `peer_step`. See `Session::set_data_parallel`.
+    pub fn set_data_parallel(&mut self, k: u32, of: u32, exchange: JsValue) -> Result<(), JsValue> {
+        if exchange.is_null() || exchange.is_undefined() {
+            return self.s.set_data_parallel(None).map_err(js_err);
+        }
+        let f: js_sys::Function = exchange.dyn_into().map_err(|_| js_err(Error::Config("set_data_parallel: exchange must be a function".into())))?;
+        let link = Box::new(JsExchange { f, k: k as usize });
+        self.s.set_data_parallel(Some(crate::session::DataParallel { k: k as usize, of: of as usize, link })).map_err(js_err)
+    }
+
+    /// One data-parallel step as a worker other than 0: `{step, loss, acc, lr, grad_norm, ms,
+    /// tokens_per_s}`.
+    pub async fn peer_step(&mut self) -> Result<JsValue, JsValue> {
+        to_js(&self.s.peer_step().await.map_err(js_err)?)
+    }
+
     /// The logit lens of `text` (its last block_size tokens): `{tokens: [str], ids: [int], cut:
     /// bool, layers: [[[{id, token, prob}] x k per position] per stream 0..=L]}`; stream L is
     /// the model's next-token distribution.
@@ -472,5 +493,31 @@ impl hf::Folder for BlobFolder {
 impl Default for Engine {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The page's link between its training workers: a JS function that posts this worker's part
+/// of a step and resolves to the other worker's (worker.js, over a MessagePort).
+struct JsExchange {
+    f: js_sys::Function,
+    k: usize,
+}
+
+impl crate::session::Exchange for JsExchange {
+    fn exchange<'a>(&'a mut self, step: u32, mine: Shard) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::error::Result<Shard>> + 'a>> {
+        Box::pin(async move {
+            let fail = |m: String| Error::State(format!("the other training worker, step {step}: {m}"));
+            let args = js_sys::Array::of4(&step.into(), &mine.loss_sum.into(), &mine.hit_sum.into(), &js_sys::Float32Array::from(mine.grads.as_slice()).into());
+            let p = self.f.apply(&JsValue::NULL, &args).map_err(|e| fail(format!("{e:?}")))?;
+            let v = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(p)).await.map_err(|e| fail(e.as_string().unwrap_or_else(|| format!("{e:?}"))))?;
+            let get = |k: &str| js_sys::Reflect::get(&v, &k.into()).map_err(|_| fail(format!("no {k}")));
+            let num = |k: &str| get(k)?.as_f64().map(|x| x as f32).ok_or_else(|| fail(format!("{k} is not a number")));
+            let grads: js_sys::Float32Array = get("grads")?.dyn_into().map_err(|_| fail("grads is not a Float32Array".into()))?;
+            let theirs = Shard { loss_sum: num("loss_sum")?, hit_sum: num("hit_sum")?, grads: grads.to_vec() };
+            if theirs.grads.len() != mine.grads.len() {
+                return Err(fail(format!("{} gradients, expected {}", theirs.grads.len(), mine.grads.len())));
+            }
+            Ok(if self.k == 0 { Shard::sum(&[&mine, &theirs]) } else { Shard::sum(&[&theirs, &mine]) })
+        })
     }
 }

@@ -7,7 +7,8 @@
 //    generation tokens/s with the default model;
 //  - the wasm module's size, raw and gzipped.
 //  - with --toy, a toy task trained with the page's defaults for it: its time and score;
-//  - the backend the page chose by measurement, and when.
+//  - the backend the page chose by measurement, and when; the flag-off run again in one
+//    worker (?workers=1) next to the default two (data parallel).
 //   node tests/e2e/bench.mjs [--seconds S] [--toy]    (after ./build.sh web)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -46,11 +47,11 @@ async function toyRun(page) {
 
 const stepOf = (page) => page.$eval('[data-testid=train-step]', (e) => Number(e.textContent) || 0);
 
-async function measure(srv, webgpu) {
+async function measure(srv, webgpu, query = '') {
   const browser = await launch({ webgpu });
   try {
     const t0 = Date.now();
-    const { page } = await openPage(browser, srv.url);
+    const { page } = await openPage(browser, `${srv.url}${query}`);
     await ready(page);
     const tReady = Date.now() - t0;
     const backend = (await page.textContent('[data-testid=backend-badge]')).trim();
@@ -88,7 +89,7 @@ async function measure(srv, webgpu) {
     await page.waitForFunction(() => document.body.dataset.training === '0', null, { timeout: 300_000 });
     const toy = TOY ? await toyRun(page) : null;
     return {
-      mode: webgpu ? 'WebGPU flag on' : 'WebGPU flag off',
+      mode: (webgpu ? 'WebGPU flag on' : 'WebGPU flag off') + (query ? ` ${query}` : ''),
       backend,
       ready_ms: tReady,
       first_token_ms_after_click: tFirst,
@@ -99,6 +100,7 @@ async function measure(srv, webgpu) {
       choice_made_ms_after_navigation: tChoice,
       choice,
       trained_on: (await page.textContent('[data-testid=backend-badge]')).trim(),
+      workers: (await page.textContent('[data-testid=device-workers]')).trim(),
       toy,
     };
   } finally {
@@ -111,7 +113,7 @@ const srv = await startServer();
 try {
   const nat = native();
   const rows = [];
-  for (const webgpu of [true, false]) rows.push(await measure(srv, webgpu));
+  for (const [webgpu, q] of [[true, ''], [false, ''], [false, '?workers=1']]) rows.push(await measure(srv, webgpu, q));
   const best = Math.min(...rows.map((r) => r.train_ms_per_step ?? Infinity));
   console.log(JSON.stringify({
     date: new Date().toISOString(),

@@ -74,6 +74,12 @@ export function createEngine() {
     prepare_training: method('prepare_training'),
     // {events, step, total, done}.
     train_chunk: method('train_chunk'),
+    // Data-parallel training (two workers, each with half of every batch; see train.js):
+    // `port` (a MessagePort to the other worker) is moved there.
+    connect_peer: (port, k, of) => call('connect_peer', [port, k, of], [port]),
+    disconnect_peer: method('disconnect_peer'),
+    // The other worker's step loop; rejects only when a step fails.
+    peer_run: method('peer_run'),
     fault: method('fault'),
     test_fault: method('test_fault'),
     // Bytes of wasm memory (the page tests' leak check; not an Engine method).

@@ -42,7 +42,7 @@ async function main() {
   const fake = f && { cpu: { train_step_ms: f[0], decode_token_ms: f[1] }, gpu: { train_step_ms: f[2], decode_token_ms: f[3] } };
   const placement = createPlacement({ engine, state, device, forced, fake });
   gen.setPlacement(placement);
-  const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device, placement });
+  const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device, placement, workers: params.get('workers') === '1' ? 1 : 2 });
   const model = createModel(part('model'), { ...deps, pauseTraining: train.stop, clearOutput: gen.clearOutput });
   msg.onRecover(train.recover);
   // Hooks the page tests use to inject faults (only with ?testhooks in the URL).

@@ -17,6 +17,7 @@
 //   'scores'  (scores)        the head scores of the probe (head_scores), with the ablation
 //   'scrub'   (snapshot|null) the training scrubber shows a snapshot (null: live)
 //   'placement' (placement)   what calibration found and where each job runs (placement.js)
+//   'workers' (text)          how many workers the training run uses, and why
 export function createState() {
   const events = new EventTarget();
   const state = {

@@ -53,8 +53,47 @@ async function adapterInfo() {
   }
 }
 
+// Data-parallel training: the MessagePort to the other training worker, the parts it sent
+// ahead (it may finish a step first) and the exchange waiting for its part.
+let peerPort = null;
+const arrived = [];
+let waiting = null;
+
+function exchange(step, loss_sum, hit_sum, grads) {
+  return new Promise((resolve, reject) => {
+    waiting = { step, resolve, reject };
+    peerPort.postMessage({ step, loss_sum, hit_sum, grads }, [grads.buffer]);
+    deliver();
+  });
+}
+function deliver() {
+  if (!waiting || !arrived.length) return;
+  const m = arrived.shift();
+  const w = waiting;
+  waiting = null;
+  if (m.step !== w.step) w.reject(new Error(`the workers are out of step (${m.step} and ${w.step})`));
+  else w.resolve(m);
+}
+
 // Requests that are more than a call of the same name.
 const special = {
+  // Joins data-parallel training as worker k of `of`, linked to the other worker by `port`.
+  connect_peer(port, k, of) {
+    peerPort = port;
+    arrived.length = 0;
+    port.onmessage = (e) => { arrived.push(e.data); deliver(); };
+    engine.set_data_parallel(k, of, exchange);
+  },
+  disconnect_peer() {
+    engine.set_data_parallel(0, 0, null);
+    peerPort?.close();
+    peerPort = null;
+    waiting = null;
+  },
+  // The other worker's loop: one data-parallel step after another, until it is terminated.
+  async peer_run() {
+    for (;;) await engine.peer_step();
+  },
   // The first call loads the module and makes the Engine; later ones (after a GPU fault) pick
   // the backend again for the next model. The answer adds what the browser says of its GPU.
   async init(preferGpu) {

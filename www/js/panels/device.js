@@ -112,6 +112,7 @@ export function createDevice(root, { badge, notice, state, msg }) {
   }
   const capitalFirst = (t) => t.charAt(0).toUpperCase() + t.slice(1);
 
+  state.on('workers', (text) => { $('devworkers').textContent = text; });
   state.on('placement', (p) => {
     showPlacement(p);
     if (state.device && notice.hidden) show(state.device.dev, state.device.preferGpu, false);

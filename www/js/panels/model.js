@@ -8,7 +8,7 @@ import { pageError } from '../engine.js';
 import { fullStop } from '../messages.js';
 
 const MAX_CKPT = 1024 * 1024 * 1024; // checkpoints
-const DEFAULT_MODEL = 'shakespeare-baby.safetensors';
+const DEFAULT_MODEL = 'shakespeare.safetensors';
 
 // The files of a picked folder: only its top level (a cloned repository also holds .git/ and
 // other subfolders, whose files may share a name with the ones wanted).

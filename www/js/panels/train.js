@@ -7,6 +7,7 @@ import { byId } from '../dom.js';
 import { lineChart, pushDecimated } from '../viz.js';
 import * as store from '../store.js';
 import { capital } from '../messages.js';
+import { createEngine } from '../engine.js';
 import { createCorpus } from './corpus.js';
 import { createRecipe } from './recipe.js';
 
@@ -16,7 +17,7 @@ const MAX_CHUNK = 16;
 // `seed()` is the Generate panel's seed (it seeds training too); `setPrompt(text)` replaces
 // the prompt when a new vocabulary cannot read it; `device` is the Device panel; `placement`
 // moves the model to the backend measured faster at training before a run.
-export function createTrain(root, { engine, state, msg, describe, seed, setPrompt, device, placement }) {
+export function createTrain(root, { engine, state, msg, describe, seed, setPrompt, device, placement, workers = 2 }) {
   const $ = byId(root);
   let prepared = false; // the engine holds the data and recipe of the current settings
   let resumable = false; // the model came from a checkpoint: Start continues it
@@ -26,6 +27,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   let lastGood = null; // {bytes, step}: the last save, what a GPU fault goes back to
   let sampled = -1; // the step of the last sample
   let loop = null; // the running training, a promise
+  let prep = null; // {text, m, t}: what the engine was last prepared with (the peer gets the same)
   const unprepare = () => { prepared = false; };
   // a toy task starts from the `toy` preset: a size and step count that learn it in minutes
   const corpus = createCorpus($('corpus'), { msg, describe, seed, changed: (kind) => { unprepare(); if (kind === 'toy') recipe.usePreset('toy'); } });
@@ -38,6 +40,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     recipe.validate(m, t);
     state.emit('prepared', c.text);
     state.setInfo(await engine.prepare_training(c.text, m, t, !fresh), 'prepare');
+    prep = { text: c.text, m, t };
     // a new vocabulary may not cover the prompt: start from a line of the new corpus instead
     try {
       await engine.encode(state.prompt);
@@ -70,6 +73,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     // a save of the starting point, so a GPU fault before the first autosave loses nothing
     lastGood = null;
     await save(state.info.step);
+    const peer = await startPeer();
     state.setTraining(true);
     $('trainstart').disabled = true;
     $('trainpause').disabled = false;
@@ -84,6 +88,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     } catch (e) {
       failure = await failed(e);
     }
+    if (peer) await stopPeer(peer);
     state.setTraining(false);
     $('trainpause').disabled = true;
     // the message and the ways on are at the top of the page: bring them into view
@@ -97,6 +102,36 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     }
     if (failure === 'numeric') msg.offerRecovery(['lr']);
     await wrapUp(finished);
+  }
+
+  // Data parallel on the CPU path: a second worker with its own engine, the same model (the
+  // save just made) and recipe, takes half of every batch; the two exchange gradients each
+  // step (engine.js connect_peer) and apply the same update, so the weights stay identical.
+  // Returns the peer, or null (said in the Device panel) when training runs in one worker.
+  async function startPeer() {
+    const one = (why) => { state.emit('workers', `Training runs in one worker: ${why}.`); return null; };
+    if (workers < 2) return one('?workers=1 in the address');
+    if (state.device.dev.backend !== 'cpu') return one('it runs on the GPU');
+    if ((navigator.hardwareConcurrency || 1) < 2) return one('this browser reports one core');
+    if (prep.t.batch_size < 2) return one('the batch has one sequence');
+    const peer = createEngine();
+    try {
+      await peer.init(false);
+      await peer.load_checkpoint(lastGood.bytes.slice(0), 'the training peer');
+      await peer.prepare_training(prep.text, prep.m, prep.t, true);
+      const ch = new MessageChannel();
+      await Promise.all([engine.connect_peer(ch.port1, 0, 2), peer.connect_peer(ch.port2, 1, 2)]);
+      peer.peer_run().catch(() => {}); // its failures show as the main worker's exchange failing
+      state.emit('workers', `Training runs in 2 workers (data parallel): each computes half of every batch of ${prep.t.batch_size} on a core of its own, then they exchange gradients and apply the same update.`);
+      return peer;
+    } catch (e) {
+      peer.terminate();
+      return one(`the second worker could not start (${describe(e)})`);
+    }
+  }
+  async function stopPeer(peer) {
+    peer.terminate();
+    await engine.disconnect_peer().catch(() => {});
   }
 
   // Runs chunks of steps until paused or done (true when done). A chunk of about CHUNK_MS,
