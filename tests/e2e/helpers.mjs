@@ -2,7 +2,7 @@
 // by playwright-core, console-error capture and screenshots under target/e2e/.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -10,7 +10,15 @@ import { chromium } from 'playwright-core';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'target/release/tinygpt');
 export const SHOTS = path.join(ROOT, 'target/e2e');
-export const MODEL = path.join(ROOT, 'www/models/shakespeare-baby.safetensors');
+export const MODEL = path.join(ROOT, 'www/models/shakespeare.safetensors');
+// The default model's shape, from its safetensors header (so the tests follow a retrained model):
+// {n_layer, n_head, n_embd, block_size, ...} and `info`, the Model panel's "L layers × H heads, width C".
+export const MODEL_CONFIG = (() => {
+  const b = readFileSync(MODEL);
+  const n = Number(b.readBigUInt64LE(0));
+  const c = JSON.parse(JSON.parse(b.subarray(8, 8 + n).toString('utf8')).__metadata__.config);
+  return { ...c, info: `${c.n_layer} layers × ${c.n_head} heads, width ${c.n_embd}` };
+})();
 mkdirSync(SHOTS, { recursive: true });
 
 export function checkBuilt() {
