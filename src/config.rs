@@ -229,7 +229,7 @@ pub fn preset(name: &str) -> Result<Preset> {
         "page" => Ok(Preset {
             name: "page",
             model: ModelConfig { n_layer: 6, n_head: 6, n_embd: 192, block_size: 128, ..ModelConfig::default() },
-            train: TrainConfig { batch_size: 16, steps: 6000, lr: 2e-3, min_lr: 2e-4, warmup: 200, eval_interval: 500, ..TrainConfig::default() },
+            train: TrainConfig { batch_size: 16, steps: 4000, lr: 2e-3, min_lr: 2e-4, warmup: 200, eval_interval: 500, ..TrainConfig::default() },
         }),
         "small" => Ok(Preset {
             name: "small",
