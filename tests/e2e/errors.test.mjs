@@ -33,14 +33,14 @@ test('the controls, size presets and tokenizers come from the engine', async () 
   for (const [id, k] of [['maxtokens', 'max_tokens'], ['temperature', 'temperature'], ['topk', 'top_k'], ['topp', 'top_p'], ['seed', 'seed']]) {
     assert.equal(Number(await page.inputValue(`#${id}`)), d.sample[k], id);
   }
-  // the loaded default model is baby-shaped and keeps its recipe: the page shows both
-  const baby = d.presets.find((p) => p.name === 'baby');
-  assert.equal(await page.inputValue('#sizepreset'), 'baby');
+  // the loaded default model is `page`-shaped and keeps its recipe (the preset's): the page shows both
+  const def = d.presets.find((p) => p.name === 'page');
+  assert.equal(await page.inputValue('#sizepreset'), 'page');
   for (const [id, k] of [['nlayer', 'n_layer'], ['nhead', 'n_head'], ['nembd', 'n_embd'], ['blocksize', 'block_size']]) {
-    assert.equal(Number(await page.inputValue(`#${id}`)), baby.model[k], id);
+    assert.equal(Number(await page.inputValue(`#${id}`)), def.model[k], id);
   }
   for (const [id, k] of [['batch', 'batch_size'], ['lr', 'lr'], ['steps', 'steps']]) {
-    assert.equal(Number(await page.inputValue(`#${id}`)), d.train[k], id);
+    assert.equal(Number(await page.inputValue(`#${id}`)), def.train[k], id);
   }
   // a preset picked from the engine's list sets its shape
   const tiny = d.presets.find((p) => p.name === 'tiny');
