@@ -178,11 +178,7 @@ impl Engine {
     /// reason: str|null}` where `reason` says why the CPU was chosen.
     pub async fn init(&mut self, prefer_gpu: bool) -> Result<JsValue, JsValue> {
         let choice = if prefer_gpu { BackendChoice::AnyGpu } else { BackendChoice::Cpu };
-        let mut r = self.s.use_backend(choice).await.map_err(js_err)?;
-        if r.backend == "webgpu" {
-            r.adapter = format!("WebGPU: {}", r.adapter);
-        }
-        to_js(&r)
+        backend_report(self.s.use_backend(choice).await.map_err(js_err)?)
     }
 
     /// Moves the current model (weights, AdamW moments, step; the training data stays) to a
@@ -191,11 +187,7 @@ impl Engine {
     /// what `init` returns. On error the model stays where it was.
     pub async fn move_to(&mut self, to_gpu: bool) -> Result<JsValue, JsValue> {
         let choice = if to_gpu { BackendChoice::Gpu } else { BackendChoice::Cpu };
-        let mut r = self.s.move_to(choice).await.map_err(js_err)?;
-        if r.backend == "webgpu" {
-            r.adapter = format!("WebGPU: {}", r.adapter);
-        }
-        to_js(&r)
+        backend_report(self.s.move_to(choice).await.map_err(js_err)?)
     }
 
     /// Runs every op on a GPU device and on the CPU backend with the same random inputs:
@@ -494,6 +486,14 @@ impl Default for Engine {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// `init`'s and `move_to`'s answer: the report, the adapter named as the browser's WebGPU one.
+fn backend_report(mut r: crate::session::BackendReport) -> Result<JsValue, JsValue> {
+    if r.backend == "webgpu" {
+        r.adapter = format!("WebGPU: {}", r.adapter);
+    }
+    to_js(&r)
 }
 
 /// The page's link between its training workers: a JS function that posts this worker's part

@@ -38,34 +38,12 @@ macro_rules! with_model {
 // after the macro, so the submodules can use it
 mod calibrate;
 mod lab;
+mod placement;
 mod training;
 
 pub use calibrate::{choose_backends, Calibration, Timing};
+pub use placement::{BackendChoice, BackendReport};
 pub use training::{ChunkEnd, DataParallel, Event, Exchange, Policy, StepReport};
-
-/// Where new models run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackendChoice {
-    /// A hardware GPU when there is one, else the CPU backend (a software adapter such as
-    /// lavapipe is slower than the CPU backend, so it is skipped). The CLI's default.
-    Auto,
-    /// Any GPU adapter, software ones included, else the CPU backend, saying why (the page).
-    AnyGpu,
-    /// The GPU, or an error when there is none.
-    Gpu,
-    Cpu,
-}
-
-/// What `use_backend` chose and why.
-#[derive(Clone, Debug, Serialize)]
-pub struct BackendReport {
-    /// "webgpu" (any wgpu adapter) or "cpu".
-    pub backend: &'static str,
-    /// The adapter, or "CPU (WebAssembly)" / "CPU".
-    pub adapter: String,
-    /// Why the CPU was chosen, when it was.
-    pub reason: Option<String>,
-}
 
 /// Where the current model came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -195,78 +173,6 @@ impl Session {
             in_flight_ms: 0.0,
             nan_next: false,
             dp: None,
-        }
-    }
-
-    /// Chooses where new models run (the current model, if any, stays where it is).
-    pub async fn use_backend(&mut self, choice: BackendChoice) -> Result<BackendReport> {
-        let cpu = |s: &mut Session, reason: Option<String>| {
-            s.gpu = false;
-            s.spare = None;
-            s.backend_name = cpu_name().into();
-            BackendReport { backend: "cpu", adapter: s.backend_name.clone(), reason }
-        };
-        if choice == BackendChoice::Cpu {
-            return Ok(cpu(self, Some("the CPU was requested".into())));
-        }
-        match GpuBackend::new().await {
-            Ok(g) if choice == BackendChoice::Auto && g.adapter_info().device_type == wgpu::DeviceType::Cpu => Ok(cpu(
-                self,
-                Some(format!("the only GPU adapter is a software one ({}), slower than the CPU backend; --backend gpu forces it", g.describe())),
-            )),
-            Ok(g) => {
-                self.gpu = true;
-                self.backend_name = g.describe();
-                self.spare = Some(g);
-                Ok(BackendReport { backend: "webgpu", adapter: self.backend_name.clone(), reason: None })
-            }
-            Err(e) if choice == BackendChoice::Gpu => Err(e),
-            Err(e) => Ok(cpu(self, Some(e.message()))),
-        }
-    }
-
-    /// Moves the current model (weights, AdamW moments, step) to `choice`'s backend, keeping
-    /// its recipe, training data and source; new models go there too. The page does this
-    /// between jobs when calibration found the other backend faster for the next one. A
-    /// generation in progress ends (its KV cache was on the old backend). On error the model
-    /// and the backend choice stay as they were.
-    pub async fn move_to(&mut self, choice: BackendChoice) -> Result<BackendReport> {
-        let before = (self.gpu, self.backend_name.clone());
-        let spare = self.spare.take();
-        let report = match self.use_backend(choice).await {
-            Ok(r) => r,
-            Err(e) => {
-                (self.gpu, self.backend_name, self.spare) = (before.0, before.1, spare);
-                return Err(e);
-            }
-        };
-        let on_gpu = matches!(self.model, Some(AnyModel::Gpu(_)));
-        if self.model.is_none() || on_gpu == self.gpu {
-            return Ok(report);
-        }
-        let moved = async {
-            let bytes = self.checkpoint_bytes(Store::Full).await?;
-            let ck = checkpoint::from_bytes(&bytes, "the model being moved")?;
-            Ok::<_, Error>(if self.gpu { AnyModel::Gpu(ck.into_model(self.gpu_device().await?)?.0) } else { AnyModel::Cpu(ck.into_model(CpuBackend::new())?.0) })
-        }
-        .await;
-        match moved {
-            Ok(m) => {
-                self.model = Some(m);
-                self.generator = None;
-                Ok(report)
-            }
-            Err(e) => {
-                (self.gpu, self.backend_name, self.spare) = (before.0, before.1, spare);
-                Err(e)
-            }
-        }
-    }
-
-    async fn gpu_device(&mut self) -> Result<GpuBackend> {
-        match self.spare.take() {
-            Some(g) => Ok(g),
-            None => GpuBackend::new().await,
         }
     }
 
@@ -472,36 +378,6 @@ impl Session {
         let in_flight = &mut self.in_flight_ms;
         let dp = self.dp.as_mut();
         with_model!(model, m => training::chunk(m, trainer, poisoned, dp, pol, n, in_flight, &mut on_event).await)
-    }
-
-    /// Trains as worker `k` of `of` (data parallel, `None`: alone again). Every worker is a
-    /// Session holding the same model (its checkpoint, moments and step) prepared on the same
-    /// corpus and recipe; each takes its rows of every step's batch (`train::shard_rows`), the
-    /// parts are summed through `link` and every worker applies the same update, so the
-    /// weights stay identical and equal a lone session's within float rounding of the
-    /// gradient sums. Worker 0 runs `train_chunk` (the policy: evaluations, samples, saves);
-    /// the others call `peer_step` in a loop.
-    pub fn set_data_parallel(&mut self, dp: Option<DataParallel>) -> Result<()> {
-        if let Some(d) = &dp {
-            let b = self.recipe.as_ref().map_or(0, |t| t.batch_size);
-            if d.of < 2 || d.k >= d.of || b < d.of {
-                return Err(Error::Config(format!("data parallel: worker {} of {} needs at least {} sequences per batch (the recipe has {b})", d.k, d.of, d.of)));
-            }
-        }
-        self.dp = dp;
-        Ok(())
-    }
-
-    /// One data-parallel step as a worker other than 0 (see `set_data_parallel`).
-    pub async fn peer_step(&mut self) -> Result<StepReport> {
-        let trainer = self.trainer.as_ref().ok_or_else(|| Error::State("prepare training first".into()))?;
-        let dp = self.dp.as_mut().ok_or_else(|| Error::State("peer_step: not a data-parallel worker".into()))?;
-        let model = self.model.as_mut().ok_or_else(no_model)?;
-        let t0 = training::now_ms();
-        let s = with_model!(model, m => training::dp_step(m, trainer, dp, None).await)?;
-        let ms = training::now_ms() - t0;
-        let tokens = (trainer.tc.batch_size * self.config()?.block_size) as f64;
-        Ok(StepReport { step: s.step as usize, loss: s.loss, acc: s.acc, lr: s.lr, grad_norm: s.grad_norm, ms, tokens_per_s: tokens / (ms / 1e3) })
     }
 
     /// Loss, accuracy and number of predictions over `tokens` in consecutive non-overlapping

@@ -4,7 +4,8 @@
 
 use crate::backend::Backend;
 use crate::config::TrainConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use super::{no_model, AnyModel, Session};
 use crate::model::{Gpt, Shard, StepStats};
 use std::future::Future;
 use std::pin::Pin;
@@ -187,3 +188,34 @@ pub(super) async fn chunk<B: Backend>(
     }
 }
 
+impl Session {
+    /// Trains as worker `k` of `of` (data parallel, `None`: alone again). Every worker is a
+    /// Session holding the same model (its checkpoint, moments and step) prepared on the same
+    /// corpus and recipe; each takes its rows of every step's batch (`train::shard_rows`), the
+    /// parts are summed through `link` and every worker applies the same update, so the
+    /// weights stay identical and equal a lone session's within float rounding of the
+    /// gradient sums. Worker 0 runs `train_chunk` (the policy: evaluations, samples, saves);
+    /// the others call `peer_step` in a loop.
+    pub fn set_data_parallel(&mut self, dp: Option<DataParallel>) -> Result<()> {
+        if let Some(d) = &dp {
+            let b = self.recipe.as_ref().map_or(0, |t| t.batch_size);
+            if d.of < 2 || d.k >= d.of || b < d.of {
+                return Err(Error::Config(format!("data parallel: worker {} of {} needs at least {} sequences per batch (the recipe has {b})", d.k, d.of, d.of)));
+            }
+        }
+        self.dp = dp;
+        Ok(())
+    }
+
+    /// One data-parallel step as a worker other than 0 (see `set_data_parallel`).
+    pub async fn peer_step(&mut self) -> Result<StepReport> {
+        let trainer = self.trainer.as_ref().ok_or_else(|| Error::State("prepare training first".into()))?;
+        let dp = self.dp.as_mut().ok_or_else(|| Error::State("peer_step: not a data-parallel worker".into()))?;
+        let model = self.model.as_mut().ok_or_else(no_model)?;
+        let t0 = now_ms();
+        let s = with_model!(model, m => dp_step(m, trainer, dp, None).await)?;
+        let ms = now_ms() - t0;
+        let tokens = (trainer.tc.batch_size * self.config()?.block_size) as f64;
+        Ok(StepReport { step: s.step as usize, loss: s.loss, acc: s.acc, lr: s.lr, grad_norm: s.grad_norm, ms, tokens_per_s: tokens / (ms / 1e3) })
+    }
+}
