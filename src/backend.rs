@@ -55,6 +55,23 @@ pub struct AdamWStep {
     pub max_norm: f32,
 }
 
+/// One dropout mask, drawn from a hash rather than stored: element i (counted from `base`) is
+/// kept when `hash(base + i ^ seed) >= threshold` and then scaled by `scale`, zeroed otherwise.
+/// Forward and backward recompute the same mask from the same four numbers, so nothing is kept
+/// between them, and two backends (or two data-parallel workers, each with its own `base`)
+/// draw the same bits. See `cpu::dropout`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DropoutMask {
+    pub seed: u32,
+    /// The index of the first element in the whole batch (a worker's first row times the row's
+    /// elements), so a shard of a batch draws the shard of the whole batch's mask.
+    pub base: u32,
+    /// round(p · 2³²): the drop probability p in the hash's units.
+    pub threshold: u32,
+    /// 1 / (1 - p), so the expected value of a kept-or-zeroed element is the element.
+    pub scale: f32,
+}
+
 /// A readback started by `Backend::read_start`, to be finished by `read_done`.
 #[derive(Debug)]
 pub struct Pending {
@@ -139,6 +156,11 @@ pub trait Backend {
     /// h·hs..(h+1)·hs (hs = C/NH) are set to 0 at every row. The model applies it to a layer's
     /// attention output (attn.c_proj's input); its backward is the same op on that gradient.
     fn head_mask(&mut self, y: Tensor, keep: Tensor, n: usize, c: usize, nh: usize);
+
+    // ---- dropout ----
+    /// y[N] in place: each element kept and scaled by m.scale, or set to 0, by the mask `m`
+    /// (see `DropoutMask`). Its backward is the same op with the same mask on the gradient.
+    fn dropout(&mut self, y: Tensor, m: &DropoutMask, n: usize);
 
     // ---- residual add ----
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize);

@@ -123,6 +123,10 @@ pub struct TrainConfig {
     pub weight_decay: f32,
     /// Clip the global gradient norm to this; 0 disables.
     pub grad_clip: f32,
+    /// Dropout probability in training, on the embeddings and on each block's two projection
+    /// outputs (GPT-2's embd_pdrop and resid_pdrop); 0 disables. Evaluation and generation
+    /// never drop.
+    pub dropout: f32,
     /// Steps between validation estimates; 0 disables.
     pub eval_interval: usize,
     /// Batches averaged in each validation estimate (nanoGPT's eval_iters).
@@ -145,6 +149,7 @@ impl Default for TrainConfig {
             eps: 1e-8,
             weight_decay: 0.1,
             grad_clip: 1.0,
+            dropout: 0.0,
             eval_interval: 250,
             eval_batches: 20,
             seed: 1337,
@@ -174,6 +179,9 @@ impl TrainConfig {
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return bad(format!("weight_decay: expected >= 0, got {}", self.weight_decay));
+        }
+        if !(0.0..0.95).contains(&self.dropout) {
+            return bad(format!("dropout: expected [0, 0.95), got {}", self.dropout));
         }
         if !(self.grad_clip >= 0.0 && self.grad_clip.is_finite()) {
             return bad(format!("grad_clip: expected >= 0 (0 = off), got {}", self.grad_clip));

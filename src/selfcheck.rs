@@ -90,6 +90,14 @@ async fn run_all<X: Backend>(be: &mut X) -> Vec<(&'static str, Vec<f32>)> {
     let res = b.zeros(be, N * C);
     be.residual_forward(res, x, dout, N * C);
     out.push(("residual_forward", be.read(res).await));
+    let hm = b.put(be, &rand(N * C, 13));
+    let keep = b.put(be, &[1.0, 0.0, 1.0]);
+    be.head_mask(hm, keep, N, C, NH);
+    out.push(("head_mask", be.read(hm).await));
+    // a worker's base and a seed of all bits: the mask's hash in u32 on both
+    let dr = b.put(be, &rand(N * C, 14));
+    be.dropout(dr, &crate::cpu::dropout::mask(0.2, 0x9e37_79b9, 77), N * C);
+    out.push(("dropout", be.read(dr).await));
 
     let logits = b.put(be, &rand(N * V, 11));
     let tg: Vec<u32> = (0..N).map(|_| r.below(V) as u32).collect();

@@ -54,7 +54,7 @@ impl Trainer {
         let (x, y) = self.data.batch(Split::Train, b, t, &mut batch_rng(self.tc.seed, s as u64));
         let rows = shard_rows(b, k, of);
         let (x, y) = (&x[rows.start * t..rows.end * t], &y[rows.start * t..rows.end * t]);
-        model.shard_grads(x, y, rows.len(), t, b * t).await
+        model.shard_grads(x, y, rows.len(), t, rows.start, b * t, &self.tc).await
     }
 
     /// Data parallel: the step's update with every worker's parts summed. See `Gpt::apply_grads`.

@@ -245,3 +245,47 @@ fn head_mask_zeroes_exactly_the_ablated_heads_columns() {
     head_mask::head_mask(&mut twice, &[0.0, 1.0, 1.0, 0.0], n, c, nh);
     assert!(twice.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
+
+#[test]
+fn dropout_keeps_about_one_minus_p_scaled_and_is_its_own_backward() {
+    use tinygpt::backend::DropoutMask;
+    use tinygpt::cpu::dropout::{self, kept, mask};
+    let n = 100_000;
+    for p in [0.1f32, 0.2, 0.5] {
+        let m = mask(p, 42, 0);
+        let mut y = vec![1.5f32; n];
+        dropout::dropout(&mut y, &m, n);
+        let k = y.iter().filter(|&&v| v != 0.0).count();
+        // binomial: 5 standard deviations of n·p·(1-p)
+        let (want, sd) = (n as f64 * (1.0 - p as f64), (n as f64 * p as f64 * (1.0 - p as f64)).sqrt());
+        assert!((k as f64 - want).abs() < 5.0 * sd, "p {p}: kept {k} of {n}, expected about {want}");
+        assert!(y.iter().all(|&v| v == 0.0 || v == 1.5 * (1.0 / (1.0 - p))), "kept elements are scaled by 1/(1-p) exactly");
+        // the mean is kept in expectation
+        let mean = y.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        assert!((mean - 1.5).abs() < 5.0 * sd / n as f64 * 1.5 / (1.0 - p as f64), "p {p}: mean {mean}");
+        // as its own backward: applying it to a gradient zeroes the same elements
+        let mut g = vec![2.0f32; n];
+        dropout::dropout(&mut g, &m, n);
+        assert!(y.iter().zip(&g).all(|(a, b)| (*a == 0.0) == (*b == 0.0)));
+    }
+    // a worker's rows from `base` on draw the tail of the whole batch's mask
+    let whole = mask(0.3, 9, 0);
+    let tail = DropoutMask { base: 1234, ..whole };
+    let (mut a, mut b) = (vec![1.0f32; 5000], vec![1.0f32; 5000 - 1234]);
+    dropout::dropout(&mut a, &whole, 5000);
+    dropout::dropout(&mut b, &tail, 5000 - 1234);
+    assert_eq!(&a[1234..], &b[..]);
+    // other seeds give other masks, neighbouring indices are not correlated
+    let other = mask(0.3, 10, 0);
+    let same = (0..10_000u32).filter(|&i| kept(&whole, i) == kept(&other, i)).count();
+    assert!((same as f64 - 5800.0).abs() < 250.0, "two seeds agree on {same} of 10000 (independent: 0.7²+0.3² = 58%)");
+    let pairs = (0..9_999u32).filter(|&i| kept(&whole, i) && kept(&whole, i + 1)).count();
+    assert!((pairs as f64 - 4899.0).abs() < 250.0, "neighbours both kept {pairs} times (independent: 49%)");
+    // a dropped NaN becomes 0, a kept one stays NaN; p = 0 keeps everything unchanged
+    let mut z = vec![f32::NAN; 64];
+    dropout::dropout(&mut z, &mask(0.5, 1, 0), 64);
+    assert!(z.iter().any(|v| *v == 0.0) && z.iter().any(|v| v.is_nan()));
+    let mut same = vec![0.7f32; 64];
+    dropout::dropout(&mut same, &mask(0.0, 1, 0), 64);
+    assert!(same.iter().all(|&v| v == 0.7));
+}

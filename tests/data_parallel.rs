@@ -18,15 +18,15 @@ use tinygpt::tokenizer::TokenizerKind;
 
 const TEXT: &str = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n";
 
-fn recipe() -> TrainConfig {
+fn recipe(dropout: f32) -> TrainConfig {
     // an odd batch: the workers' halves are 3 and 2 rows
-    TrainConfig { batch_size: 5, steps: 12, lr: 3e-3, min_lr: 3e-4, warmup: 2, eval_batches: 2, seed: 9, ..TrainConfig::default() }
+    TrainConfig { batch_size: 5, steps: 12, lr: 3e-3, min_lr: 3e-4, warmup: 2, eval_batches: 2, seed: 9, dropout, ..TrainConfig::default() }
 }
 
-fn session() -> Session {
+fn session(dropout: f32) -> Session {
     let shape = NewModel { n_layer: 2, n_head: 2, n_embd: 16, block_size: 8, pos: PosEncoding::Learned, tokenizer: TokenizerKind::Char };
     let mut s = Session::new();
-    block_on(s.new_model(&TEXT.repeat(20), &shape, recipe())).unwrap();
+    block_on(s.new_model(&TEXT.repeat(20), &shape, recipe(dropout))).unwrap();
     s
 }
 
@@ -85,18 +85,31 @@ fn losses(ev: &[Event]) -> Vec<f32> {
 
 #[test]
 fn two_workers_train_as_one_session_does() {
+    two_workers_case(0.0);
+}
+
+/// With dropout each worker draws its rows of the whole batch's masks (by its first row), so
+/// the two still train as one session does.
+#[test]
+fn two_workers_with_dropout_train_as_one_session_does() {
+    let (plain, dropped) = (two_workers_case(0.0), two_workers_case(0.2));
+    assert!(plain.iter().zip(&dropped).all(|(a, b)| a != b), "dropout changes every loss: {plain:?} {dropped:?}");
+}
+
+/// Trains alone and as two workers with `dropout`; checks they agree and returns the losses.
+fn two_workers_case(dropout: f32) -> Vec<f32> {
     // alone
-    let mut alone = session();
+    let mut alone = session(dropout);
     let mut ev = Vec::new();
     block_on(alone.train_chunk(100, |e| ev.push(e.clone()))).unwrap();
     let want = losses(&ev);
     assert_eq!(want.len(), 12);
 
     // two workers: the same model (worker 1 loads worker 0's checkpoint, as the page's peer does)
-    let mut w0 = session();
+    let mut w0 = session(dropout);
     let mut w1 = Session::new();
     block_on(w1.load(checkpoint::from_bytes(&block_on(w0.checkpoint_bytes(Store::Full)).unwrap(), "w0").unwrap())).unwrap();
-    w1.prepare_training(&TEXT.repeat(20), recipe()).unwrap();
+    w1.prepare_training(&TEXT.repeat(20), recipe(dropout)).unwrap();
     let mail: Mail = Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()]));
     w0.set_data_parallel(Some(DataParallel { k: 0, of: 2, link: Box::new(Link { k: 0, mail: mail.clone() }) })).unwrap();
     w1.set_data_parallel(Some(DataParallel { k: 1, of: 2, link: Box::new(Link { k: 1, mail }) })).unwrap();
@@ -139,13 +152,14 @@ fn two_workers_train_as_one_session_does() {
     }
     assert!(worst <= 1e-5, "largest weight difference from training alone: {worst}");
     assert_eq!((w0.step(), w1.step()), (12, 12));
+    want
 }
 
 #[test]
 fn a_batch_smaller_than_the_workers_is_refused() {
     let mut s = Session::new();
     let shape = NewModel { n_layer: 1, n_head: 1, n_embd: 8, block_size: 4, pos: PosEncoding::Learned, tokenizer: TokenizerKind::Char };
-    block_on(s.new_model(&TEXT.repeat(5), &shape, TrainConfig { batch_size: 1, ..recipe() })).unwrap();
+    block_on(s.new_model(&TEXT.repeat(5), &shape, TrainConfig { batch_size: 1, ..recipe(0.0) })).unwrap();
     let mail: Mail = Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()]));
     let e = s.set_data_parallel(Some(DataParallel { k: 0, of: 2, link: Box::new(Link { k: 0, mail }) })).unwrap_err();
     assert_eq!(e.kind(), "config");

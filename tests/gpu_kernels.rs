@@ -6,8 +6,8 @@
 mod common;
 use common::{assert_close, assert_close_nan, gpu_or_skip};
 use pollster::block_on;
-use tinygpt::backend::{AdamWStep, Backend, Tensor};
-use tinygpt::cpu::CpuBackend;
+use tinygpt::backend::{AdamWStep, Backend, DropoutMask, Tensor};
+use tinygpt::cpu::{dropout, CpuBackend};
 use tinygpt::gpu::{GpuBackend, MatmulVariant};
 use tinygpt::rng::Rng;
 
@@ -298,6 +298,33 @@ fn head_mask_matches_the_cpu() {
             panic!("the GPU reported: {f}");
         }
         assert_close_nan(&format!("head_mask N={n} C={c} NH={nh} keep={keep:?}"), &got, &want, 0.0, 0.0);
+    }
+}
+
+/// dropout on y [n] holding NaN and Inf at both ends: the whole buffer.
+fn dropout_case<Be: Backend>(be: &mut Be, n: usize, m: &DropoutMask) -> Vec<f32> {
+    let mut x = rand(n, 4);
+    x[0] = f32::NAN;
+    x[n - 1] = f32::INFINITY;
+    let y = put(be, &x, 5);
+    be.dropout(y, m, n);
+    whole(be, y)
+}
+
+#[test]
+fn dropout_matches_the_cpu_bit_for_bit() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    // odd lengths past one workgroup, a base offset (a data-parallel worker's rows) and one
+    // that wraps past 2³², p from none to most
+    let cases = [(N * C, dropout::mask(0.2, 17, 0)), (1, dropout::mask(0.5, 3, 9)), (70_001, dropout::mask(0.9, 0xdead_beef, 1_000_003)), (300, dropout::mask(0.1, 5, u32::MAX - 100)), (257, dropout::mask(0.0, 1, 0))];
+    for (n, m) in cases {
+        let want = dropout_case(&mut CpuBackend::new(), n, &m);
+        let got = dropout_case(&mut g, n, &m);
+        if let Some(f) = g.fault() {
+            panic!("the GPU reported: {f}");
+        }
+        // the same mask and one multiply: equal bits
+        assert_close_nan(&format!("dropout n={n} {m:?}"), &got, &want, 0.0, 0.0);
     }
 }
 

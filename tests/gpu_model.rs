@@ -37,9 +37,9 @@ fn corpus_t(t: usize) -> Dataset {
 }
 
 /// Losses of 10 steps, then 40 greedy tokens (the window slides at context t).
-async fn run<B: Backend>(be: B, pos: PosEncoding, t: usize) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
+async fn run<B: Backend>(be: B, pos: PosEncoding, t: usize, dropout: f32) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
     let cfg = config_t(pos, t);
-    let tc = TrainConfig { batch_size: 3, lr: 1e-2, warmup: 0, steps: 10, ..TrainConfig::default() };
+    let tc = TrainConfig { batch_size: 3, lr: 1e-2, warmup: 0, steps: 10, dropout, ..TrainConfig::default() };
     let data = corpus_t(t);
     let mut model = Gpt::new(cfg.clone(), be, 42).unwrap();
     let mut losses = Vec::new();
@@ -57,16 +57,17 @@ async fn run<B: Backend>(be: B, pos: PosEncoding, t: usize) -> (Vec<f32>, Vec<f3
 
 #[test]
 fn gpu_model_trains_and_generates_like_the_cpu() {
-    // context 13: fused attention kernels; 19: batched attention products on CPU adapters
-    for (pos, t) in [(PosEncoding::Learned, 13), (PosEncoding::Sinusoidal, 19)] {
+    // context 13: fused attention kernels; 19: batched attention products on CPU adapters;
+    // and with dropout, whose masks both backends draw from the same hash
+    for (pos, t, dropout) in [(PosEncoding::Learned, 13, 0.0), (PosEncoding::Sinusoidal, 19, 0.0), (PosEncoding::Learned, 13, 0.2)] {
         let Some(g) = gpu_or_skip() else { return };
-        let (gl, gp, gt) = block_on(run(g, pos, t));
-        let (cl, cp, ct) = block_on(run(CpuBackend::new(), pos, t));
-        eprintln!("{pos}: cpu losses {cl:?}\n{pos}: gpu losses {gl:?}");
+        let (gl, gp, gt) = block_on(run(g, pos, t, dropout));
+        let (cl, cp, ct) = block_on(run(CpuBackend::new(), pos, t, dropout));
+        eprintln!("{pos} dropout {dropout}: cpu losses {cl:?}\n{pos}: gpu losses {gl:?}");
         assert!(cl[9] < cl[0] - 0.5, "the model learns: {cl:?}");
-        assert_close(&format!("{pos} losses"), &gl, &cl, 1e-3, 0.0);
-        assert_close(&format!("{pos} params after 10 steps"), &gp, &cp, 2e-3, 1e-2);
-        assert_eq!(gt, ct, "{pos}: greedy tokens");
+        assert_close(&format!("{pos} dropout {dropout} losses"), &gl, &cl, 1e-3, 0.0);
+        assert_close(&format!("{pos} dropout {dropout} params after 10 steps"), &gp, &cp, 2e-3, 1e-2);
+        assert_eq!(gt, ct, "{pos} dropout {dropout}: greedy tokens");
     }
 }
 
@@ -75,7 +76,7 @@ fn gpu_model_trains_and_generates_like_the_cpu() {
 fn selfcheck_agrees_with_the_cpu() {
     let Some(mut g) = common::gpu_or_skip() else { return };
     let rows = pollster::block_on(tinygpt::selfcheck::compare(&mut tinygpt::cpu::CpuBackend::new(), &mut g));
-    assert_eq!(rows.len(), 17);
+    assert_eq!(rows.len(), 19);
     for (op, err) in rows {
         assert!(err < 1e-3, "{op}: relative error {err}");
     }
@@ -87,8 +88,8 @@ fn selfcheck_agrees_with_the_cpu() {
 fn gpu_model_cut_into_small_buffers_matches_the_cpu() {
     let Some(mut g) = gpu_or_skip() else { return };
     g.set_max_elems(4 * 48 * 48); // c_fc fits, the rest is spread over ~20 buffers
-    let (gl, _, gt) = block_on(run(g, PosEncoding::Learned, 13));
-    let (cl, _, ct) = block_on(run(CpuBackend::new(), PosEncoding::Learned, 13));
+    let (gl, _, gt) = block_on(run(g, PosEncoding::Learned, 13, 0.0));
+    let (cl, _, ct) = block_on(run(CpuBackend::new(), PosEncoding::Learned, 13, 0.0));
     assert_close("losses, params in many buffers", &gl, &cl, 1e-3, 0.0);
     assert_eq!(gt, ct, "greedy tokens");
 
@@ -202,7 +203,7 @@ async fn lagged<B: Backend>(be: B) -> Vec<f32> {
 
 #[test]
 fn lagged_steps_match_plain_ones_and_fail_as_a_whole() {
-    let (cl, _, _) = block_on(run(CpuBackend::new(), PosEncoding::Learned, 13));
+    let (cl, _, _) = block_on(run(CpuBackend::new(), PosEncoding::Learned, 13, 0.0));
     let cpu = block_on(lagged(CpuBackend::new()));
     assert_eq!(cpu, cl, "CPU: pipelined and plain steps give the same losses");
     let Some(g) = gpu_or_skip() else { return };

@@ -36,12 +36,13 @@ pub mod crossentropy;
 pub mod encoder;
 pub mod gelu;
 pub mod guard;
+pub mod dropout;
 pub mod head_mask;
 pub mod layernorm;
 pub mod matmul;
 pub mod residual;
 
-use crate::backend::{AdamWStep, Backend, Pending, Tensor};
+use crate::backend::{AdamWStep, Backend, DropoutMask, Pending, Tensor};
 use crate::error::{Error, Result};
 
 enum Store {
@@ -269,6 +270,11 @@ impl Backend for CpuBackend {
     fn head_mask(&mut self, y: Tensor, keep: Tensor, n: usize, c: usize, nh: usize) {
         let ([y], [k]) = self.views([y], [keep]);
         head_mask::head_mask(y, k, n, c, nh);
+    }
+
+    fn dropout(&mut self, y: Tensor, m: &DropoutMask, n: usize) {
+        let ([y], []) = self.views([y], []);
+        dropout::dropout(y, m, n);
     }
 
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize) {

@@ -70,6 +70,7 @@ shaders! {
     gelu { FORWARD = "gelu_forward", BACKWARD = "gelu_backward" }
     residual { FORWARD = "residual_forward" }
     head_mask { FORWARD = "head_mask" }
+    dropout { FORWARD = "dropout" }
     crossentropy { FORWARD = "crossentropy_forward", BACKWARD = "crossentropy_backward" }
     adamw { UPDATE = "adamw_update" }
     reduce { PARTIALS = "reduce_partials", FINAL = "reduce_final" }

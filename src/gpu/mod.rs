@@ -13,6 +13,7 @@ mod crossentropy;
 mod encoder;
 mod gelu;
 mod guard;
+mod dropout;
 mod head_mask;
 pub mod kernels;
 mod layernorm;
@@ -24,7 +25,7 @@ mod runtime;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::backend::{AdamWStep, Backend, Pending, Tensor};
+use crate::backend::{AdamWStep, Backend, DropoutMask, Pending, Tensor};
 use crate::error::Result;
 use context::Context;
 use kernels::Kernel;
@@ -258,6 +259,10 @@ impl Backend for GpuBackend {
 
     fn head_mask(&mut self, y: Tensor, keep: Tensor, n: usize, c: usize, nh: usize) {
         head_mask::forward(self, y, keep, n, c, nh);
+    }
+
+    fn dropout(&mut self, y: Tensor, m: &DropoutMask, n: usize) {
+        dropout::forward(self, y, m, n);
     }
 
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize) {

@@ -4,7 +4,7 @@
 //! layers). The one difference, how attention is called, is `Attn`. Its backward is below it.
 
 use super::layout::Block;
-use crate::backend::{Backend, Tensor};
+use crate::backend::{Backend, DropoutMask, Tensor};
 
 /// What one block's forward writes, N = B*Tq rows. Training keeps a set per layer for the
 /// backward pass; decoding passes the same buffers for every layer, with ln_1 and ln_2 in one
@@ -50,6 +50,15 @@ impl Attn {
     }
 }
 
+/// A training step's dropout in one block: the masks on the two projections' outputs
+/// (attn.c_proj and mlp.c_proj, before each is added to the residual stream), as GPT-2's
+/// resid_pdrop. Decoding and evaluation pass none.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BlockDrop {
+    pub attn: DropoutMask,
+    pub mlp: DropoutMask,
+}
+
 /// Gradient scratch for a block's backward, N = B*T; one set serves every layer (backward
 /// visits one layer at a time, and each buffer is consumed before the next layer's).
 #[derive(Clone, Copy, Debug)]
@@ -64,9 +73,9 @@ pub(super) struct BlockGrads {
 
 /// a = the block with parameters p applied to x [N,C]. With `keep` [NH] (1 kept, 0 ablated:
 /// see `Gpt::set_ablation`) the ablated heads' attention output is zeroed before attn.c_proj;
-/// without, nothing is added.
+/// without, nothing is added. With `drop`, dropout on both projections' outputs.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn forward<B: Backend>(be: &mut B, a: &BlockActs, x: Tensor, p: &Block, keep: Option<Tensor>, at: Attn, c: usize, nh: usize) {
+pub(super) fn forward<B: Backend>(be: &mut B, a: &BlockActs, x: Tensor, p: &Block, keep: Option<Tensor>, drop: Option<&BlockDrop>, at: Attn, c: usize, nh: usize) {
     let n = at.b * at.tq;
     be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, p.ln_1_w, p.ln_1_b, n, c);
     be.matmul_forward(a.qkv, a.ln1, p.c_attn_w, Some(p.c_attn_b), n, c, 3 * c);
@@ -75,26 +84,45 @@ pub(super) fn forward<B: Backend>(be: &mut B, a: &BlockActs, x: Tensor, p: &Bloc
         be.head_mask(a.atty, keep, n, c, nh);
     }
     be.matmul_forward(a.attproj, a.atty, p.attn_c_proj_w, Some(p.attn_c_proj_b), n, c, c);
+    // attproj and fcproj are not read by backward, so their dropout can be in place
+    if let Some(d) = drop {
+        be.dropout(a.attproj, &d.attn, n * c);
+    }
     be.residual_forward(a.res2, x, a.attproj, n * c);
     be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, p.ln_2_w, p.ln_2_b, n, c);
     be.matmul_forward(a.fch, a.ln2, p.c_fc_w, Some(p.c_fc_b), n, c, 4 * c);
     be.gelu_forward(a.fchg, a.fch, n * 4 * c);
     be.matmul_forward(a.fcproj, a.fchg, p.mlp_c_proj_w, Some(p.mlp_c_proj_b), n, 4 * c, c);
+    if let Some(d) = drop {
+        be.dropout(a.fcproj, &d.mlp, n * c);
+    }
     be.residual_forward(a.res3, a.res2, a.fcproj, n * c);
 }
 
-/// Back-propagates d.dstream = d(res3) through the block of `forward(a, x, p, keep,
+/// Back-propagates d.dstream = d(res3) through the block of `forward(a, x, p, keep, drop,
 /// Attn::full(..))`: parameter gradients are added into g, and d.dstream is left holding d(x).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn backward<B: Backend>(be: &mut B, g: &Block, d: &BlockGrads, a: &BlockActs, x: Tensor, p: &Block, keep: Option<Tensor>, b: usize, t: usize, c: usize, nh: usize) {
+pub(super) fn backward<B: Backend>(be: &mut B, g: &Block, d: &BlockGrads, a: &BlockActs, x: Tensor, p: &Block, keep: Option<Tensor>, drop: Option<&BlockDrop>, b: usize, t: usize, c: usize, nh: usize) {
     let n = b * t;
+    // d(projection out) = d(stream) through the projection's dropout mask, in the free dln
+    // scratch: the stream's own gradient goes on unmasked
+    let through = |be: &mut B, m: Option<&DropoutMask>| match m {
+        None => d.dstream,
+        Some(m) => {
+            be.copy(d.dln, d.dstream);
+            be.dropout(d.dln, m, n * c);
+            d.dln
+        }
+    };
     // res3 = res2 + fcproj passes d(res3) to both unchanged
-    be.matmul_backward(d.dfchg, g.mlp_c_proj_w, Some(g.mlp_c_proj_b), d.dstream, a.fchg, p.mlp_c_proj_w, n, 4 * c, c);
+    let dfcproj = through(be, drop.map(|d| &d.mlp));
+    be.matmul_backward(d.dfchg, g.mlp_c_proj_w, Some(g.mlp_c_proj_b), dfcproj, a.fchg, p.mlp_c_proj_w, n, 4 * c, c);
     be.gelu_backward(d.dfch, a.fch, d.dfchg, n * 4 * c);
     be.matmul_backward(d.dln, g.c_fc_w, Some(g.c_fc_b), d.dfch, a.ln2, p.c_fc_w, n, c, 4 * c);
     be.layernorm_backward(d.dstream, g.ln_2_w, g.ln_2_b, d.dln, a.res2, p.ln_2_w, a.ln2_mean, a.ln2_rstd, n, c);
     // now dstream = d(res2); res2 = x + attproj
-    be.matmul_backward(d.datty, g.attn_c_proj_w, Some(g.attn_c_proj_b), d.dstream, a.atty, p.attn_c_proj_w, n, c, c);
+    let dattproj = through(be, drop.map(|d| &d.attn));
+    be.matmul_backward(d.datty, g.attn_c_proj_w, Some(g.attn_c_proj_b), dattproj, a.atty, p.attn_c_proj_w, n, c, c);
     // the ablation zeroed those columns of atty: their gradient is zero the same way
     if let Some(keep) = keep {
         be.head_mask(d.datty, keep, n, c, nh);

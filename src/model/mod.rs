@@ -19,16 +19,19 @@ mod buffers;
 mod layout;
 mod pe;
 mod step;
+#[cfg(test)]
+mod tests;
 
 pub use layout::{param_specs, transpose, ParamSpec, Slot};
 pub use pe::sinusoidal_table;
 pub use step::{Shard, StepStats};
 
-use crate::backend::{Backend, Tensor};
+use crate::backend::{Backend, DropoutMask, Tensor};
+use crate::cpu::dropout::{hash, mask};
 use crate::config::{ModelConfig, PosEncoding};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use block::Attn;
+use block::{Attn, BlockDrop};
 use buffers::{Acts, Infer};
 use layout::{Layout, Views};
 use step::{InFlight, TrainBufs};
@@ -56,6 +59,38 @@ pub struct Gpt<B: Backend> {
     /// ablated) when it has any: a layer without one runs no mask op at all.
     ablated: Vec<(usize, usize)>,
     keep: Vec<Option<Tensor>>,
+    /// The dropout of the last forward pass (a training step's), which its backward repeats.
+    drop: Option<StepDropout>,
+}
+
+/// One training step's dropout: probability p on the embeddings (wte + positions) and on both
+/// projections' outputs in every block (GPT-2's embd_pdrop and resid_pdrop; attention
+/// probabilities are not dropped). Each of those 1 + 2·n_layer sites draws its own mask from
+/// the step's seed; `row0`, the first row of the batch this pass holds, makes a data-parallel
+/// worker draw its rows of the whole batch's masks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepDropout {
+    pub p: f32,
+    pub seed: u32,
+    pub row0: usize,
+}
+
+impl StepDropout {
+    /// Step `step`'s dropout for a run seeded `seed` (None when p is 0: no op runs at all).
+    pub fn for_step(p: f32, seed: u64, step: u32, row0: usize) -> Option<StepDropout> {
+        (p > 0.0).then(|| StepDropout { p, seed: hash(hash(seed as u32 ^ hash((seed >> 32) as u32)) ^ step), row0 })
+    }
+
+    /// The mask of site `site` (0: embeddings, 1 + 2l: block l's attn.c_proj, 2 + 2l: its
+    /// mlp.c_proj) over [rows, t, c] activations.
+    fn mask(&self, site: u32, t: usize, c: usize) -> DropoutMask {
+        mask(self.p, hash(self.seed ^ hash(site.wrapping_add(0x9e37_79b9))), (self.row0 * t * c) as u32)
+    }
+
+    fn block(&self, l: usize, t: usize, c: usize) -> BlockDrop {
+        let l = l as u32;
+        BlockDrop { attn: self.mask(1 + 2 * l, t, c), mlp: self.mask(2 + 2 * l, t, c) }
+    }
 }
 
 impl<B: Backend> Gpt<B> {
@@ -96,7 +131,7 @@ impl<B: Backend> Gpt<B> {
         };
         let stats = backend.alloc(4, "stats")?;
         let keep = vec![None; cfg.n_layer];
-        Ok(Gpt { cfg, backend, specs, step: 0, layout, params, pv, train: None, pe, stats, acts: None, infer: None, in_flight: None, ablated: Vec::new(), keep })
+        Ok(Gpt { cfg, backend, specs, step: 0, layout, params, pv, train: None, pe, stats, acts: None, infer: None, in_flight: None, ablated: Vec::new(), keep, drop: None })
     }
 
     /// wte as one tensor, which training and full-sequence forward passes need; a GPT-2 whose
@@ -145,7 +180,7 @@ impl<B: Backend> Gpt<B> {
     /// Forward pass over inputs[B,T]; with targets, also losses and hit counts.
     /// Returns (mean loss, accuracy) when targets are given.
     pub async fn forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<Option<(f32, f32)>> {
-        if !self.record_forward(inputs, targets, b, t)? {
+        if !self.record_forward(inputs, targets, b, t, None)? {
             return Ok(None);
         }
         let s = self.backend.read(self.stats.view(0, 2)).await;
@@ -154,8 +189,9 @@ impl<B: Backend> Gpt<B> {
     }
 
     /// Records the forward pass (and, with targets, the loss and hit sums into stats[0..2])
-    /// without reading anything back. Returns whether targets were given.
-    fn record_forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<bool> {
+    /// without reading anything back, with a training step's dropout if `drop`. Returns whether
+    /// targets were given.
+    fn record_forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize, drop: Option<StepDropout>) -> Result<bool> {
         self.check_batch(inputs, b, t)?;
         if let Some(tg) = targets {
             self.check_batch(tg, b, t)?;
@@ -171,9 +207,14 @@ impl<B: Backend> Gpt<B> {
         let be = &mut self.backend;
         be.write_u32(a.inputs, inputs);
         be.encoder_forward(a.encoded, a.inputs, wte, self.pe, b, t, c, 0);
+        self.drop = drop;
+        if let Some(d) = drop {
+            be.dropout(a.encoded, &d.mask(0, t, c), n * c);
+        }
         let mut x = a.encoded;
-        for ((la, p), &keep) in a.layers.iter().zip(&self.pv.blocks).zip(&self.keep) {
-            block::forward(be, la, x, p, keep, Attn::full(la.qkv, b, t), c, nh);
+        for (l, ((la, p), &keep)) in a.layers.iter().zip(&self.pv.blocks).zip(&self.keep).enumerate() {
+            let bd = drop.map(|d| d.block(l, t, c));
+            block::forward(be, la, x, p, keep, bd.as_ref(), Attn::full(la.qkv, b, t), c, nh);
             x = la.res3;
         }
         be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, x, self.pv.ln_f_w, self.pv.ln_f_b, n, c);
@@ -237,7 +278,11 @@ impl<B: Backend> Gpt<B> {
         be.layernorm_backward(a.d.dstream, g.ln_f_w, g.ln_f_b, a.d.dln, last, p.ln_f_w, a.lnf_mean, a.lnf_rstd, n, c);
         for l in (0..a.layers.len()).rev() {
             let x = if l == 0 { a.encoded } else { a.layers[l - 1].res3 };
-            block::backward(be, &g.blocks[l], &a.d, &a.layers[l], x, &p.blocks[l], self.keep[l], b, t, c, nh);
+            let bd = self.drop.map(|d| d.block(l, t, c));
+            block::backward(be, &g.blocks[l], &a.d, &a.layers[l], x, &p.blocks[l], self.keep[l], bd.as_ref(), b, t, c, nh);
+        }
+        if let Some(d) = self.drop {
+            be.dropout(a.d.dstream, &d.mask(0, t, c), n * c);
         }
         be.encoder_backward(g.wte[0].1, g.wpe, a.d.dstream, a.inputs, b, t, c);
     }
@@ -328,7 +373,7 @@ impl<B: Backend> Gpt<B> {
         let mut x = rows(s.encoded, c);
         for (l, p) in self.pv.blocks.iter().enumerate() {
             let (acts, at) = s.block(l, att[l], pos0, n, c);
-            block::forward(be, &acts, x, p, self.keep[l], at, c, nh);
+            block::forward(be, &acts, x, p, self.keep[l], None, at, c, nh);
             x = acts.res3;
         }
         // ln_f and the LM head on the last position only

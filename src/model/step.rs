@@ -2,7 +2,7 @@
 //! the pipelined `train_step_lagged` with the step in flight.
 
 use super::layout::{Slot, Views};
-use super::Gpt;
+use super::{Gpt, StepDropout};
 use crate::backend::{AdamWStep, Backend, Pending, Tensor};
 use crate::config::{PosEncoding, TrainConfig};
 use crate::error::{Error, Result};
@@ -151,7 +151,7 @@ impl<B: Backend> Gpt<B> {
     pub async fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
         // a lagged step still unread is settled first (its statistics are dropped)
         self.finish_lagged().await?;
-        self.record_forward(inputs, Some(targets), b, t)?;
+        self.record_forward(inputs, Some(targets), b, t, self.step_dropout(tc, 0))?;
         self.backward();
         let updated = self.record_update(lr, tc);
         let s = self.backend.read(self.stats.view(0, 3)).await;
@@ -166,7 +166,7 @@ impl<B: Backend> Gpt<B> {
     /// made the step already submitted behind it skip its update too, so the weights are the
     /// last good step's, as with `train_step`. A non-finite lr fails at once.
     pub async fn train_step_lagged(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<Option<StepStats>> {
-        self.record_forward(inputs, Some(targets), b, t)?;
+        self.record_forward(inputs, Some(targets), b, t, self.step_dropout(tc, 0))?;
         self.backward();
         if !self.record_update(lr, tc) {
             // a failure known now (non-finite lr): settle the step before, then report this one
@@ -192,13 +192,21 @@ impl<B: Backend> Gpt<B> {
         }
     }
 
+    /// The dropout of the step about to be taken (tc.dropout, seeded by tc.seed and the step's
+    /// number), for a batch whose first row is row `row0` of the step's; None without dropout.
+    fn step_dropout(&self, tc: &TrainConfig, row0: usize) -> Option<StepDropout> {
+        StepDropout::for_step(tc.dropout, tc.seed, self.step + 1, row0)
+    }
+
     /// Data parallel, a worker's half of a step: forward and backward of its `b` rows of the
-    /// step's batch, the loss averaged over `n_total` positions (every worker's rows), so the
-    /// workers' gradients sum to the whole batch's. Returns this worker's part: loss and hit
-    /// sums and the gradients, flattened in buffer order. Changes no weight.
-    pub async fn shard_grads(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, n_total: usize) -> Result<Shard> {
+    /// step's batch, starting at row `row0` (which places its part of the dropout masks), the
+    /// loss averaged over `n_total` positions (every worker's rows), so the workers' gradients
+    /// sum to the whole batch's. Returns this worker's part: loss and hit sums and the
+    /// gradients, flattened in buffer order. Changes no weight.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn shard_grads(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, row0: usize, n_total: usize, tc: &TrainConfig) -> Result<Shard> {
         self.finish_lagged().await?;
-        self.record_forward(inputs, Some(targets), b, t)?;
+        self.record_forward(inputs, Some(targets), b, t, self.step_dropout(tc, row0))?;
         self.backward_over(n_total);
         let s = self.backend.read(self.stats.view(0, 2)).await;
         let tb = self.train.as_ref().expect("record_forward with targets allocates it");

@@ -1,6 +1,7 @@
 // Training in two workers (data parallel, the CPU path): each worker computes half of every
 // batch and they exchange gradients. The same run in one worker (?workers=1) gives the same
-// losses (within the rounding of the gradient sums) and the same model.
+// losses (within the rounding of the gradient sums) and the same model, with dropout on: each
+// worker draws its rows of the whole batch's masks.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launch, openPage, ready, shot, generate, errorText } from './helpers.mjs';
@@ -27,6 +28,7 @@ async function run(query) {
   await page.selectOption('#sizepreset', 'tiny');
   await page.fill('#batch', '16');
   await page.fill('#steps', String(STEPS));
+  await page.fill('[data-testid=train-dropout]', '0.1');
   // every step's loss as it is drawn
   await page.evaluate(() => {
     window.__losses = [];

@@ -36,6 +36,9 @@ pub struct TrainArgs {
     /// Peak learning rate (min lr stays at a tenth of it).
     #[arg(long)]
     lr: Option<f32>,
+    /// Dropout probability in training (embeddings and both projections of every block), [0, 0.95).
+    #[arg(long)]
+    dropout: Option<f32>,
     /// Positional encoding.
     #[arg(long, value_enum)]
     pos: Option<PosArg>,
@@ -90,6 +93,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if let Some(lr) = a.lr {
         tc.lr = lr;
         tc.min_lr = lr / 10.0;
+    }
+    if let Some(d) = a.dropout {
+        tc.dropout = d;
     }
     if let Some(seed) = a.seed {
         tc.seed = seed;

@@ -1,12 +1,12 @@
 // The training panel's "Model and recipe": a new model's shape (a size preset or custom) and
-// tokenizer, and the recipe (batch, learning rate, steps). The presets, the tokenizers and
+// tokenizer, and the recipe (batch, learning rate, steps, dropout). The presets, the tokenizers and
 // every starting value are the engine's (`defaults()`) or those of the model just loaded.
 // Created with its fieldset.
 import { byId } from '../dom.js';
 import { pageError } from '../engine.js';
 
 const SHAPE = { n_layer: 'nlayer', n_head: 'nhead', n_embd: 'nembd', block_size: 'blocksize' };
-const RECIPE = { batch_size: 'batch', lr: 'lr', steps: 'steps' };
+const RECIPE = { batch_size: 'batch', lr: 'lr', steps: 'steps', dropout: 'dropout' };
 
 // "bpe:512" -> "BPE, 512"; "char" -> "characters".
 const tokenizerLabel = (t) => (t === 'char' ? 'characters' : t.replace('bpe:', 'BPE, '));
@@ -78,7 +78,7 @@ export function createRecipe(root, { state, changed }) {
     return $('lr').value;
   }
 
-  // A named preset's shape and recipe (batch, learning rate, steps), as the engine defines it.
+  // A named preset's shape and recipe (batch, learning rate, steps, dropout), as the engine defines it.
   function usePreset(name) {
     const p = presets().find((q) => q.name === name);
     if (!p) return;
