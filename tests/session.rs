@@ -236,6 +236,7 @@ fn moving_the_model_to_another_backend_keeps_the_run() {
     assert_eq!(moved.step(), 4, "the step goes with the model");
     if gpu.backend == "webgpu" {
         assert!(moved.describe_backend() != "CPU", "{}", moved.describe_backend());
+        assert!(gpu.compiled_ahead >= 20, "the move compiles the pipelines ahead: {}", gpu.compiled_ahead);
         block_on(moved.move_to(BackendChoice::Cpu)).unwrap();
     }
     assert_eq!(moved.describe_backend(), stay.describe_backend());

@@ -32,6 +32,9 @@ pub struct BackendReport {
     pub adapter: String,
     /// Why the CPU was chosen, when it was.
     pub reason: Option<String>,
+    /// Compute pipelines compiled ahead by a move to the GPU (`move_to`), so that the job
+    /// it moved for waits for no shader compile; 0 otherwise.
+    pub compiled_ahead: usize,
 }
 
 impl Session {
@@ -41,7 +44,7 @@ impl Session {
             s.gpu = false;
             s.spare = None;
             s.backend_name = cpu_name().into();
-            BackendReport { backend: "cpu", adapter: s.backend_name.clone(), reason }
+            BackendReport { backend: "cpu", adapter: s.backend_name.clone(), reason, compiled_ahead: 0 }
         };
         if choice == BackendChoice::Cpu {
             return Ok(cpu(self, Some("the CPU was requested".into())));
@@ -55,7 +58,7 @@ impl Session {
                 self.gpu = true;
                 self.backend_name = g.describe();
                 self.spare = Some(g);
-                Ok(BackendReport { backend: "webgpu", adapter: self.backend_name.clone(), reason: None })
+                Ok(BackendReport { backend: "webgpu", adapter: self.backend_name.clone(), reason: None, compiled_ahead: 0 })
             }
             Err(e) if choice == BackendChoice::Gpu => Err(e),
             Err(e) => Ok(cpu(self, Some(e.message()))),
@@ -88,10 +91,17 @@ impl Session {
         }
         .await;
         match moved {
-            Ok(m) => {
+            Ok(mut m) => {
+                // every pipeline now, while the page waits for nothing: the job moved for
+                // (a generation's first token, a run's first step) then compiles none. In a
+                // browser the GPU process compiles them in the background, in order.
+                let compiled_ahead = match &mut m {
+                    AnyModel::Gpu(g) => g.backend.warm_up(),
+                    AnyModel::Cpu(_) => 0,
+                };
                 self.model = Some(m);
                 self.generator = None;
-                Ok(report)
+                Ok(BackendReport { compiled_ahead, ..report })
             }
             Err(e) => {
                 (self.gpu, self.backend_name, self.spare) = (before.0, before.1, spare);

@@ -23,6 +23,7 @@ export function createDevice(root, { badge, notice, state, msg }) {
       rows.push(['Backend', 'WebGPU (compute shaders)'], ['Adapter', name]);
       if (dev.gpu) rows.push(['Kind', dev.gpu.fallback ? 'software (fallback) adapter' : 'hardware adapter']);
       rows.push(['wgpu says', dev.adapter]);
+      if (dev.compiled_ahead) rows.push(['Shaders', `${dev.compiled_ahead} pipelines compiled ahead when the model moved here, so its next job waits for none`]);
     } else {
       const measured = p && p.state === 'done' && p.adapter;
       const timing = p && p.state === 'measuring';
