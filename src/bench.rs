@@ -128,7 +128,19 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
     if o.cpu {
         matmuls(&mut CpuBackend::new(), "cpu", |_| {}, &mut out)?;
         for name in &presets {
-            model_speed(&mut || Ok(CpuBackend::new()), "cpu", name, o.steps, &mut out)?;
+            let mut model = model_speed(&mut || Ok(CpuBackend::new()), "cpu", name, o.steps, &mut out)?;
+            // per-op wall time of a training step, the mean of a few
+            let p = preset(name)?;
+            let (b, t) = (p.train.batch_size, p.model.block_size);
+            let (x, y) = (rand_ids(b * t, p.model.vocab_size, 2), rand_ids(b * t, p.model.vocab_size, 3));
+            let k = o.steps.clamp(1, 5);
+            model.backend.set_profiling(true);
+            for _ in 0..k {
+                block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
+            }
+            for (op, n, s) in model.backend.profile() {
+                out.push(json!({"backend": "cpu", "preset": name, "kernel": op, "dispatches": n as usize / k, "ms": s * 1e3 / k as f64, "timing": "wall time per op"}));
+            }
         }
         if o.gpt2 {
             gpt2_speed(CpuBackend::new(), "cpu", &mut out)?;

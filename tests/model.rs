@@ -380,3 +380,30 @@ fn ablated_heads_are_zeroed_forward_and_backward_and_clearing_restores_the_model
     assert_eq!(logits(&mut fresh), plain, "set then cleared: exactly the logits before");
     assert_eq!(decoded(&mut fresh), plain_decoded, "and exactly the decoded ones");
 }
+
+/// The CPU per-op profile `bench` prints: every op of a step counted, matmuls by shape, and
+/// profiling changes no number.
+#[test]
+fn cpu_profile_counts_every_op_of_a_step() {
+    let (_, data, cfg, tc) = setup(PosEncoding::Learned);
+    let tc = TrainConfig { dropout: 0.1, ..tc };
+    let (plain, want) = run(Gpt::new(cfg.clone(), CpuBackend::new(), 1).unwrap(), &data, &tc, 2);
+    assert!(plain.backend.profile().is_empty(), "off by default");
+    let mut be = CpuBackend::new();
+    be.set_profiling(true);
+    let (model, got) = run(Gpt::new(cfg.clone(), be, 1).unwrap(), &data, &tc, 2);
+    assert_eq!(got, want);
+    let prof = model.backend.profile();
+    let calls = |op: &str| prof.iter().filter(|(k, _, _)| k == op || k.starts_with(&format!("{op} "))).map(|(_, n, _)| *n).sum::<u32>();
+    let l = cfg.n_layer as u32;
+    // per step: ln_1, ln_2 per block and ln_f; c_attn, attn.c_proj, c_fc, mlp.c_proj per block and the LM head
+    assert_eq!(calls("layernorm_forward"), 2 * (2 * l + 1), "{prof:?}");
+    assert_eq!(calls("matmul_forward"), 2 * (4 * l + 1), "{prof:?}");
+    assert_eq!(calls("matmul_backward"), 2 * (4 * l + 1), "{prof:?}");
+    assert_eq!(calls("attention_forward"), 2 * l);
+    // dropout: the embeddings and two sites per block, forward and backward
+    assert_eq!(calls("dropout"), 2 * 2 * (1 + 2 * l));
+    let lm_head = format!("matmul_forward {}x{}->{}", tc.batch_size * cfg.block_size, cfg.n_embd, cfg.vocab_size);
+    assert!(prof.iter().any(|(k, _, _)| *k == lm_head), "{lm_head} in {prof:?}");
+    assert!(prof.iter().all(|(_, _, s)| *s >= 0.0) && prof.windows(2).all(|w| w[0].2 >= w[1].2), "slowest first");
+}

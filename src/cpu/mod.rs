@@ -56,6 +56,8 @@ pub struct CpuBackend {
     bufs: Vec<Store>,
     /// A binding limit to emulate (tests of models cut as on a small GPU); None = MAX_BYTES.
     max_elems: Option<usize>,
+    /// Per-op wall time while profiling (native only; `bench` shows it): op -> (calls, seconds).
+    profile: Option<std::collections::BTreeMap<String, (u32, f64)>>,
 }
 
 /// Largest single buffer we agree to allocate (bytes): beyond this a model is certainly a
@@ -75,6 +77,41 @@ impl CpuBackend {
     pub fn with_max_elems(n: usize) -> Self {
         CpuBackend { max_elems: Some(n), ..Self::default() }
     }
+
+    /// Profiling (native only): when on, each op's wall time is added to its name's total
+    /// (matmuls by shape too). Turning it on clears the totals.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = (on && cfg!(not(target_arch = "wasm32"))).then(Default::default);
+    }
+
+    /// (op, calls, seconds) since profiling was turned on, slowest first.
+    pub fn profile(&self) -> Vec<(String, u32, f64)> {
+        let mut v: Vec<_> = self.profile.iter().flatten().map(|(k, &(n, s))| (k.clone(), n, s)).collect();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
+    }
+
+    /// The start of an op, when profiling.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn clock(&self) -> Option<std::time::Instant> {
+        self.profile.as_ref().map(|_| std::time::Instant::now())
+    }
+    #[cfg(target_arch = "wasm32")]
+    fn clock(&self) -> Option<()> {
+        None
+    }
+
+    /// The end of an op started at `t0`: its time added under `name()`.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn lap(&mut self, t0: Option<std::time::Instant>, name: impl FnOnce() -> String) {
+        if let (Some(t0), Some(p)) = (t0, self.profile.as_mut()) {
+            let e = p.entry(name()).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += t0.elapsed().as_secs_f64();
+        }
+    }
+    #[cfg(target_arch = "wasm32")]
+    fn lap(&mut self, _t0: Option<()>, _name: impl FnOnce() -> String) {}
 
     fn f32_ptr(&mut self, t: Tensor) -> *mut f32 {
         match &mut self.bufs[t.buf] {
@@ -192,12 +229,15 @@ impl Backend for CpuBackend {
     }
 
     fn encoder_forward(&mut self, out: Tensor, inp: Tensor, wte: Tensor, pe: Tensor, b: usize, t: usize, c: usize, pos0: usize) {
+        let t0 = self.clock();
         let ids = self.ids(inp).to_vec();
         let ([o], [w, p]) = self.views([out], [wte, pe]);
         encoder::encoder_forward(o, &ids, w, p, b, t, c, pos0);
+        self.lap(t0, || "encoder_forward".to_string());
     }
 
     fn encoder_backward(&mut self, dwte: Tensor, dwpe: Option<Tensor>, dout: Tensor, inp: Tensor, b: usize, t: usize, c: usize) {
+        let t0 = self.clock();
         let ids = self.ids(inp).to_vec();
         match dwpe {
             Some(dwpe) => {
@@ -209,19 +249,25 @@ impl Backend for CpuBackend {
                 encoder::encoder_backward(dw, None, d, &ids, b, t, c);
             }
         }
+        self.lap(t0, || "encoder_backward".to_string());
     }
 
     fn layernorm_forward(&mut self, out: Tensor, mean: Tensor, rstd: Tensor, inp: Tensor, w: Tensor, bias: Tensor, n: usize, c: usize) {
+        let t0 = self.clock();
         let ([o, m, r], [x, w, b]) = self.views([out, mean, rstd], [inp, w, bias]);
         layernorm::layernorm_forward(o, m, r, x, w, b, n, c);
+        self.lap(t0, || "layernorm_forward".to_string());
     }
 
     fn layernorm_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, n: usize, c: usize) {
+        let t0 = self.clock();
         let ([di, dw, db], [d, x, w, m, r]) = self.views([dinp, dw, dbias], [dout, inp, w, mean, rstd]);
         layernorm::layernorm_backward(di, dw, db, d, x, w, m, r, n, c);
+        self.lap(t0, || "layernorm_backward".to_string());
     }
 
     fn matmul_forward(&mut self, out: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
+        let t0 = self.clock();
         match bias {
             Some(bias) => {
                 let ([o], [x, w, b]) = self.views([out], [inp, w, bias]);
@@ -232,9 +278,11 @@ impl Backend for CpuBackend {
                 matmul::matmul_forward(o, x, w, None, n, c, oc);
             }
         }
+        self.lap(t0, || format!("matmul_forward {n}x{c}->{oc}"));
     }
 
     fn matmul_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, n: usize, c: usize, oc: usize) {
+        let t0 = self.clock();
         match dbias {
             Some(dbias) => {
                 let ([di, dw, db], [d, x, w]) = self.views([dinp, dw, dbias], [dout, inp, w]);
@@ -245,72 +293,99 @@ impl Backend for CpuBackend {
                 matmul::matmul_backward(di, dw, None, d, x, w, n, c, oc);
             }
         }
+        self.lap(t0, || format!("matmul_backward {n}x{c}->{oc}"));
     }
 
     fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+        let t0 = self.clock();
         let ([o, a], [q]) = self.views([out, att], [qkv]);
         attention::attention_forward(o, a, q, b, tq, tk, c, nh);
+        self.lap(t0, || "attention_forward".to_string());
     }
 
     fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, att: Tensor, b: usize, t: usize, c: usize, nh: usize) {
+        let t0 = self.clock();
         let ([dq], [d, q, a]) = self.views([dqkv], [dout, qkv, att]);
         attention::attention_backward(dq, d, q, a, b, t, c, nh);
+        self.lap(t0, || "attention_backward".to_string());
     }
 
     fn gelu_forward(&mut self, out: Tensor, inp: Tensor, n: usize) {
+        let t0 = self.clock();
         let ([o], [x]) = self.views([out], [inp]);
         gelu::gelu_forward(o, x, n);
+        self.lap(t0, || "gelu_forward".to_string());
     }
 
     fn gelu_backward(&mut self, dinp: Tensor, inp: Tensor, dout: Tensor, n: usize) {
+        let t0 = self.clock();
         let ([di], [x, d]) = self.views([dinp], [inp, dout]);
         gelu::gelu_backward(di, x, d, n);
+        self.lap(t0, || "gelu_backward".to_string());
     }
 
     fn head_mask(&mut self, y: Tensor, keep: Tensor, n: usize, c: usize, nh: usize) {
+        let t0 = self.clock();
         let ([y], [k]) = self.views([y], [keep]);
         head_mask::head_mask(y, k, n, c, nh);
+        self.lap(t0, || "head_mask".to_string());
     }
 
     fn dropout(&mut self, y: Tensor, m: &DropoutMask, n: usize) {
+        let t0 = self.clock();
         let ([y], []) = self.views([y], []);
         dropout::dropout(y, m, n);
+        self.lap(t0, || "dropout".to_string());
     }
 
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize) {
+        let t0 = self.clock();
         let ([o], [a, b]) = self.views([out], [a, b]);
         residual::residual_forward(o, a, b, n);
+        self.lap(t0, || "residual_forward".to_string());
     }
 
     fn crossentropy_forward(&mut self, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize) {
+        let t0 = self.clock();
         let tg = self.ids(targets).to_vec();
         let ([l, h], [x]) = self.views([losses, hits], [logits]);
         crossentropy::crossentropy_forward(l, h, x, &tg, n, v);
+        self.lap(t0, || "crossentropy_forward".to_string());
     }
 
     fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize, scale: f32) {
+        let t0 = self.clock();
         let tg = self.ids(targets).to_vec();
         let ([d], [x]) = self.views([dlogits], [logits]);
         crossentropy::crossentropy_backward(d, x, &tg, n, v, scale);
+        self.lap(t0, || "crossentropy_backward".to_string());
     }
 
     fn sum(&mut self, out: Tensor, x: Tensor) {
+        let t0 = self.clock();
         let ([o], [x]) = self.views([out], [x]);
         o[0] = adamw::sum(x);
+        self.lap(t0, || "sum".to_string());
     }
 
     fn norm_sq(&mut self, out: Tensor, x: Tensor) {
+        let t0 = self.clock();
         let ([o], [x]) = self.views([out], [x]);
         o[0] = adamw::norm_sq(x);
+        self.lap(t0, || "norm_sq".to_string());
     }
 
     fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
+        let t0 = self.clock();
         let ([p, m, v], [g, n]) = self.views([p, m, v], [g, grad_norm_sq]);
         adamw::adamw(p, g, m, v, n[0], h);
+        self.lap(t0, || "adamw".to_string());
     }
 
     fn failure_guard(&mut self, norm_sq: Tensor, guard: Tensor) {
+        let t0 = self.clock();
         let ([n, g], []) = self.views([norm_sq, guard], []);
         guard::failure_guard(n, g);
+        self.lap(t0, || "failure_guard".to_string());
     }
 }
