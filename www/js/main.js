@@ -44,6 +44,7 @@ async function main() {
   gen.setPlacement(placement);
   const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device, placement, workers: params.get('workers') === '1' ? 1 : 2 });
   const model = createModel(part('model'), { ...deps, pauseTraining: train.stop, clearOutput: gen.clearOutput });
+  model.prefetch();
   msg.onRecover(train.recover);
   // Hooks the page tests use to inject faults (only with ?testhooks in the URL).
   if (params.has('testhooks')) {
@@ -64,8 +65,10 @@ async function main() {
   device.setDevice(dev, preferGpu, forced === 'gpu');
   // An autosave from an earlier visit wins over the default model.
   const meta = await model.restoreAutosave();
-  if (meta) train.restoreSettings(meta);
-  else await model.loadDefault();
+  if (meta) {
+    model.dropDefault();
+    train.restoreSettings(meta);
+  } else await model.loadDefault();
   train.ready();
   document.body.dataset.ready = state.info ? '1' : '0';
   if (state.info) {

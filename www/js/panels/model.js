@@ -170,7 +170,9 @@ export function createModel(root, { engine, state, msg, describe, pauseTraining,
   // with), or null when there is none or it cannot be read.
   async function restoreAutosave() {
     try {
-      const saved = await store.restore();
+      const pending = early?.saved;
+      if (early) early.saved = null;
+      const saved = await (pending || store.restore());
       if (!saved) return null;
       const i = await engine.load_checkpoint(saved.bytes, 'autosave');
       state.loaded(i, 'autosave');
@@ -184,11 +186,31 @@ export function createModel(root, { engine, state, msg, describe, pauseTraining,
     }
   }
 
+  const fetchDefault = (signal) => fetch(`models/${DEFAULT_MODEL}`, { signal }).then((r) => {
+    if (!r.ok) throw pageError('io', `HTTP ${r.status}`);
+    return r.arrayBuffer();
+  });
+
+  // At boot, before the engine has started: the autosave lookup and the default model's
+  // download begin at once and run while the worker compiles the wasm module, instead of one
+  // after the other after it. `dropDefault` cancels the download when an autosave wins.
+  let early = null;
+  function prefetch() {
+    const ctl = new AbortController();
+    early = { saved: store.restore(), bytes: fetchDefault(ctl.signal), abort: () => ctl.abort() };
+    // each failure is reported where its promise is awaited, if it is
+    early.saved.catch(() => {});
+    early.bytes.catch(() => {});
+  }
+  function dropDefault() {
+    early?.abort();
+  }
+
   async function loadDefault() {
     try {
-      const r = await fetch(`models/${DEFAULT_MODEL}`);
-      if (!r.ok) throw pageError('io', `HTTP ${r.status}`);
-      state.loaded(await engine.load_checkpoint(await r.arrayBuffer(), DEFAULT_MODEL), 'default');
+      const bytes = await (early ? early.bytes : fetchDefault());
+      early = null;
+      state.loaded(await engine.load_checkpoint(bytes, DEFAULT_MODEL), 'default');
       const { dev, preferGpu } = state.device;
       if (dev.backend === 'webgpu' || !preferGpu) msg.status('Ready: a small Shakespeare model is loaded. Type a prompt and press Generate.');
     } catch (e) {
@@ -206,5 +228,5 @@ export function createModel(root, { engine, state, msg, describe, pauseTraining,
   setupDrop();
   state.on('info', showInfo);
   state.on('saved', (text) => { $('savestate').textContent = text; });
-  return { restoreAutosave, loadDefault };
+  return { prefetch, restoreAutosave, loadDefault, dropDefault };
 }
