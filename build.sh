@@ -4,7 +4,7 @@
 #                      fixtures, GPU kernels on lavapipe), then the page in headless Chromium
 #   ./build.sh cli     build the native `tinygpt` binary (target/release/tinygpt)
 #   ./build.sh bench   speed figures for docs/benchmarks.md (tinygpt bench)
-#   ./build.sh web     build the page's wasm module into www/pkg and its corpus into www/data
+#   ./build.sh web     build the page's wasm module into www/pkg (and www/pkg-relaxed) and its corpus into www/data
 #   ./build.sh serve   web + serve www/ at http://127.0.0.1:8080
 #
 # Tools that cargo installs go to target/tools (a fresh clone has none), so every CI run on a fresh
@@ -115,6 +115,15 @@ build_web() {
   "$WASM_BINDGEN" --target web --no-typescript --remove-name-section --remove-producers-section \
     --out-dir www/pkg target/wasm32-unknown-unknown/release/tinygpt.wasm
   echo "    www/pkg/tinygpt_bg.wasm: $(wc -c < www/pkg/tinygpt_bg.wasm) bytes, $(gzip -9 -c www/pkg/tinygpt_bg.wasm | wc -c) gzipped"
+  # The same with relaxed SIMD: matrixmultiply's wasm kernel then uses f32x4.relaxed_madd, a
+  # fused multiply-add where the CPU has one. The worker loads it where the browser validates
+  # relaxed SIMD, www/pkg elsewhere. Its own target dir, so neither build invalidates the other.
+  say "cargo build ... with +relaxed-simd -> www/pkg-relaxed"
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" \
+    cargo build --lib --release --target wasm32-unknown-unknown --target-dir target/wasm-relaxed
+  "$WASM_BINDGEN" --target web --no-typescript --remove-name-section --remove-producers-section \
+    --out-dir www/pkg-relaxed target/wasm-relaxed/wasm32-unknown-unknown/release/tinygpt.wasm
+  echo "    www/pkg-relaxed/tinygpt_bg.wasm: $(wc -c < www/pkg-relaxed/tinygpt_bg.wasm) bytes, $(gzip -9 -c www/pkg-relaxed/tinygpt_bg.wasm | wc -c) gzipped"
   prepare_data
   cargo build --release --bin tinygpt
 }

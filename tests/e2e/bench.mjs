@@ -8,7 +8,8 @@
 //  - the wasm module's size, raw and gzipped.
 //  - with --toy, a toy task trained with the page's defaults for it: its time and score;
 //  - the backend the page chose by measurement, and when; the flag-off run again in one
-//    worker (?workers=1) next to the default two (data parallel).
+//    worker (?workers=1) next to the default two (data parallel), and with the plain-SIMD
+//    module (?norelaxed) next to the relaxed-SIMD one the page loads where it can.
 //   node tests/e2e/bench.mjs [--seconds S] [--toy]    (after ./build.sh web)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -91,6 +92,7 @@ async function measure(srv, webgpu, query = '') {
     return {
       mode: (webgpu ? 'WebGPU flag on' : 'WebGPU flag off') + (query ? ` ${query}` : ''),
       backend,
+      wasm_build: await page.getAttribute('#devinfo', 'data-simd'),
       ready_ms: tReady,
       first_token_ms_after_click: tFirst,
       generate_tokens_per_s: +((n - 1) / ((tDone - tFirst) / 1000)).toFixed(1),
@@ -109,11 +111,12 @@ async function measure(srv, webgpu, query = '') {
 }
 
 const wasm = fs.readFileSync(path.join(ROOT, 'www/pkg/tinygpt_bg.wasm'));
+const relaxed = fs.readFileSync(path.join(ROOT, 'www/pkg-relaxed/tinygpt_bg.wasm'));
 const srv = await startServer();
 try {
   const nat = native();
   const rows = [];
-  for (const [webgpu, q] of [[true, ''], [false, ''], [false, '?workers=1']]) rows.push(await measure(srv, webgpu, q));
+  for (const [webgpu, q] of [[true, ''], [false, ''], [false, '?workers=1'], [false, '?norelaxed']]) rows.push(await measure(srv, webgpu, q));
   const best = Math.min(...rows.map((r) => r.train_ms_per_step ?? Infinity));
   console.log(JSON.stringify({
     date: new Date().toISOString(),
@@ -122,6 +125,8 @@ try {
     page_over_native: +(best / nat.ms_per_step_median).toFixed(2),
     wasm_bytes: wasm.length,
     wasm_gzip_bytes: zlib.gzipSync(wasm, { level: 9 }).length,
+    relaxed_wasm_bytes: relaxed.length,
+    relaxed_wasm_gzip_bytes: zlib.gzipSync(relaxed, { level: 9 }).length,
   }, null, 1));
 } finally {
   srv.stop();

@@ -91,3 +91,32 @@ test('?gpu forces the GPU: nothing is timed, the self-check still runs', async (
   await page.waitForSelector('#devcheck table', { timeout: 240_000 });
   await page.close();
 });
+
+test('the relaxed-SIMD build where the browser has it, the plain one with ?norelaxed: the same numbers', async () => {
+  // the probe's surprisal map, drawn at ready, as each build computes it
+  const look = async (query) => {
+    const { page, problems } = await openPage(browser, `${srv.url}?${query}`);
+    await ready(page);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=surprisal] .stok').length > 20, null, { timeout: 60_000 });
+    const out = {
+      build: await page.getAttribute('#devinfo', 'data-simd'),
+      text: await page.textContent('#devinfo'),
+      s: await page.$$eval('[data-testid=surprisal] .stok', (x) => x.map((e) => Number(e.dataset.surprisal || 0))),
+      problems,
+    };
+    await page.close();
+    return out;
+  };
+  const relaxed = await look('cpu');
+  const plain = await look('cpu&norelaxed');
+  assert.equal(relaxed.build, 'relaxed', 'Chromium has relaxed SIMD');
+  assert.match(relaxed.text, /SIMD \+ relaxed SIMD: this browser has relaxed SIMD/);
+  assert.equal(plain.build, 'simd128');
+  assert.match(plain.text, /plain SIMD, as \?norelaxed asks/);
+  assert.equal(relaxed.s.length, plain.s.length);
+  // fused multiply-adds round differently, by float rounding only
+  const worst = Math.max(...relaxed.s.map((x, i) => Math.abs(x - plain.s[i])));
+  assert.ok(worst <= 1e-3, `largest surprisal difference ${worst}`);
+  assert.deepEqual(relaxed.problems, []);
+  assert.deepEqual(plain.problems, []);
+});

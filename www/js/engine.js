@@ -12,7 +12,10 @@ export function pageError(kind, message, fields = {}) {
 // `listen(name, fn)` sets what the worker's own messages do: 'token' (a streamed generation
 // token) and 'crash' (the worker died: its message).
 export function createEngine() {
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const url = new URL('./worker.js', import.meta.url);
+  // the worker picks its build of the module; ?norelaxed asks for the plain-SIMD one
+  if (new URLSearchParams(location.search).has('norelaxed')) url.searchParams.set('norelaxed', '1');
+  const worker = new Worker(url, { type: 'module' });
   const listeners = { token: () => {}, crash: () => {} };
   let nextId = 1;
   const pending = new Map();
@@ -39,7 +42,8 @@ export function createEngine() {
     listen(name, fn) {
       listeners[name] = fn;
     },
-    // {backend, adapter, reason} plus what the browser says: gpu (the adapter's info), webgpuApi.
+    // {backend, adapter, reason} plus what the browser says: gpu (the adapter's info), webgpuApi,
+    // and simd: {build: 'relaxed' | 'simd128', why}, the module build the worker loaded.
     init: method('init'),
     defaults: method('defaults'),
     self_check: method('self_check'),

@@ -3,7 +3,47 @@
 // {id, ok: false, error: {kind, message, ...fields}}. Engine methods must never overlap
 // (wasm-bindgen borrows the engine for each call), so every request runs on one promise
 // chain; only "stop" (a generation) acts at once, by setting a flag.
-import init, { Engine } from '../pkg/tinygpt.js';
+
+// Two builds of the module (build.sh): www/pkg with WebAssembly SIMD, and www/pkg-relaxed with
+// relaxed SIMD too, whose f32x4.relaxed_madd is a fused multiply-add on CPUs that have one, in
+// the matmul kernel. The relaxed one where the browser validates this module of one function
+// that uses f32x4.relaxed_madd (opcode 0xfd 0x105) on three splats; `?norelaxed` (passed on by
+// engine.js) takes the plain one.
+const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+  0x03, 0x02, 0x01, 0x00, // one function of type 0
+  0x0a, 0x13, 0x01, 0x11, 0x00, // code: one body of 17 bytes, no locals
+  0x41, 0x00, 0xfd, 0x0f, 0x41, 0x00, 0xfd, 0x0f, 0x41, 0x00, 0xfd, 0x0f, // 3x i8x16.splat(i32.const 0)
+  0xfd, 0x85, 0x02, 0x0b, // f32x4.relaxed_madd, end
+]);
+const relaxedSimd = () => {
+  try {
+    return WebAssembly.validate(RELAXED_PROBE);
+  } catch {
+    return false;
+  }
+};
+let Engine = null;
+let simd = null; // which build runs: 'relaxed' or 'simd128', and why
+async function loadModule() {
+  const off = new URL(self.location.href).searchParams.has('norelaxed');
+  const relaxed = !off && relaxedSimd();
+  let m;
+  if (relaxed) {
+    try {
+      m = await import('../pkg-relaxed/tinygpt.js');
+      simd = { build: 'relaxed', why: 'this browser has relaxed SIMD: fused multiply-adds in the matmul kernel' };
+    } catch (e) {
+      simd = { build: 'simd128', why: `the relaxed-SIMD build could not be loaded (${e.message}): plain SIMD` };
+    }
+  } else {
+    simd = { build: 'simd128', why: off ? 'plain SIMD, as ?norelaxed asks' : 'this browser has no relaxed SIMD: plain SIMD' };
+  }
+  m ||= await import('../pkg/tinygpt.js');
+  Engine = m.Engine;
+  return await m.default();
+}
 
 let engine = null;
 let wasm = null; // the module's exports (its memory, for the page tests' memory checks)
@@ -98,12 +138,13 @@ const special = {
   // the backend again for the next model. The answer adds what the browser says of its GPU.
   async init(preferGpu) {
     if (!engine) {
-      wasm = await init();
+      wasm = await loadModule();
       engine = new Engine();
     }
     const r = await engine.init(preferGpu);
     if (r.backend === 'webgpu') r.gpu = await adapterInfo();
     r.webgpuApi = 'gpu' in navigator;
+    r.simd = simd;
     return r;
   },
   async load_checkpoint(bytes, name) {

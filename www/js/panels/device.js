@@ -13,9 +13,11 @@ export function createDevice(root, { badge, notice, state, msg }) {
   // Where the model runs now; `announce` says so in the status line when it is the CPU
   // fallback. On the CPU the label says whether that is a fallback (no adapter, or ?cpu) or
   // the measured choice (placement.js found the adapter slower).
+  let simd = null; // the module build the worker loaded (init says; later moves do not repeat it)
   function show(dev, preferGpu, announce = true) {
     const p = state.placement;
     const rows = [];
+    simd = dev.simd || simd;
     if (dev.backend === 'webgpu') {
       const name = adapterName(dev.gpu, dev.adapter);
       badge.textContent = `WebGPU · ${name}`;
@@ -34,7 +36,9 @@ export function createDevice(root, { badge, notice, state, msg }) {
       if (measured) rows.push(['WebGPU adapter', adapterName(p.adapter.gpu, p.adapter.adapter)]);
       else if (!timing) rows.push(['WebGPU API', dev.webgpuApi ? 'present, but no usable adapter' : 'not in this browser']);
     }
+    if (simd) rows.push(['WebAssembly', `${simd.build === 'relaxed' ? 'SIMD + relaxed SIMD' : 'SIMD'}: ${simd.why}`]);
     badge.dataset.backend = dev.backend;
+    $('devinfo').dataset.simd = simd ? simd.build : '';
     const dl = $('devinfo');
     dl.textContent = '';
     for (const [k, v] of rows) dl.append(el('dt', '', k), el('dd', '', v));
