@@ -39,8 +39,11 @@ test('the controls, size presets and tokenizers come from the engine', async () 
   for (const [id, k] of [['nlayer', 'n_layer'], ['nhead', 'n_head'], ['nembd', 'n_embd'], ['blocksize', 'block_size']]) {
     assert.equal(Number(await page.inputValue(`#${id}`)), def.model[k], id);
   }
-  for (const [id, k] of [['batch', 'batch_size'], ['lr', 'lr'], ['steps', 'steps']]) {
-    assert.equal(Number(await page.inputValue(`#${id}`)), def.train[k], id);
+  for (const [id, k] of [['batch', 'batch_size'], ['lr', 'lr'], ['steps', 'steps'], ['dropout', 'dropout']]) {
+    // the f32 settings are shown as their shortest decimals (0.002, not 0.0020000000949949026)
+    const shown = await page.inputValue(`#${id}`);
+    assert.equal(Math.fround(Number(shown)), Math.fround(def.train[k]), id);
+    assert.ok(shown.length <= 6, `#${id} shows ${shown}`);
   }
   // a preset picked from the engine's list sets its shape
   const tiny = d.presets.find((p) => p.name === 'tiny');

@@ -4,6 +4,7 @@
 // Created with its fieldset.
 import { byId } from '../dom.js';
 import { pageError } from '../engine.js';
+import { shortF32 } from '../format.js';
 
 const SHAPE = { n_layer: 'nlayer', n_head: 'nhead', n_embd: 'nembd', block_size: 'blocksize' };
 const RECIPE = { batch_size: 'batch', lr: 'lr', steps: 'steps', dropout: 'dropout' };
@@ -23,7 +24,7 @@ export function createRecipe(root, { state, changed }) {
     $('sizepreset').value = p ? p.name : 'custom';
   }
   function setRecipe(tc) {
-    for (const [k, id] of Object.entries(RECIPE)) if (tc[k] !== undefined) $(id).value = tc[k];
+    for (const [k, id] of Object.entries(RECIPE)) if (tc[k] !== undefined) $(id).value = Number.isInteger(tc[k]) ? tc[k] : shortF32(tc[k]);
   }
 
   // A new model's shape: {n_layer, n_head, n_embd, block_size, pos, tokenizer}.
