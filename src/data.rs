@@ -57,6 +57,15 @@ impl Dataset {
         Ok(Dataset { train, val })
     }
 
+    /// Splits `tokens` as `new` does, then puts `more` (text that only trains) before the
+    /// training part: the validation split stays exactly the corpus's last 10%.
+    pub fn with_more_train(more: Vec<u32>, tokens: Vec<u32>, block_size: usize) -> Result<Self> {
+        let d = Dataset::new(tokens, block_size)?;
+        let mut train = more;
+        train.extend_from_slice(&d.train);
+        Ok(Dataset { train, val: d.val })
+    }
+
     pub fn split(&self, s: Split) -> &[u32] {
         match s {
             Split::Train => &self.train,
@@ -104,6 +113,16 @@ mod tests {
         assert_eq!(w.len(), 2);
         assert_eq!(w[1].0, &[94, 95, 96, 97]);
         assert_eq!(w[1].1, &[95, 96, 97, 98]);
+    }
+
+    #[test]
+    fn more_training_text_leaves_the_validation_split_alone() {
+        let d = Dataset::with_more_train((1000..1050).collect(), (0..100).collect(), 4).unwrap();
+        assert_eq!(d.val, (90..100).collect::<Vec<u32>>());
+        assert_eq!(d.train.len(), 140);
+        assert_eq!(&d.train[..50], &(1000..1050).collect::<Vec<u32>>()[..]);
+        assert_eq!(&d.train[50..], &(0..90).collect::<Vec<u32>>()[..]);
+        assert!(Dataset::with_more_train(vec![1; 1000], (0..20).collect(), 8).is_err(), "the corpus itself must split");
     }
 
     #[test]

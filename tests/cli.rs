@@ -101,6 +101,39 @@ fn train_generate_eval_resume() {
 }
 
 #[test]
+fn more_train_text_trains_but_leaves_the_validation_split() {
+    let dir = tmpdir("more");
+    let data = corpus(&dir);
+    let more = dir.join("more.txt");
+    // '@' is in the extra text only: the vocabulary is learned from both texts
+    std::fs::write(&more, "MERCUTIO:\nA plague o' both your houses! @\n".repeat(40)).unwrap();
+    let (d, m) = (data.to_str().unwrap(), more.to_str().unwrap());
+    let (plain, with) = (dir.join("plain.safetensors"), dir.join("with.safetensors"));
+    for (out, extra) in [(&plain, None), (&with, Some(m))] {
+        let mut args = vec!["train", "--data", d, "--steps", "2", "--batch", "2", "--out", out.to_str().unwrap(), "--json"];
+        args.extend(extra.map(|m| ["--more-train", m]).into_iter().flatten());
+        let r = tinygpt(&args);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    }
+    let eval = |c: &Path| {
+        let e = tinygpt(&["eval", "--model", c.to_str().unwrap(), "--data", d, "--json"]);
+        assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+        serde_json::from_slice::<serde_json::Value>(&e.stdout).unwrap()
+    };
+    // the same validation split (the corpus's last 10%), so the losses compare
+    assert_eq!(eval(&plain)["tokens"], eval(&with)["tokens"]);
+    let g = tinygpt(&["generate", "--model", with.to_str().unwrap(), "--prompt", "@", "--max-tokens", "3"]);
+    assert!(g.status.success(), "the extra text's characters are in the vocabulary: {}", String::from_utf8_lossy(&g.stderr));
+    let g = tinygpt(&["generate", "--model", plain.to_str().unwrap(), "--prompt", "@", "--max-tokens", "3"]);
+    fails_with(&g, "@");
+    fails_with(&tinygpt(&["train", "--data", d, "--more-train", "/no/such/more.txt"]), "/no/such/more.txt");
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    fails_with(&tinygpt(&["train", "--data", d, "--more-train", empty.to_str().unwrap()]), "empty");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn bad_inputs_get_one_line_and_exit_2() {
     let dir = tmpdir("bad");
     let data = corpus(&dir);

@@ -189,11 +189,17 @@ impl Session {
     /// A fresh model of `shape` with a tokenizer learned from `corpus`, prepared to train on
     /// it with `tc`. Nothing changes on error.
     pub async fn new_model(&mut self, corpus: &str, shape: &NewModel, tc: TrainConfig) -> Result<()> {
+        self.new_model_more(corpus, "", shape, tc).await
+    }
+
+    /// `new_model`, with `more` text that only trains (`train --more-train`): the vocabulary
+    /// is learned from both, the validation split is still `corpus`'s last 10%.
+    pub async fn new_model_more(&mut self, corpus: &str, more: &str, shape: &NewModel, tc: TrainConfig) -> Result<()> {
         tc.validate()?;
         if corpus.is_empty() {
             return Err(Error::Data("the training text is empty".into()));
         }
-        let tok = Tokenizer::train(shape.tokenizer, corpus)?;
+        let tok = if more.is_empty() { Tokenizer::train(shape.tokenizer, corpus)? } else { Tokenizer::train(shape.tokenizer, &format!("{more}{corpus}"))? };
         let cfg = ModelConfig {
             vocab_size: tok.vocab_size(),
             n_layer: shape.n_layer,
@@ -203,7 +209,7 @@ impl Session {
             pos: shape.pos,
         };
         cfg.validate()?;
-        let data = Dataset::new(tok.encode(corpus)?, cfg.block_size)?;
+        let data = Dataset::with_more_train(tok.encode(more)?, tok.encode(corpus)?, cfg.block_size)?;
         let model = if self.gpu { AnyModel::Gpu(Gpt::new(cfg, self.gpu_device().await?, tc.seed)?) } else { AnyModel::Cpu(Gpt::new(cfg, CpuBackend::new(), tc.seed)?) };
         let trainer = Trainer::new(data, tc.clone())?;
         self.policy = Policy::page(tc.steps);
@@ -350,13 +356,17 @@ impl Session {
     /// Prepares the current model to train on `corpus` with `tc` (its vocabulary must cover
     /// the corpus). Nothing changes on error.
     pub fn prepare_training(&mut self, corpus: &str, tc: TrainConfig) -> Result<()> {
+        self.prepare_training_more(corpus, "", tc)
+    }
+
+    /// `prepare_training`, with `more` text that only trains (see `new_model_more`).
+    pub fn prepare_training_more(&mut self, corpus: &str, more: &str, tc: TrainConfig) -> Result<()> {
         tc.validate()?;
         if corpus.is_empty() {
             return Err(Error::Data("the training text is empty".into()));
         }
         let tok = self.tokenizer()?;
-        let ids = tok.encode(corpus)?;
-        let data = Dataset::new(ids, self.config()?.block_size)?;
+        let data = Dataset::with_more_train(tok.encode(more)?, tok.encode(corpus)?, self.config()?.block_size)?;
         self.trainer = Some(Trainer::new(data, tc.clone())?);
         self.policy = Policy::page(tc.steps);
         self.recipe = Some(tc);

@@ -24,6 +24,11 @@ pub struct TrainArgs {
     /// UTF-8 text to train on (90% train, 10% validation).
     #[arg(long)]
     data: PathBuf,
+    /// More UTF-8 text that only trains (all of it): the validation split stays --data's last
+    /// 10%, so the loss stays comparable. The page's default model adds the other plays of the
+    /// package its corpus comes from (`./build.sh data` writes them).
+    #[arg(long)]
+    more_train: Option<PathBuf>,
     /// Model size and recipe.
     #[arg(long, default_value = "baby", value_parser = tinygpt::config::PRESET_NAMES)]
     preset: String,
@@ -74,6 +79,7 @@ pub struct TrainArgs {
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let text = read_corpus(&a.data)?;
+    let more = a.more_train.as_deref().map(read_corpus).transpose()?.unwrap_or_default();
     let p = preset(&a.preset)?;
     let (mut s, note) = session(a.backend, a.json)?;
     let mut tc = match &a.resume {
@@ -106,11 +112,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
     tc.validate()?;
     // a character the model never saw is the corpus file's fault
     let in_file = |e: Error| match e {
+        Error::UnknownChar { .. } if a.more_train.is_some() => {
+            Error::Data(format!("{} or {}: {e}", a.data.display(), a.more_train.as_ref().expect("checked").display()))
+        }
         Error::UnknownChar { .. } => Error::Data(format!("{}: {e}", a.data.display())),
         e => e,
     };
     if a.resume.is_some() {
-        s.prepare_training(&text, tc.clone()).map_err(in_file)?;
+        s.prepare_training_more(&text, &more, tc.clone()).map_err(in_file)?;
     } else {
         let pos = a.pos.map_or(p.model.pos, |x| match x {
             PosArg::Sinusoidal => PosEncoding::Sinusoidal,
@@ -119,7 +128,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         let m = &p.model;
         let shape = NewModel { n_layer: m.n_layer, n_head: m.n_head, n_embd: m.n_embd, block_size: m.block_size, pos, tokenizer: a.tokenizer };
         let t0 = Instant::now();
-        block_on(s.new_model(&text, &shape, tc.clone())).map_err(in_file)?;
+        block_on(s.new_model_more(&text, &more, &shape, tc.clone())).map_err(in_file)?;
         if let (TokenizerKind::Bpe(_), false) = (a.tokenizer, a.json) {
             eprintln!("tinygpt: learned a byte-level BPE of {} tokens in {:.1} s", s.tokenizer()?.vocab_size(), t0.elapsed().as_secs_f64());
         }
@@ -133,7 +142,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
             "tinygpt: {} parameters ({} layers, {} heads, {} wide, context {}, {} positions), vocab {}, backend {}",
             s.num_params(), cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.pos, cfg.vocab_size, s.describe_backend()
         );
-        eprintln!("tinygpt: {} train / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), s.step(), tc.steps);
+        let more = if a.more_train.is_some() { " (with --more-train)" } else { "" };
+        eprintln!("tinygpt: {} train{more} / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), s.step(), tc.steps);
     }
     run(&mut s, &a, tc.steps, &text)
 }
