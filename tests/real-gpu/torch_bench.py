@@ -1,7 +1,7 @@
 """PyTorch's figures next to `tinygpt bench` on the same GPU (run by tests/real-gpu/run.sh).
 
 - torch.matmul fp32 2048^3 with TF32 off (what tinygpt's f32 kernels compute), GFLOP/s;
-- one training step of tinygpt's `small` preset (nanoGPT's shakespeare-char GPU recipe without
+- one training step of tinygpt's `small` preset (or `--preset baby`, the CPU comparison) (nanoGPT's shakespeare-char GPU recipe without
   dropout: 6 layers, 6 heads, 384 wide, context 256, batch 64, vocabulary 65), the same
   architecture (pre-LN, GELU (tanh), tied LM head, learned wpe, AdamW), fp32, eager, ms/step.
 One JSON object per line on stdout.
@@ -61,12 +61,26 @@ def sync(dev):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=10)
+    # `baby` (4 layers, 4 heads, 128 wide, context 64, batch 12) is the CPU comparison next to
+    # `tinygpt bench --backend cpu` (docs/benchmarks.md); `small` is the GPU one.
+    ap.add_argument("--preset", choices=sorted(SHAPES), default="small")
+    ap.add_argument("--no-matmul", action="store_true", help="skip the 2048^3 matmul")
     a = ap.parse_args()
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     name = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
 
+    if not a.no_matmul:
+        matmul(dev, name)
+    step_time(dev, name, a.preset, a.steps)
+
+
+# (vocab, layers, heads, width, context, batch), as tinygpt's presets
+SHAPES = {"small": (65, 6, 6, 384, 256, 64), "baby": (65, 4, 4, 128, 64, 12)}
+
+
+def matmul(dev, name):
     n = 2048
     x, w = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
     for _ in range(3):
@@ -80,8 +94,11 @@ def main():
     s = (time.perf_counter() - t0) / reps
     print(json.dumps({"framework": "torch", "device": name, "kernel": "matmul fp32 (TF32 off)", "n": n, "ms": s * 1e3, "gflops": 2 * n**3 / s / 1e9}))
 
+
+
+def step_time(dev, name, preset, steps):
     torch.manual_seed(1)
-    v, l, nh, c, t, b = 65, 6, 6, 384, 256, 64
+    v, l, nh, c, t, b = SHAPES[preset]
     model = GPT(v, l, nh, c, t).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
     idx = torch.randint(0, v, (b, t), device=dev)
@@ -99,12 +116,12 @@ def main():
         step()
     sync(dev)
     t0 = time.perf_counter()
-    for _ in range(a.steps):
+    for _ in range(steps):
         loss = step()
     sync(dev)
-    ms = (time.perf_counter() - t0) * 1e3 / a.steps
+    ms = (time.perf_counter() - t0) * 1e3 / steps
     assert math.isfinite(loss.item())
-    print(json.dumps({"framework": "torch", "device": name, "preset": "small", "ms_per_step": ms, "tokens_per_s": b * t / (ms / 1e3)}))
+    print(json.dumps({"framework": "torch", "device": name, "preset": preset, "ms_per_step": ms, "tokens_per_s": b * t / (ms / 1e3)}))
 
 
 if __name__ == "__main__":
