@@ -19,7 +19,9 @@ after(async () => {
 });
 
 const errorIs = (want) => page.waitForFunction((w) => document.querySelector('[data-testid=error]').textContent === w, want, { timeout: 30_000 });
-const unknown = (ch, code, at) => `The text has “${ch}” (U+${code}, character ${at}), which this model never saw: it knows only the 76 characters of its training text. Remove it, or train a model on text that has it.`;
+// the loaded model's vocabulary size, as the Model panel states it
+let vocab;
+const unknown = (ch, code, at) => `The text has “${ch}” (U+${code}, character ${at}), which this model never saw: it knows only the ${vocab} characters of its training text. Remove it, or train a model on text that has it.`;
 const step = () => page.textContent('[data-testid=train-step]').then(Number);
 const atStep = (n) => page.waitForFunction((k) => Number(document.querySelector('[data-testid=train-step]').textContent) >= k, n, { timeout: 120_000 });
 const idle = () => page.waitForFunction(() => document.body.dataset.training === '0', null, { timeout: 120_000 });
@@ -53,6 +55,8 @@ test('the controls, size presets and tokenizers come from the engine', async () 
 });
 
 test("an unknown character is said in the page's words, from the error's ch and pos", async () => {
+  vocab = Number((await page.textContent('[data-testid=model-info]')).match(/vocabulary (\d+)/)[1]);
+  assert.ok(vocab > 60, `the default model's vocabulary: ${vocab}`);
   await page.fill('[data-testid=prompt]', 'ROMEO: ☃');
   // the attention panel asks first, then generation: both say it the same way
   await errorIs(`Attention: ${unknown('☃', '2603', 8)}`);
