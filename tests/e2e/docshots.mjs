@@ -1,0 +1,48 @@
+// docs/lab.md's screenshots of the default model, retaken (run by hand after the default model
+// changes: `node tests/e2e/docshots.mjs`; the tiny-preset scrubber shots are not retaken here).
+// The page on the CPU path; the lens of a line of Romeo, then two heads ablated.
+import path from 'node:path';
+import { startServer, launch, openPage, ready, ROOT } from './helpers.mjs';
+
+const OUT = path.join(ROOT, 'docs/img');
+const srv = await startServer();
+const browser = await launch({ webgpu: false });
+try {
+  const { page } = await openPage(browser, `${srv.url}?cpu`, { width: 1280, height: 1000 });
+  await ready(page);
+  const live = (heads) => page.waitForFunction((h) => {
+    const lens = document.querySelector('[data-testid=lens]');
+    const e = document.querySelector('[data-testid=ablation-effect]');
+    const s = document.querySelector('[data-testid=surprisal]');
+    return lens.dataset.step === 'live' && lens.dataset.heads === h && s.dataset.heads === h && e.dataset.heads === h &&
+      (h === '' || (e.dataset.dloss !== '' && e.dataset.next !== ''));
+  }, heads, { timeout: 60_000 });
+  // the page rectangle around some elements (a popup may hang outside its box)
+  const around = (ids) => page.evaluate((ids) => {
+    const r = ids.map((id) => document.getElementById(id).getBoundingClientRect());
+    const x = Math.min(...r.map((b) => b.left)) - 4, y = Math.min(...r.map((b) => b.top)) - 4;
+    return { x, y: y + window.scrollY, width: Math.max(...r.map((b) => b.right)) + 4 - x, height: Math.max(...r.map((b) => b.bottom)) + 4 - y };
+  }, ids);
+  const text = 'ROMEO:\nBut soft, what light through yonder window';
+  await page.fill('[data-testid=prompt]', text);
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=lens]').dataset.chars) === n, [...text].length, { timeout: 60_000 });
+  await live('');
+  // one cell focused: its five most likely tokens show
+  await page.focus('[data-testid=lens] .lc[data-stream="3"][data-pos="20"]');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForSelector('#lenspop:not([hidden])');
+  await page.screenshot({ path: path.join(OUT, 'lab-lens.png'), clip: await around(['lensbox', 'lenspop']), fullPage: true });
+  await page.locator('#heads').screenshot({ path: path.join(OUT, 'lab-heads.png') });
+  // the previous-token head and one more, by keyboard as a user would
+  for (const h of ['head-0-4', 'head-2-0']) {
+    await page.focus(`[data-testid=${h}]`);
+    await page.keyboard.press('Enter');
+  }
+  await live('0.4,2.0');
+  await page.locator('#attgrid').screenshot({ path: path.join(OUT, 'lab-ablated-heads.png') });
+  await page.screenshot({ path: path.join(OUT, 'lab-ablation.png'), clip: await around(['ablate', 'surp']), fullPage: true });
+  console.log('wrote docs/img/lab-{lens,heads,ablated-heads,ablation}.png');
+} finally {
+  await browser.close();
+  srv.stop();
+}
