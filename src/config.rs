@@ -220,7 +220,7 @@ pub const PRESET_NAMES: [&str; 5] = ["tiny", "toy", "baby", "page", "small"];
 /// rate): a high exact-match score in about two minutes in the page. `baby`: nanoGPT's CPU
 /// shakespeare-char recipe. `page`: the page's default model (6/6/192, context 128, about
 /// 2.7M parameters: 5.4 MB as f16; dropout 0.1), trained on a 2-core CPU in under 90 minutes
-/// (with `--more-train`: the page's corpus alone is 26 epochs of overfitting at this size). `small`:
+/// with `--more-train` (the page's corpus alone is too little text for this size). `small`:
 /// nanoGPT's GPU recipe (6/6/384, block 256, batch 64, 5000 steps, same schedule; dropout 0 here,
 /// where nanoGPT's uses 0.2: `--dropout 0.2`).
 pub fn preset(name: &str) -> Result<Preset> {

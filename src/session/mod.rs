@@ -199,7 +199,7 @@ impl Session {
         if corpus.is_empty() {
             return Err(Error::Data("the training text is empty".into()));
         }
-        let tok = if more.is_empty() { Tokenizer::train(shape.tokenizer, corpus)? } else { Tokenizer::train(shape.tokenizer, &format!("{more}{corpus}"))? };
+        let tok = Tokenizer::train(shape.tokenizer, &[more, corpus].concat())?;
         let cfg = ModelConfig {
             vocab_size: tok.vocab_size(),
             n_layer: shape.n_layer,

@@ -1,9 +1,9 @@
 """PyTorch's figures next to `tinygpt bench` on the same GPU (run by tests/real-gpu/run.sh).
 
 - torch.matmul fp32 2048^3 with TF32 off (what tinygpt's f32 kernels compute), GFLOP/s;
-- one training step of tinygpt's `small` preset (or `--preset baby`, the CPU comparison) (nanoGPT's shakespeare-char GPU recipe without
-  dropout: 6 layers, 6 heads, 384 wide, context 256, batch 64, vocabulary 65), the same
-  architecture (pre-LN, GELU (tanh), tied LM head, learned wpe, AdamW), fp32, eager, ms/step.
+- one training step of tinygpt's `small` preset (nanoGPT's shakespeare-char GPU recipe without
+  dropout: 6 layers, 6 heads, 384 wide, context 256, batch 64, vocabulary 65; `--preset baby`
+  for the CPU comparison), the same architecture (pre-LN, GELU (tanh), tied LM head, learned wpe, AdamW), fp32, eager, ms/step.
 One JSON object per line on stdout.
 """
 import argparse
@@ -14,6 +14,10 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+# (vocab, layers, heads, width, context, batch), as tinygpt's presets
+SHAPES = {"small": (65, 6, 6, 384, 256, 64), "baby": (65, 4, 4, 128, 64, 12)}
 
 
 class Block(nn.Module):
@@ -76,10 +80,6 @@ def main():
     step_time(dev, name, a.preset, a.steps)
 
 
-# (vocab, layers, heads, width, context, batch), as tinygpt's presets
-SHAPES = {"small": (65, 6, 6, 384, 256, 64), "baby": (65, 4, 4, 128, 64, 12)}
-
-
 def matmul(dev, name):
     n = 2048
     x, w = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
@@ -93,7 +93,6 @@ def matmul(dev, name):
     sync(dev)
     s = (time.perf_counter() - t0) / reps
     print(json.dumps({"framework": "torch", "device": name, "kernel": "matmul fp32 (TF32 off)", "n": n, "ms": s * 1e3, "gflops": 2 * n**3 / s / 1e9}))
-
 
 
 def step_time(dev, name, preset, steps):

@@ -110,12 +110,13 @@ pub fn train(a: TrainArgs) -> Result<()> {
         tc.eval_interval = e;
     }
     tc.validate()?;
-    // a character the model never saw is the corpus file's fault
+    // a character the model never saw is the corpus file's fault (or the extra text's)
+    let files = match &a.more_train {
+        Some(m) => format!("{} or {}", a.data.display(), m.display()),
+        None => a.data.display().to_string(),
+    };
     let in_file = |e: Error| match e {
-        Error::UnknownChar { .. } if a.more_train.is_some() => {
-            Error::Data(format!("{} or {}: {e}", a.data.display(), a.more_train.as_ref().expect("checked").display()))
-        }
-        Error::UnknownChar { .. } => Error::Data(format!("{}: {e}", a.data.display())),
+        Error::UnknownChar { .. } => Error::Data(format!("{files}: {e}")),
         e => e,
     };
     if a.resume.is_some() {
@@ -142,8 +143,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
             "tinygpt: {} parameters ({} layers, {} heads, {} wide, context {}, {} positions), vocab {}, backend {}",
             s.num_params(), cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.pos, cfg.vocab_size, s.describe_backend()
         );
-        let more = if a.more_train.is_some() { " (with --more-train)" } else { "" };
-        eprintln!("tinygpt: {} train{more} / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), s.step(), tc.steps);
+        let extra = if a.more_train.is_some() { " (with --more-train)" } else { "" };
+        eprintln!("tinygpt: {} train{extra} / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), s.step(), tc.steps);
     }
     run(&mut s, &a, tc.steps, &text)
 }
