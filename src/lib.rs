@@ -5,6 +5,7 @@ pub mod backend;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;
+pub mod clock;
 pub mod config;
 pub mod cpu;
 pub mod data;

@@ -380,7 +380,24 @@ impl Engine {
         }
         let f: js_sys::Function = exchange.dyn_into().map_err(|_| js_err(Error::Config("set_data_parallel: exchange must be a function".into())))?;
         let link = Box::new(JsExchange { f, k: k as usize });
-        self.s.set_data_parallel(Some(crate::session::DataParallel { k: k as usize, of: of as usize, link })).map_err(js_err)
+        self.s.set_data_parallel(Some(crate::session::DataParallel::new(k as usize, of as usize, link))).map_err(js_err)
+    }
+
+    /// Turns the per-op profile on (clearing it) or off (`Session::set_profiling`): the CPU
+    /// backend's op times and, in data-parallel training, each step's parts.
+    pub fn set_profiling(&mut self, on: bool) -> Result<(), JsValue> {
+        self.s.set_profiling(on).map_err(js_err)
+    }
+
+    /// The profile since `set_profiling(true)`, slowest first: `[{op, calls, ms}]`.
+    pub fn profile(&self) -> Result<JsValue, JsValue> {
+        #[derive(Serialize)]
+        struct Op {
+            op: String,
+            calls: u32,
+            ms: f64,
+        }
+        to_js(&self.s.profile().map_err(js_err)?.into_iter().map(|(op, calls, s)| Op { op, calls, ms: s * 1e3 }).collect::<Vec<_>>())
     }
 
     /// One data-parallel step as a worker other than 0: `{step, loss, acc, lr, grad_norm, ms,

@@ -111,8 +111,8 @@ fn two_workers_case(dropout: f32) -> Vec<f32> {
     block_on(w1.load(checkpoint::from_bytes(&block_on(w0.checkpoint_bytes(Store::Full)).unwrap(), "w0").unwrap())).unwrap();
     w1.prepare_training(&TEXT.repeat(20), recipe(dropout)).unwrap();
     let mail: Mail = Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()]));
-    w0.set_data_parallel(Some(DataParallel { k: 0, of: 2, link: Box::new(Link { k: 0, mail: mail.clone() }) })).unwrap();
-    w1.set_data_parallel(Some(DataParallel { k: 1, of: 2, link: Box::new(Link { k: 1, mail }) })).unwrap();
+    w0.set_data_parallel(Some(DataParallel::new(0, 2, Box::new(Link { k: 0, mail: mail.clone() })))).unwrap();
+    w1.set_data_parallel(Some(DataParallel::new(1, 2, Box::new(Link { k: 1, mail })))).unwrap();
     let mut ev0 = Vec::new();
     let (chunks, peer) = both(
         async {
@@ -161,7 +161,7 @@ fn a_batch_smaller_than_the_workers_is_refused() {
     let shape = NewModel { n_layer: 1, n_head: 1, n_embd: 8, block_size: 4, pos: PosEncoding::Learned, tokenizer: TokenizerKind::Char };
     block_on(s.new_model(&TEXT.repeat(5), &shape, TrainConfig { batch_size: 1, ..recipe(0.0) })).unwrap();
     let mail: Mail = Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()]));
-    let e = s.set_data_parallel(Some(DataParallel { k: 0, of: 2, link: Box::new(Link { k: 0, mail }) })).unwrap_err();
+    let e = s.set_data_parallel(Some(DataParallel::new(0, 2, Box::new(Link { k: 0, mail })))).unwrap_err();
     assert_eq!(e.kind(), "config");
     assert!(e.to_string().contains("at least 2 sequences"), "{e}");
     assert_eq!(tinygpt::train::shard_rows(5, 0, 2), 0..3);

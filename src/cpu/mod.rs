@@ -42,6 +42,7 @@ pub mod layernorm;
 pub mod matmul;
 pub mod residual;
 
+
 use crate::backend::{AdamWStep, Backend, DropoutMask, Pending, Tensor};
 use crate::error::{Error, Result};
 
@@ -56,7 +57,7 @@ pub struct CpuBackend {
     bufs: Vec<Store>,
     /// A binding limit to emulate (tests of models cut as on a small GPU); None = MAX_BYTES.
     max_elems: Option<usize>,
-    /// Per-op wall time while profiling (native only; `bench` shows it): op -> (calls, seconds).
+    /// Per-op wall time while profiling (`bench` and the page's `Engine::profile` show it): op -> (calls, seconds).
     profile: Option<std::collections::BTreeMap<String, (u32, f64)>>,
 }
 
@@ -78,10 +79,12 @@ impl CpuBackend {
         CpuBackend { max_elems: Some(n), ..Self::default() }
     }
 
-    /// Profiling (native only): when on, each op's wall time is added to its name's total
-    /// (matmuls by shape too). Turning it on clears the totals.
+    /// Profiling: when on, each op's wall time is added to its name's total (matmuls by shape
+    /// too). Turning it on clears the totals. In a browser the clock is performance.now(),
+    /// which a page that is not cross-origin isolated coarsens (to 0.1 ms in Chromium, with
+    /// jitter): totals over many calls still hold, single short ops do not.
     pub fn set_profiling(&mut self, on: bool) {
-        self.profile = (on && cfg!(not(target_arch = "wasm32"))).then(Default::default);
+        self.profile = on.then(Default::default);
     }
 
     /// (op, calls, seconds) since profiling was turned on, slowest first.
@@ -91,27 +94,19 @@ impl CpuBackend {
         v
     }
 
-    /// The start of an op, when profiling.
-    #[cfg(not(target_arch = "wasm32"))]
-    fn clock(&self) -> Option<std::time::Instant> {
-        self.profile.as_ref().map(|_| std::time::Instant::now())
-    }
-    #[cfg(target_arch = "wasm32")]
-    fn clock(&self) -> Option<()> {
-        None
+    /// The start of an op (ms), when profiling.
+    fn clock(&self) -> Option<f64> {
+        self.profile.as_ref().map(|_| crate::clock::now_ms())
     }
 
     /// The end of an op started at `t0`: its time added under `name()`.
-    #[cfg(not(target_arch = "wasm32"))]
-    fn lap(&mut self, t0: Option<std::time::Instant>, name: impl FnOnce() -> String) {
+    fn lap(&mut self, t0: Option<f64>, name: impl FnOnce() -> String) {
         if let (Some(t0), Some(p)) = (t0, self.profile.as_mut()) {
             let e = p.entry(name()).or_insert((0, 0.0));
             e.0 += 1;
-            e.1 += t0.elapsed().as_secs_f64();
+            e.1 += (crate::clock::now_ms() - t0) / 1e3;
         }
     }
-    #[cfg(target_arch = "wasm32")]
-    fn lap(&mut self, _t0: Option<()>, _name: impl FnOnce() -> String) {}
 
     fn f32_ptr(&mut self, t: Tensor) -> *mut f32 {
         match &mut self.bufs[t.buf] {

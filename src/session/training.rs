@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use crate::train::{self, Trainer};
 use serde::Serialize;
+pub(super) use crate::clock::now_ms;
 
 /// When training pauses for the driver or evaluates, in optimizer steps (0 = never; every
 /// kind also happens at the last step of the run).
@@ -73,25 +74,6 @@ pub struct ChunkEnd {
     pub done: bool,
 }
 
-/// Milliseconds on a monotonic clock (performance.now() in a browser).
-#[cfg(not(target_arch = "wasm32"))]
-pub(super) fn now_ms() -> f64 {
-    use std::sync::OnceLock;
-    static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
-}
-
-#[cfg(target_arch = "wasm32")]
-pub(super) fn now_ms() -> f64 {
-    use wasm_bindgen::JsCast;
-    let perf = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).ok();
-    let now = perf.as_ref().and_then(|p| js_sys::Reflect::get(p, &"now".into()).ok()).and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-    match (perf, now) {
-        (Some(p), Some(f)) => f.call0(&p).ok().and_then(|v| v.as_f64()).unwrap_or_else(js_sys::Date::now),
-        _ => js_sys::Date::now(),
-    }
-}
-
 /// Data-parallel training's link to the other workers (each a Session with its own model and
 /// the same data and recipe, so all hold the same weights): see `Session::set_data_parallel`.
 pub trait Exchange {
@@ -105,14 +87,33 @@ pub struct DataParallel {
     pub k: usize,
     pub of: usize,
     pub link: Box<dyn Exchange>,
+    /// Wall time (ms) of the three parts of the steps since the last `Session::set_profiling`:
+    /// this worker's rows (forward, backward, gradients read), the exchange (sending, waiting
+    /// for the other parts, summing), the update.
+    pub times: [f64; 3],
+    pub steps: u32,
+}
+
+impl DataParallel {
+    pub fn new(k: usize, of: usize, link: Box<dyn Exchange>) -> DataParallel {
+        DataParallel { k, of, link, times: [0.0; 3], steps: 0 }
+    }
 }
 
 /// One data-parallel step: this worker's part, the exchange, the update with the sum (`lr`:
 /// the recipe's at this step unless given).
 pub(super) async fn dp_step<B: Backend>(m: &mut Gpt<B>, tr: &Trainer, dp: &mut DataParallel, lr: Option<f32>) -> Result<StepStats> {
+    let t0 = now_ms();
     let mine = tr.shard(m, dp.k, dp.of).await?;
+    let t1 = now_ms();
     let total = dp.link.exchange(m.step + 1, mine).await?;
-    tr.apply(m, &total, lr).await
+    let t2 = now_ms();
+    let s = tr.apply(m, &total, lr).await?;
+    for (acc, d) in dp.times.iter_mut().zip([t1 - t0, t2 - t1, now_ms() - t2]) {
+        *acc += d;
+    }
+    dp.steps += 1;
+    Ok(s)
 }
 
 /// The training loop, once, for every backend: see `Session::train_chunk`.
@@ -205,6 +206,35 @@ impl Session {
         }
         self.dp = dp;
         Ok(())
+    }
+
+    /// Turns the per-op profile on (clearing it) or off: the CPU backend's op times
+    /// (`CpuBackend::set_profiling`) and, in data-parallel training, the step's three parts.
+    pub fn set_profiling(&mut self, on: bool) -> Result<()> {
+        match self.model.as_mut().ok_or_else(no_model)? {
+            AnyModel::Cpu(m) => m.backend.set_profiling(on),
+            AnyModel::Gpu(_) => return Err(Error::State("the per-op profile is the CPU backend's; this model is on a GPU".into())),
+        }
+        if let Some(dp) = self.dp.as_mut() {
+            dp.times = [0.0; 3];
+            dp.steps = 0;
+        }
+        Ok(())
+    }
+
+    /// (what, calls, seconds) since `set_profiling(true)`, slowest first: each CPU op, and in
+    /// data-parallel training the step's parts, named `data parallel: ...`.
+    pub fn profile(&self) -> Result<Vec<(String, u32, f64)>> {
+        let mut v = match self.model.as_ref().ok_or_else(no_model)? {
+            AnyModel::Cpu(m) => m.backend.profile(),
+            AnyModel::Gpu(_) => Vec::new(),
+        };
+        if let Some(dp) = self.dp.as_ref().filter(|d| d.steps > 0) {
+            for (name, ms) in ["own rows: forward, backward, gradients read", "exchange: send, wait, sum", "update"].iter().zip(dp.times) {
+                v.push((format!("data parallel: {name}"), dp.steps, ms / 1e3));
+            }
+        }
+        Ok(v)
     }
 
     /// One data-parallel step as a worker other than 0 (see `set_data_parallel`).

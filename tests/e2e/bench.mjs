@@ -10,7 +10,9 @@
 //  - the backend the page chose by measurement, and when; the flag-off run again in one
 //    worker (?workers=1) next to the default two (data parallel), and with the plain-SIMD
 //    module (?norelaxed) next to the relaxed-SIMD one the page loads where it can.
-//   node tests/e2e/bench.mjs [--seconds S] [--toy]    (after ./build.sh web)
+//  - with --profile, the page's CPU per-op profile of the same recipe (worker 0's ops, and with
+//    two workers the step's parts: own rows, exchange, update), in ms per step.
+//   node tests/e2e/bench.mjs [--seconds S] [--toy] [--profile]    (after ./build.sh web)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +26,7 @@ const arg = (name, dflt) => {
 };
 const TRAIN_SECONDS = arg('--seconds', 30);
 const TOY = process.argv.includes('--toy');
+const PROFILE = process.argv.includes('--profile');
 const CORPUS = path.join(ROOT, 'www/data/shakespeare.txt');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -47,6 +50,35 @@ async function toyRun(page) {
 }
 
 const stepOf = (page) => page.$eval('[data-testid=train-step]', (e) => Number(e.textContent) || 0);
+
+// The baby recipe with the WebGPU flag off, profiled (Engine::set_profiling) over the timed
+// window: ms per step of each op on worker 0 and, with two workers, of the step's parts.
+async function profileRun(srv, query) {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page } = await openPage(browser, `${srv.url}?testhooks${query}`);
+    await ready(page);
+    await page.waitForFunction(() => ['done', 'forced', 'failed'].includes(document.querySelector('#devchoice').dataset.state), null, { timeout: 300_000 });
+    await page.check('input[name=corpus][value=shakespeare]');
+    await page.selectOption('#sizepreset', 'baby');
+    await page.fill('#batch', '12');
+    await page.fill('#steps', '2000');
+    await page.click('[data-testid=train-start]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]').textContent) >= 3, null, { timeout: 300_000, polling: 10 });
+    await page.evaluate(() => window.tinygptTest.setProfiling(true));
+    const [k1, w1] = [await stepOf(page), Date.now()];
+    await page.waitForTimeout(TRAIN_SECONDS * 1000);
+    const ops = await page.evaluate(() => window.tinygptTest.profile());
+    const [k2, w2] = [await stepOf(page), Date.now()];
+    // one failure guard per optimizer step, in one worker or two
+    const steps = Math.max(1, ops.find((o) => o.op === 'failure_guard')?.calls ?? 1);
+    const perStep = ops.map((o) => ({ op: o.op, ms_per_step: +(o.ms / steps).toFixed(2) }));
+    const opsOnly = ops.filter((o) => !o.op.startsWith('data parallel')).reduce((n, o) => n + o.ms, 0) / steps;
+    return { mode: `WebGPU flag off ?testhooks${query}`, wall_ms_per_step: k2 > k1 ? Math.round((w2 - w1) / (k2 - k1)) : null, ops_ms_per_step: +opsOnly.toFixed(1), profile: perStep };
+  } finally {
+    await browser.close();
+  }
+}
 
 async function measure(srv, webgpu, query = '') {
   const browser = await launch({ webgpu });
@@ -118,11 +150,13 @@ try {
   const rows = [];
   for (const [webgpu, q] of [[true, ''], [false, ''], [false, '?workers=1'], [false, '?norelaxed']]) rows.push(await measure(srv, webgpu, q));
   const best = Math.min(...rows.map((r) => r.train_ms_per_step ?? Infinity));
+  const profiles = PROFILE ? [await profileRun(srv, ''), await profileRun(srv, '&workers=1')] : undefined;
   console.log(JSON.stringify({
     date: new Date().toISOString(),
     native: nat,
     rows,
     page_over_native: +(best / nat.ms_per_step_median).toFixed(2),
+    profiles,
     wasm_bytes: wasm.length,
     wasm_gzip_bytes: zlib.gzipSync(wasm, { level: 9 }).length,
     relaxed_wasm_bytes: relaxed.length,

@@ -84,6 +84,9 @@ export function createEngine() {
     disconnect_peer: method('disconnect_peer'),
     // The other worker's step loop; rejects only when a step fails.
     peer_run: method('peer_run'),
+    // The CPU per-op profile (bench.mjs --profile): on (clears it) or off; [{op, calls, ms}].
+    set_profiling: method('set_profiling'),
+    profile: method('profile'),
     fault: method('fault'),
     test_fault: method('test_fault'),
     // Bytes of wasm memory (the page tests' leak check; not an Engine method).

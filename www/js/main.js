@@ -48,7 +48,7 @@ async function main() {
   msg.onRecover(train.recover);
   // Hooks the page tests use to inject faults (only with ?testhooks in the URL).
   if (params.has('testhooks')) {
-    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults(), snapshots: () => scrubber.forTest() };
+    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults(), snapshots: () => scrubber.forTest(), setProfiling: (on) => engine.set_profiling(on), profile: () => engine.profile() };
   }
 
   const preferGpu = forced !== 'cpu';
