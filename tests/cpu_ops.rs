@@ -4,7 +4,7 @@
 
 mod common;
 use common::assert_close;
-use tinygpt::cpu::{attention, crossentropy, encoder, gelu, guard, head_mask, layernorm, matmul, residual};
+use tinygpt::cpu::{attention, crossentropy, encoder, gelu, guard, head_mask, layernorm, matmul, residual, sgemm};
 use tinygpt::rng::Rng;
 
 fn randn(r: &mut Rng, n: usize, std: f32) -> Vec<f32> {
@@ -85,6 +85,37 @@ fn layernorm_gradients() {
     assert_close("dinp", &dx, &want, 2e-3, 1e-2);
     assert_close("dw", &dw, &numgrad(&w, &g, |w| fwd(&x, w, &bias)), 2e-3, 1e-2);
     assert_close("dbias", &db, &numgrad(&bias, &g, |b| fwd(&x, &w, b)), 2e-3, 1e-2);
+}
+
+/// The page's packed matmul (`cpu/sgemm.rs`; natively its vector type is four plain floats, so
+/// this checks the packing, the blocks and the edges that the WebAssembly build runs with v128):
+/// every stride layout the model uses, sizes across each block (MC 64 rows, NC 256 columns, KC
+/// 256 deep) and below one tile, storing and accumulating, one scratch reused across shapes.
+#[test]
+fn packed_sgemm_equals_plain_loops() {
+    let mut r = Rng::new(17);
+    let mut scratch = sgemm::Scratch::default();
+    for (m, n, k) in [(70, 270, 300), (1, 1, 1), (3, 5, 2), (4, 8, 256), (65, 9, 257), (130, 257, 7), (5, 300, 513)] {
+        let (a, b) = (randn(&mut r, m * k, 1.0), randn(&mut r, k * n, 1.0));
+        // lhs as stored (row-major) or transposed (as dW's doutᵀ), rhs likewise (as forward's wᵀ)
+        for (lt, rt) in [(false, false), (false, true), (true, false), (true, true)] {
+            let (lrs, lcs) = if lt { (1, m) } else { (k, 1) };
+            let (rrs, rcs) = if rt { (1, k) } else { (n, 1) };
+            for acc in [false, true] {
+                let start = randn(&mut r, m * n, 1.0);
+                let mut want = start.clone();
+                for i in 0..m {
+                    for j in 0..n {
+                        let dot: f32 = (0..k).map(|p| a[i * lrs + p * lcs] * b[p * rrs + j * rcs]).sum();
+                        want[i * n + j] = if acc { want[i * n + j] + dot } else { dot };
+                    }
+                }
+                let mut got = start.clone();
+                sgemm::sgemm(&mut scratch, m, n, k, &mut got, acc, &a, lrs, lcs, &b, rrs, rcs);
+                assert_close(&format!("sgemm {m}x{n}x{k} lhsᵀ {lt} rhsᵀ {rt} acc {acc}"), &got, &want, 1e-4, 1e-4);
+            }
+        }
+    }
 }
 
 #[test]

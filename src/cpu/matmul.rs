@@ -1,6 +1,8 @@
 //! Matmul: out[N,OC] = inp[N,C] · w[OC,C]ᵀ + bias[OC], and its two backward products.
-//! The hot path calls the `matrixmultiply` crate (SIMD, multithreaded natively); the `_naive` versions
-//! are the plain loops the fast ones and the GPU kernels are tested against.
+//! The hot path calls the `matrixmultiply` crate natively (its AVX2/AVX-512 kernels, rows split
+//! across threads) and our own packed kernel in WebAssembly (`sgemm.rs`: matrixmultiply's wasm
+//! kernel spills registers under V8); the `_naive` versions are the plain loops the fast ones and
+//! the GPU kernels are tested against.
 
 /// dst[m,n] (row-major, contiguous) = (acc ? dst : 0) + lhs[m,k] · rhs[k,n], where lhs and rhs
 /// are addressed by (row stride, column stride) pairs, so transposes cost nothing.
@@ -19,35 +21,41 @@ fn gemm_strided(m: usize, n: usize, k: usize, dst: &mut [f32], acc: bool, lhs: &
     }
     assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
     assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    let rows = |r0: usize, d: &mut [f32]| {
-        let mr = d.len() / n;
-        // SAFETY: rows r0..r0+mr of lhs are in bounds (asserted above for all m rows), rhs is
-        // in bounds, and d is an exclusive slice of exactly mr*n elements, aliasing neither
-        // input. With beta = 0, sgemm does not read d.
-        unsafe {
-            matrixmultiply::sgemm(
-                mr, k, n,
-                1.0,
-                lhs.as_ptr().add(r0 * lhs_rs), lhs_rs as isize, lhs_cs as isize,
-                rhs.as_ptr(), rhs_rs as isize, rhs_cs as isize,
-                if acc { 1.0 } else { 0.0 },
-                d.as_mut_ptr(), n as isize, 1,
-            );
-        }
-    };
-    let dst = &mut dst[..m * n];
+    #[cfg(target_arch = "wasm32")]
+    {
+        // one worker, one thread: the packed panels are kept for the next call
+        thread_local!(static SCRATCH: std::cell::RefCell<super::sgemm::Scratch> = Default::default());
+        SCRATCH.with(|s| super::sgemm::sgemm(&mut s.borrow_mut(), m, n, k, dst, acc, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs));
+    }
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
+        let rows = |r0: usize, d: &mut [f32]| {
+            let mr = d.len() / n;
+            // SAFETY: rows r0..r0+mr of lhs are in bounds (asserted above for all m rows), rhs
+            // is in bounds, and d is an exclusive slice of exactly mr*n elements, aliasing
+            // neither input. With beta = 0, sgemm does not read d.
+            unsafe {
+                matrixmultiply::sgemm(
+                    mr, k, n,
+                    1.0,
+                    lhs.as_ptr().add(r0 * lhs_rs), lhs_rs as isize, lhs_cs as isize,
+                    rhs.as_ptr(), rhs_rs as isize, rhs_cs as isize,
+                    if acc { 1.0 } else { 0.0 },
+                    d.as_mut_ptr(), n as isize, 1,
+                );
+            }
+        };
+        let dst = &mut dst[..m * n];
         let threads = rayon::current_num_threads();
         if threads > 1 && m * n * k >= 1 << 18 {
             // blocks of whole rows, a multiple of 16 for the SIMD kernel's row tiles
             let per = m.div_ceil(threads).div_ceil(16) * 16;
             dst.par_chunks_mut(per * n).enumerate().for_each(|(i, d)| rows(i * per, d));
-            return;
+        } else {
+            rows(0, dst);
         }
     }
-    rows(0, dst);
 }
 
 #[allow(clippy::too_many_arguments)]

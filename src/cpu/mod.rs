@@ -41,7 +41,7 @@ pub mod head_mask;
 pub mod layernorm;
 pub mod matmul;
 pub mod residual;
-
+pub mod sgemm;
 
 use crate::backend::{AdamWStep, Backend, DropoutMask, Pending, Tensor};
 use crate::error::{Error, Result};
