@@ -140,3 +140,29 @@ pub async fn compare<A: Backend, X: Backend>(a: &mut A, b: &mut X) -> Vec<(&'sta
         })
         .collect()
 }
+
+/// The CPU backend's fast matmul against its plain loops (`matmul_*_naive`), on sizes that are
+/// no multiple of any tile and cross the packed blocks: in a browser that is the WebAssembly
+/// SIMD kernel (`cpu/sgemm.rs`) on the user's CPU, natively matrixmultiply's. Largest
+/// |fast - plain| / (1 + |plain|) per product: relative for large values, absolute near zero,
+/// where sums of a few hundred products cancel (rounding alone stays near 1e-5; a wrong
+/// kernel is off by about 1).
+pub fn cpu_kernels() -> Vec<(&'static str, f32)> {
+    use crate::cpu::matmul;
+    let worst = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p - q).abs() / (1.0 + q.abs())).fold(0.0f32, |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) });
+    let mut out = vec![("matmul_forward", 0.0f32), ("matmul_backward dinp", 0.0), ("matmul_backward dw", 0.0)];
+    for (n, c, oc) in [(37, 70, 67), (130, 261, 9)] {
+        let (x, w, bias, g) = (rand(n * c, 21), rand(oc * c, 22), rand(oc, 23), rand(n * oc, 24));
+        let (mut fast, mut plain) = (vec![0.0; n * oc], vec![0.0; n * oc]);
+        matmul::matmul_forward(&mut fast, &x, &w, Some(&bias), n, c, oc);
+        matmul::matmul_forward_naive(&mut plain, &x, &w, Some(&bias), n, c, oc);
+        out[0].1 = out[0].1.max(worst(&fast, &plain));
+        let (mut dx, mut dw) = (vec![0.0; n * c], vec![0.5; oc * c]);
+        let (mut dx2, mut dw2) = (vec![0.0; n * c], vec![0.5; oc * c]);
+        matmul::matmul_backward(&mut dx, &mut dw, None, &g, &x, &w, n, c, oc);
+        matmul::matmul_backward_naive(&mut dx2, &mut dw2, None, &g, &x, &w, n, c, oc);
+        out[1].1 = out[1].1.max(worst(&dx, &dx2));
+        out[2].1 = out[2].1.max(worst(&dw, &dw2));
+    }
+    out
+}

@@ -206,6 +206,17 @@ impl Engine {
         to_js(&rows.into_iter().map(|(op, rel_err)| Row { op, rel_err }).collect::<Vec<_>>())
     }
 
+    /// The CPU backend's fast matmul (here the WebAssembly SIMD kernel) against its plain loops
+    /// on awkward sizes (`selfcheck::cpu_kernels`): `[{op, rel_err}]`. Milliseconds.
+    pub fn cpu_check(&self) -> Result<JsValue, JsValue> {
+        #[derive(Serialize)]
+        struct Row {
+            op: &'static str,
+            rel_err: f32,
+        }
+        to_js(&crate::selfcheck::cpu_kernels().into_iter().map(|(op, rel_err)| Row { op, rel_err }).collect::<Vec<_>>())
+    }
+
     /// Times a training step and a decoded token on the CPU and on a GPU device for the
     /// current model's shape (or `shape`: {n_layer, n_head, n_embd, block_size, pos,
     /// vocab_size} when there is none) with `batch` sequences: `{workload, cpu: {train_step_ms,

@@ -320,3 +320,14 @@ fn dropout_keeps_about_one_minus_p_scaled_and_is_its_own_backward() {
     dropout::dropout(&mut same, &mask(0.0, 1, 0), 64);
     assert!(same.iter().all(|&v| v == 0.7));
 }
+
+/// The page's CPU kernel check (`Engine::cpu_check`, shown in the Device panel) natively: the
+/// fast matmul against the plain loops, every product named and within float rounding.
+#[test]
+fn cpu_kernel_check_names_each_product_within_rounding() {
+    let rows = tinygpt::selfcheck::cpu_kernels();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), ["matmul_forward", "matmul_backward dinp", "matmul_backward dw"]);
+    for (op, e) in rows {
+        assert!(e.is_finite() && e < 1e-4, "{op}: {e}");
+    }
+}

@@ -2,6 +2,7 @@
 //! qkv rows are [q (C) | k (C) | v (C)], head h using channels h*hs..(h+1)*hs of each part.
 //! Batches are independent, so natively they run in parallel (rayon); in wasm, in turn.
 
+use super::gelu::exp_approx;
 #[cfg(not(target_arch = "wasm32"))]
 use rayon::prelude::*;
 
@@ -53,11 +54,12 @@ fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usiz
                 a[j] = s;
                 max = max.max(s);
             }
-            let mut sum = 0.0f32;
+            // exp_approx (GELU's, ~2 ulp) vectorises; libm's expf is a call per score, most of
+            // this op's time in WebAssembly
             for x in a[..=pos].iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
+                *x = exp_approx(*x - max);
             }
+            let sum: f32 = a[..=pos].iter().sum();
             let inv = 1.0 / sum;
             for x in a[..=pos].iter_mut() {
                 *x *= inv;

@@ -92,7 +92,7 @@ test('?gpu forces the GPU: nothing is timed, the self-check still runs', async (
   await page.close();
 });
 
-test('the relaxed-SIMD build where the browser has it, the plain one with ?norelaxed: the same numbers', async () => {
+test('the relaxed-SIMD build where the browser has it, the plain one with ?norelaxed: the same numbers, each SIMD matmul checked against the plain loops', async () => {
   // the probe's surprisal map, drawn at ready, as each build computes it
   const look = async (query) => {
     const { page, problems } = await openPage(browser, `${srv.url}?${query}`);
@@ -102,6 +102,8 @@ test('the relaxed-SIMD build where the browser has it, the plain one with ?norel
       build: await page.getAttribute('#devinfo', 'data-simd'),
       text: await page.textContent('#devinfo'),
       s: await page.$$eval('[data-testid=surprisal] .stok', (x) => x.map((e) => Number(e.dataset.surprisal || 0))),
+      // the Device panel's CPU kernel check (Engine::cpu_check) of this build's matmul
+      cpuCheck: await page.waitForSelector('#devcpucheck[data-worst]').then((e) => e.evaluate((p) => ({ worst: Number(p.dataset.worst), text: p.textContent }))),
       problems,
     };
     await page.close();
@@ -117,6 +119,10 @@ test('the relaxed-SIMD build where the browser has it, the plain one with ?norel
   // fused multiply-adds round differently, by float rounding only
   const worst = Math.max(...relaxed.s.map((x, i) => Math.abs(x - plain.s[i])));
   assert.ok(worst <= 1e-3, `largest surprisal difference ${worst}`);
+  for (const { cpuCheck } of [relaxed, plain]) {
+    assert.ok(cpuCheck.worst < 1e-4, cpuCheck.text);
+    assert.match(cpuCheck.text, /matmul_forward .*matmul_backward dinp .*matmul_backward dw .*all within 1e-4/);
+  }
   assert.deepEqual(relaxed.problems, []);
   assert.deepEqual(plain.problems, []);
 });

@@ -47,6 +47,8 @@ export function createEngine() {
     init: method('init'),
     defaults: method('defaults'),
     self_check: method('self_check'),
+    // The CPU's fast matmul (the WebAssembly SIMD kernel) against its plain loops: [{op, rel_err}].
+    cpu_check: method('cpu_check'),
     // Moves the model (and where new models go) to a GPU device (true) or the CPU; answers as init.
     move_to: method('move_to'),
     // {workload, cpu: {train_step_ms, decode_token_ms}, gpu, gpu_error, train, generate, why}.

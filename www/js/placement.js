@@ -1,7 +1,8 @@
 // Which backend runs each job, chosen by measurement, not by presence: once the page is
 // ready, a probe worker (an engine of its own, so the page stays responsive) times a training
 // step and a generated token on the CPU and on the WebGPU adapter (Engine::calibrate) and runs
-// the kernel self-check there (Engine::self_check: every op against the CPU). Before a
+// the kernel self-check there (Engine::self_check: every op against the CPU); the main engine
+// checks its WebAssembly SIMD matmul against the plain loops (Engine::cpu_check). Before a
 // training run or a generation the model is moved to the faster backend for that job
 // (Engine::move_to: weights, AdamW moments and step go with it). `?cpu` and `?gpu` force a
 // backend and skip the timing.
@@ -38,6 +39,8 @@ export function createPlacement({ engine, state, device, forced, fake }) {
   }
 
   async function start(shape, batch) {
+    // the CPU's own SIMD kernel against its plain loops, on this CPU (milliseconds)
+    engine.cpu_check().then((cpuCheck) => set({ cpuCheck }), (e) => set({ cpuCheck: null, cpuCheckError: String(e.message || e) }));
     if (forced) {
       choice = { train: forced, generate: forced };
       set({ state: 'forced', forced });

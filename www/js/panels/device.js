@@ -115,11 +115,25 @@ export function createDevice(root, { badge, notice, state, msg }) {
       check.append(el('p', 'hint', p.state === 'measuring' || p.forced === 'gpu' ? 'Running…' : 'No WebGPU adapter was checked.'));
     }
   }
+  // The CPU's SIMD matmul against its plain loops, on this CPU (Engine::cpu_check).
+  function showCpuCheck(p) {
+    const box = $('devcpucheck');
+    if (p.cpuCheckError) {
+      box.textContent = `The CPU kernel check could not run: ${p.cpuCheckError}.`;
+      return;
+    }
+    if (!p.cpuCheck) return;
+    const worst = Math.max(...p.cpuCheck.map((r) => r.rel_err));
+    box.dataset.worst = String(worst);
+    box.textContent = `${p.cpuCheck.map((r) => `${r.op} ${r.rel_err.toExponential(1)}`).join(', ')}: ${worst < 1e-4 ? 'all within 1e-4 (float rounding)' : 'over 1e-4: the SIMD kernel is wrong on this CPU'}.`;
+    box.className = worst < 1e-4 ? '' : 'bad';
+  }
   const capitalFirst = (t) => t.charAt(0).toUpperCase() + t.slice(1);
 
   state.on('workers', (text) => { $('devworkers').textContent = text; });
   state.on('placement', (p) => {
     showPlacement(p);
+    showCpuCheck(p);
     if (state.device && notice.hidden) show(state.device.dev, state.device.preferGpu, false);
   });
   state.on('model', (i, origin) => { if (origin === 'hf') showModel(i); });
