@@ -545,7 +545,7 @@ impl crate::session::Exchange for JsExchange {
             if theirs.grads.len() != mine.grads.len() {
                 return Err(fail(format!("{} gradients, expected {}", theirs.grads.len(), mine.grads.len())));
             }
-            Ok(if self.k == 0 { Shard::sum(&[&mine, &theirs]) } else { Shard::sum(&[&theirs, &mine]) })
+            Ok(Shard::sum(if self.k == 0 { vec![mine, theirs] } else { vec![theirs, mine] }))
         })
     }
 }

@@ -48,8 +48,8 @@ impl Exchange for Link {
             match theirs {
                 None => Poll::Pending,
                 Some((_, t)) => {
-                    let parts = if self.k == 0 { [&mine, &t] } else { [&t, &mine] };
-                    Poll::Ready(Ok(Shard::sum(&parts)))
+                    let parts = if self.k == 0 { vec![mine.clone(), t] } else { vec![t, mine.clone()] };
+                    Poll::Ready(Ok(Shard::sum(parts)))
                 }
             }
         }))

@@ -29,10 +29,12 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// The parts of all workers, summed in worker order (so every worker gets the same bits).
-    pub fn sum(parts: &[&Shard]) -> Shard {
-        let mut out = parts[0].clone();
-        for p in &parts[1..] {
+    /// The parts of all workers, summed in worker order (so every worker gets the same bits);
+    /// the first part is the sum's storage, so nothing is copied.
+    pub fn sum(parts: Vec<Shard>) -> Shard {
+        let mut parts = parts.into_iter();
+        let mut out = parts.next().expect("at least one part");
+        for p in parts {
             out.loss_sum += p.loss_sum;
             out.hit_sum += p.hit_sum;
             for (o, g) in out.grads.iter_mut().zip(&p.grads) {
@@ -210,8 +212,10 @@ impl<B: Backend> Gpt<B> {
         self.backward_over(n_total);
         let s = self.backend.read(self.stats.view(0, 2)).await;
         let tb = self.train.as_ref().expect("record_forward with targets allocates it");
-        let mut grads = Vec::with_capacity(self.num_params());
-        for g in tb.grads.clone() {
+        let parts = tb.grads.clone();
+        // one buffer (every model trained here) is read as it is; several are joined
+        let mut grads = self.backend.read(parts[0]).await;
+        for &g in &parts[1..] {
             grads.extend(self.backend.read(g).await);
         }
         Ok(Shard { loss_sum: s[0], hit_sum: s[1], grads })
