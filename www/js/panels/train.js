@@ -62,18 +62,21 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   async function run() {
     msg.clearError();
     msg.hideRecovery();
+    // the second worker loads its module while this one places and prepares the model
+    const booting = bootPeer();
     try {
       await placement.placeFor('train');
       if (!prepared) await prepare(!resumable);
       resumable = false;
     } catch (e) {
+      booting.then((b) => b.peer?.terminate());
       msg.showError(describe(e));
       return;
     }
     // a save of the starting point, so a GPU fault before the first autosave loses nothing
     lastGood = null;
     await save(state.info.step);
-    const peer = await startPeer();
+    const peer = await startPeer(await booting);
     state.setTraining(true);
     $('trainstart').disabled = true;
     $('trainpause').disabled = false;
@@ -108,15 +111,24 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   // save just made) and recipe, takes half of every batch; the two exchange gradients each
   // step (engine.js connect_peer) and apply the same update, so the weights stay identical.
   // Returns the peer, or null (said in the Device panel) when training runs in one worker.
-  async function startPeer() {
-    const one = (why) => { state.emit('workers', `Training runs in one worker: ${why}.`); return null; };
-    if (workers < 2) return one('?workers=1 in the address');
-    if (state.device.dev.backend !== 'cpu') return one('it runs on the GPU');
-    if ((navigator.hardwareConcurrency || 1) < 2) return one('this browser reports one core');
-    if (prep.t.batch_size < 2) return one('the batch has one sequence');
+  // bootPeer starts the worker and its module at Start, beside the main worker's preparation;
+  // startPeer gives it the model and recipe once they are ready (`b`: what bootPeer gave).
+  function bootPeer() {
+    if (workers < 2) return Promise.resolve({ why: '?workers=1 in the address' });
+    if ((navigator.hardwareConcurrency || 1) < 2) return Promise.resolve({ why: 'this browser reports one core' });
     const peer = createEngine();
+    return peer.init(false).then(() => ({ peer }), (e) => {
+      peer.terminate();
+      return { why: `the second worker could not start (${describe(e)})` };
+    });
+  }
+  async function startPeer(b) {
+    const one = (why) => { b.peer?.terminate(); state.emit('workers', `Training runs in one worker: ${why}.`); return null; };
+    if (!b.peer) return one(b.why);
+    if (state.device.dev.backend !== 'cpu') return one('it runs on the GPU');
+    if (prep.t.batch_size < 2) return one('the batch has one sequence');
+    const { peer } = b;
     try {
-      await peer.init(false);
       await peer.load_checkpoint(lastGood.bytes.slice(0), 'the training peer');
       await peer.prepare_training(prep.text, prep.m, prep.t, true);
       const ch = new MessageChannel();
