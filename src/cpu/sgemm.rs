@@ -116,28 +116,14 @@ pub fn sgemm(s: &mut Scratch, m: usize, n: usize, k: usize, dst: &mut [f32], acc
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            // rhs[pc.., jc..] into panels of 8 columns: panel q holds (p, j) at q·kc·8 + p·8 + j
-            for (q, panel) in s.b.chunks_mut(kc * NR).take(nc.div_ceil(NR)).enumerate() {
-                for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-                    for (j, x) in row.iter_mut().enumerate() {
-                        let col = q * NR + j;
-                        *x = if col < nc { rhs[(pc + p) * rhs_rs + (jc + col) * rhs_cs] } else { 0.0 };
-                    }
-                }
-            }
+            // rhs[pc.., jc..] into panels of 8 columns
+            pack(&mut s.b, NR, nc, kc, |col, p| rhs[(pc + p) * rhs_rs + (jc + col) * rhs_cs]);
             // the first block of k stores (or adds to dst with acc); the others add
             let add = acc || pc > 0;
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                // lhs[ic.., pc..] into panels of MR rows: panel r holds (i, p) at r·kc·MR + p·MR + i
-                for (r, panel) in s.a.chunks_mut(kc * MR).take(mc.div_ceil(MR)).enumerate() {
-                    for (p, col) in panel.chunks_exact_mut(MR).enumerate() {
-                        for (i, x) in col.iter_mut().enumerate() {
-                            let row = r * MR + i;
-                            *x = if row < mc { lhs[(ic + row) * lhs_rs + (pc + p) * lhs_cs] } else { 0.0 };
-                        }
-                    }
-                }
+                // lhs[ic.., pc..] into panels of MR rows
+                pack(&mut s.a, MR, mc, kc, |row, p| lhs[(ic + row) * lhs_rs + (pc + p) * lhs_cs]);
                 for jr in (0..nc).step_by(NR) {
                     let bp = &s.b[(jr / NR) * kc * NR..][..kc * NR];
                     for ir in (0..mc).step_by(MR) {
@@ -148,6 +134,20 @@ pub fn sgemm(s: &mut Scratch, m: usize, n: usize, k: usize, dst: &mut [f32], acc
                         write_tile(&mut dst[at..], n, &tile, rows, cols, add);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Packs `n` rows (or columns) of depth `kc` into panels of `w`: element (i, p) at
+/// (i / w)·kc·w + p·w + i % w, zero past `n`, so the kernel reads each panel contiguously.
+#[inline(always)]
+fn pack(dst: &mut [f32], w: usize, n: usize, kc: usize, at: impl Fn(usize, usize) -> f32) {
+    for (q, panel) in dst.chunks_mut(kc * w).take(n.div_ceil(w)).enumerate() {
+        for (p, slot) in panel.chunks_exact_mut(w).enumerate() {
+            for (i, x) in slot.iter_mut().enumerate() {
+                let at_i = q * w + i;
+                *x = if at_i < n { at(at_i, p) } else { 0.0 };
             }
         }
     }

@@ -6,7 +6,10 @@
 //    the time from Start to the first step, time to ready and to the first token,
 //    generation tokens/s with the default model;
 //  - the wasm module's size, raw and gzipped.
-//  - with --toy, a toy task trained with the page's defaults for it: its time and score;
+//  - native is timed again before every page row (this VM's speed drifts within minutes): each
+//    row's ratio is to the native run just before it.
+//  - with --toy, a toy task trained with the page's defaults for it (in the flag-off row): its
+//    time and score;
 //  - the backend the page chose by measurement, and when; the flag-off run again in one
 //    worker (?workers=1) next to the default two (data parallel), and with the plain-SIMD
 //    module (?norelaxed) next to the relaxed-SIMD one the page loads where it can.
@@ -120,7 +123,7 @@ async function measure(srv, webgpu, query = '') {
     const [k2, w2] = [await stepOf(page), Date.now()];
     await page.click('[data-testid=train-pause]').catch(() => {});
     await page.waitForFunction(() => document.body.dataset.training === '0', null, { timeout: 300_000 });
-    const toy = TOY ? await toyRun(page) : null;
+    const toy = TOY && !webgpu && !query ? await toyRun(page) : null;
     return {
       mode: (webgpu ? 'WebGPU flag on' : 'WebGPU flag off') + (query ? ` ${query}` : ''),
       backend,
@@ -148,7 +151,13 @@ const srv = await startServer();
 try {
   const nat = native();
   const rows = [];
-  for (const [webgpu, q] of [[true, ''], [false, ''], [false, '?workers=1'], [false, '?norelaxed']]) rows.push(await measure(srv, webgpu, q));
+  for (const [webgpu, q] of [[true, ''], [false, ''], [false, '?workers=1'], [false, '?norelaxed']]) {
+    const before = rows.length ? native() : nat;
+    const r = await measure(srv, webgpu, q);
+    r.native_ms_per_step_before = before.ms_per_step_median;
+    r.over_native_before = r.train_ms_per_step ? +(r.train_ms_per_step / before.ms_per_step_median).toFixed(2) : null;
+    rows.push(r);
+  }
   const best = Math.min(...rows.map((r) => r.train_ms_per_step ?? Infinity));
   const profiles = PROFILE ? [await profileRun(srv, ''), await profileRun(srv, '&workers=1')] : undefined;
   console.log(JSON.stringify({
