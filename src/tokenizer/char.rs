@@ -60,10 +60,24 @@ impl CharTokenizer {
 
     /// Encodes text; a character outside the vocabulary is an error naming it and where it is.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        // ASCII through a table, the rest by binary search: the page encodes its 1 MB corpus in
+        // both training workers at every Start
+        let mut ascii = [u32::MAX; 128];
+        for (i, &c) in self.chars.iter().enumerate().take_while(|(_, c)| c.is_ascii()) {
+            ascii[c as usize] = i as u32;
+        }
         text.chars()
             .enumerate()
             .map(|(pos, ch)| {
-                self.chars.binary_search(&ch).map(|i| i as u32).map_err(|_| Error::UnknownChar { ch, pos, vocab: self.chars.len() })
+                let id = match ascii.get(ch as usize) {
+                    Some(&id) => id,
+                    None => self.chars.binary_search(&ch).map_or(u32::MAX, |i| i as u32),
+                };
+                if id == u32::MAX {
+                    Err(Error::UnknownChar { ch, pos, vocab: self.chars.len() })
+                } else {
+                    Ok(id)
+                }
             })
             .collect()
     }
