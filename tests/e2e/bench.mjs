@@ -21,7 +21,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { startServer, launch, openPage, ready, ROOT, BIN } from './helpers.mjs';
+import { startServer, launch, openPage, ready, babyRecipe, ROOT, BIN } from './helpers.mjs';
 
 const GEN_TOKENS = 200;
 const arg = (name, dflt) => {
@@ -62,11 +62,7 @@ async function profileRun(srv, query) {
   try {
     const { page } = await openPage(browser, `${srv.url}?testhooks${query}`);
     await ready(page);
-    await page.waitForFunction(() => ['done', 'forced', 'failed'].includes(document.querySelector('#devchoice').dataset.state), null, { timeout: 300_000 });
-    await page.check('input[name=corpus][value=shakespeare]');
-    await page.selectOption('#sizepreset', 'baby');
-    await page.fill('#batch', '12');
-    await page.fill('#steps', '2000');
+    await babyRecipe(page);
     // Start on a page at rest: the views' work from ready done (a second, then a round trip
     // through the engine's queue), unlike the rows above, which click Start right after a
     // generation while the views recompute for its text
@@ -117,10 +113,7 @@ async function measure(srv, webgpu, query = '') {
     await page.waitForFunction(() => ['done', 'forced', 'failed'].includes(document.querySelector('#devchoice').dataset.state), null, { timeout: 300_000 });
     const tChoice = Date.now() - t0;
     const choice = (await page.textContent('#devchoice')).replace(/\s+/g, ' ').trim();
-    await page.check('input[name=corpus][value=shakespeare]');
-    await page.selectOption('#sizepreset', 'baby');
-    await page.fill('#batch', '12');
-    await page.fill('#steps', '2000');
+    await babyRecipe(page);
     const s0 = Date.now();
     await page.click('[data-testid=train-start]');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]').textContent) >= 1, null, { timeout: 300_000, polling: 10 });

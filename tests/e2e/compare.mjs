@@ -6,7 +6,7 @@
 //   node tests/e2e/compare.mjs /tmp/before/www www [--rounds 3] [--seconds 15]
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { launch, openPage, ready, BIN, checkBuilt } from './helpers.mjs';
+import { launch, openPage, ready, babyRecipe, BIN, checkBuilt } from './helpers.mjs';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -36,11 +36,7 @@ async function msPerStep(url) {
   try {
     const { page } = await openPage(browser, url);
     await ready(page);
-    await page.waitForFunction(() => ['done', 'forced', 'failed'].includes(document.querySelector('#devchoice').dataset.state), null, { timeout: 300_000 });
-    await page.check('input[name=corpus][value=shakespeare]');
-    await page.selectOption('#sizepreset', 'baby');
-    await page.fill('#batch', '12');
-    await page.fill('#steps', '2000');
+    await babyRecipe(page);
     await page.click('[data-testid=train-start]');
     const step = () => page.$eval('[data-testid=train-step]', (e) => Number(e.textContent) || 0);
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]').textContent) >= 3, null, { timeout: 300_000, polling: 10 });

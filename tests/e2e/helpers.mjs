@@ -137,3 +137,14 @@ export async function canvasHash(page, selector) {
     return h;
   });
 }
+
+// The speed records' recipe (bench.mjs, compare.mjs): once the backend choice is made, the
+// `baby` preset on the Shakespeare corpus with batch 12 and 2,000 steps, as the native CLI's
+// `train --preset baby` runs it.
+export async function babyRecipe(page) {
+  await page.waitForFunction(() => ['done', 'forced', 'failed'].includes(document.querySelector('#devchoice').dataset.state), null, { timeout: 300_000 });
+  await page.check('input[name=corpus][value=shakespeare]');
+  await page.selectOption('#sizepreset', 'baby');
+  await page.fill('#batch', '12');
+  await page.fill('#steps', '2000');
+}
