@@ -124,21 +124,19 @@ async fn run_all<X: Backend>(be: &mut X) -> Vec<(&'static str, Vec<f32>)> {
     out
 }
 
+/// Largest |got - want| / (floor + |want|), infinite for a NaN or a length mismatch.
+fn largest_err(want: &[f32], got: &[f32], floor: f32) -> f32 {
+    if want.len() != got.len() {
+        return f32::INFINITY;
+    }
+    want.iter().zip(got).map(|(w, g)| (g - w).abs() / (floor + w.abs())).fold(0.0f32, |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) })
+}
+
 /// Largest |a-b| / (1e-3 + |a|) per op between backend `a` (the reference) and `b`.
 pub async fn compare<A: Backend, X: Backend>(a: &mut A, b: &mut X) -> Vec<(&'static str, f32)> {
     let ra = run_all(a).await;
     let rb = run_all(b).await;
-    ra.iter()
-        .zip(&rb)
-        .map(|((name, x), (_, y))| {
-            let worst = if x.len() != y.len() {
-                f32::INFINITY
-            } else {
-                x.iter().zip(y).map(|(p, q)| (p - q).abs() / (1e-3 + p.abs())).fold(0.0f32, |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) })
-            };
-            (*name, worst)
-        })
-        .collect()
+    ra.iter().zip(&rb).map(|((name, x), (_, y))| (*name, largest_err(x, y, 1e-3))).collect()
 }
 
 /// The CPU backend's fast matmul against its plain loops (`matmul_*_naive`), on sizes that are
@@ -149,7 +147,7 @@ pub async fn compare<A: Backend, X: Backend>(a: &mut A, b: &mut X) -> Vec<(&'sta
 /// kernel is off by about 1).
 pub fn cpu_kernels() -> Vec<(&'static str, f32)> {
     use crate::cpu::matmul;
-    let worst = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p - q).abs() / (1.0 + q.abs())).fold(0.0f32, |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) });
+    let worst = |fast: &[f32], plain: &[f32]| largest_err(plain, fast, 1.0);
     let mut out = vec![("matmul_forward", 0.0f32), ("matmul_backward dinp", 0.0), ("matmul_backward dw", 0.0)];
     for (n, c, oc) in [(37, 70, 67), (130, 261, 9)] {
         let (x, w, bias, g) = (rand(n * c, 21), rand(oc * c, 22), rand(oc, 23), rand(n * oc, 24));

@@ -193,28 +193,17 @@ impl Engine {
     /// Runs every op on a GPU device and on the CPU backend with the same random inputs:
     /// `[{op, rel_err}]` (largest relative difference per op). Empty when new models run on the CPU.
     pub async fn self_check(&mut self) -> Result<JsValue, JsValue> {
-        #[derive(Serialize)]
-        struct Row {
-            op: &'static str,
-            rel_err: f32,
-        }
         if !self.s.uses_gpu() {
-            return to_js(&Vec::<Row>::new());
+            return check_rows(Vec::new());
         }
         let mut g = crate::gpu::GpuBackend::new().await.map_err(js_err)?;
-        let rows = crate::selfcheck::compare(&mut crate::cpu::CpuBackend::new(), &mut g).await;
-        to_js(&rows.into_iter().map(|(op, rel_err)| Row { op, rel_err }).collect::<Vec<_>>())
+        check_rows(crate::selfcheck::compare(&mut crate::cpu::CpuBackend::new(), &mut g).await)
     }
 
     /// The CPU backend's fast matmul (here the WebAssembly SIMD kernel) against its plain loops
     /// on awkward sizes (`selfcheck::cpu_kernels`): `[{op, rel_err}]`. Milliseconds.
     pub fn cpu_check(&self) -> Result<JsValue, JsValue> {
-        #[derive(Serialize)]
-        struct Row {
-            op: &'static str,
-            rel_err: f32,
-        }
-        to_js(&crate::selfcheck::cpu_kernels().into_iter().map(|(op, rel_err)| Row { op, rel_err }).collect::<Vec<_>>())
+        check_rows(crate::selfcheck::cpu_kernels())
     }
 
     /// Times a training step and a decoded token on the CPU and on a GPU device for the
@@ -517,6 +506,16 @@ impl Default for Engine {
 }
 
 /// `init`'s and `move_to`'s answer: the report, the adapter named as the browser's WebGPU one.
+/// A kernel check's (op, largest error) rows as `[{op, rel_err}]`.
+fn check_rows(rows: Vec<(&'static str, f32)>) -> Result<JsValue, JsValue> {
+    #[derive(Serialize)]
+    struct Row {
+        op: &'static str,
+        rel_err: f32,
+    }
+    to_js(&rows.into_iter().map(|(op, rel_err)| Row { op, rel_err }).collect::<Vec<_>>())
+}
+
 fn backend_report(mut r: crate::session::BackendReport) -> Result<JsValue, JsValue> {
     if r.backend == "webgpu" {
         r.adapter = format!("WebGPU: {}", r.adapter);

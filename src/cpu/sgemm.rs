@@ -15,7 +15,7 @@
 //! tested there against the plain loops (tests/cpu_ops.rs).
 
 /// Rows of the register tile.
-pub const MR: usize = 4;
+const MR: usize = 4;
 /// Columns of the register tile: two 4-lane vectors.
 const NR: usize = 8;
 /// Depth of one packed block (the lhs panel MR x KC and rhs panel KC x 8 stay in L1).

@@ -4,9 +4,8 @@
 // docs/benchmarks.md, not a test. The other tree is any checkout built the same way, e.g.
 //   git worktree add /tmp/before REV && (cd /tmp/before && ./build.sh web)
 //   node tests/e2e/compare.mjs /tmp/before/www www [--rounds 3] [--seconds 15]
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { launch, openPage, ready, babyRecipe, BIN, checkBuilt } from './helpers.mjs';
+import { startServer, launch, openPage, ready, babyRecipe } from './helpers.mjs';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -16,20 +15,6 @@ const [a, b] = process.argv.slice(2, 4).map((d) => path.resolve(d ?? ''));
 if (!process.argv[3]) throw new Error('usage: node tests/e2e/compare.mjs WWW_BEFORE WWW_AFTER [--rounds N] [--seconds S]');
 const ROUNDS = arg('--rounds', 3);
 const SECONDS = arg('--seconds', 15);
-checkBuilt();
-
-async function serve(dir, port) {
-  const proc = spawn(BIN, ['serve', '--dir', dir, '--addr', `127.0.0.1:${port}`], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}/`;
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(url)).ok) return { url, stop: () => proc.kill() };
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  proc.kill();
-  throw new Error(`tinygpt serve --dir ${dir} did not answer`);
-}
 
 async function msPerStep(url) {
   const browser = await launch({ webgpu: false });
@@ -49,7 +34,7 @@ async function msPerStep(url) {
   }
 }
 
-const servers = [await serve(a, 18081), await serve(b, 18082)];
+const servers = [await startServer(a), await startServer(b)];
 try {
   const out = { before: a, after: b, date: new Date().toISOString(), two_workers: { before: [], after: [] }, one_worker: { before: [], after: [] } };
   for (let i = 0; i < ROUNDS; i++) {

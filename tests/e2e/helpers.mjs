@@ -39,11 +39,12 @@ function freePort() {
   });
 }
 
-// Starts `tinygpt serve --dir www` on a free port; resolves once it answers.
-export async function startServer() {
+// Starts `tinygpt serve --dir www` (or another built page tree) on a free port; resolves once it
+// answers.
+export async function startServer(dir = path.join(ROOT, 'www')) {
   checkBuilt();
   const port = await freePort();
-  const proc = spawn(BIN, ['serve', '--dir', path.join(ROOT, 'www'), '--addr', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(BIN, ['serve', '--dir', dir, '--addr', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
   proc.stderr.on('data', (d) => { log += d; });
