@@ -166,12 +166,13 @@ pub trait Backend {
     fn residual_forward(&mut self, out: Tensor, a: Tensor, b: Tensor, n: usize);
 
     // ---- softmax cross-entropy over V classes, fused ----
-    /// losses[N] = -log softmax(logits)[target]; hits[N] = 1 when argmax == target else 0.
+    /// losses[N] = -w·log softmax(logits)[target]; hits[N] = w when argmax == target (the first
+    /// maximum wins) else 0; w = weights[N] (a task's answer tokens 1, other positions 0).
     #[allow(clippy::too_many_arguments)]
-    fn crossentropy_forward(&mut self, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize);
-    /// dlogits[N,V] = scale * (softmax(logits) - onehot(target)); overwritten.
+    fn crossentropy_forward(&mut self, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize);
+    /// dlogits[N,V] = scale·w·(softmax(logits) - onehot(target)); overwritten.
     #[allow(clippy::too_many_arguments)]
-    fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize, scale: f32);
+    fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32);
 
     // ---- reductions and the optimizer ----
     /// out[0] = sum(x).

@@ -22,6 +22,8 @@ pub struct BenchOptions {
     pub steps: usize,
     /// Also time generation with GPT-2 124M's shapes.
     pub gpt2: bool,
+    /// Also time Start to a circuit: `induction` to an induction head, `modadd` to grokking.
+    pub tasks: bool,
 }
 
 /// Matmul shapes: the baby model's (N = B·T = 768) and two squares.
@@ -84,7 +86,7 @@ fn model_speed<B: Backend>(mk: &mut dyn FnMut() -> Result<B>, label: &str, name:
     // before it is read back
     let t0 = Instant::now();
     for _ in 0..steps {
-        block_on(model.train_step_lagged(&x, &y, b, t, 1e-4, &p.train))?;
+        block_on(model.train_step_lagged(&x, &y, None, b, t, 1e-4, &p.train))?;
     }
     block_on(model.finish_lagged())?;
     let ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
@@ -145,6 +147,9 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
         if o.gpt2 {
             gpt2_speed(CpuBackend::new(), "cpu", &mut out)?;
         }
+        if o.tasks {
+            circuits(&mut out)?;
+        }
     }
     if o.gpu {
         let mut g = GpuBackend::new_blocking()?;
@@ -183,9 +188,64 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
 }
 
 /// One result as a line of text.
+/// Start to a circuit on the CPU backend, the page's default recipe for each task (default
+/// seed): `induction` until an induction head in layer 1 or later scores 0.5 on the task's probe
+/// (scored at each evaluation, as the page's Heads view is between chunks), `modadd` until
+/// held-out exact match reaches 0.95 (grokking), with the step training reached 0.99.
+fn circuits(out: &mut Vec<Value>) -> Result<()> {
+    use crate::session::{BackendChoice, Event, Policy, Session};
+    for name in ["induction", "modadd"] {
+        let task = crate::tasks::task(name)?;
+        let mut s = Session::new();
+        block_on(s.use_backend(BackendChoice::Cpu))?;
+        let tc = task.train_config();
+        block_on(s.new_task_model(task, &task.model(), tc.clone()))?;
+        // each chunk ends at an evaluation, so the heads are scored between chunks
+        s.set_policy(Policy { eval_every: tc.eval_interval, sample_every: 0, save_every: tc.eval_interval });
+        let probe = task.probe();
+        let t0 = Instant::now();
+        let mut memorised = None;
+        loop {
+            let mut val = None;
+            let end = block_on(s.train_chunk(usize::MAX, |e| {
+                if let Event::Eval { step, train_exact: Some(t), val_exact: Some(v), .. } = e {
+                    val = Some((*step, *t, *v));
+                }
+            }))?;
+            let secs = t0.elapsed().as_secs_f64();
+            let row = |what: &str, step: usize, score: f32| json!({"backend": "cpu", "task": name, "circuit": what, "step": step, "seconds": secs, "score": score});
+            if let Some((step, t, v)) = val {
+                memorised = memorised.or((t >= 0.99).then_some(step));
+                if name == "modadd" && v >= 0.95 {
+                    let mut r = row("held-out exact match >= 0.95 (grokked)", step, v);
+                    r["memorised_step"] = json!(memorised);
+                    out.push(r);
+                    break;
+                }
+                if name == "induction" {
+                    let h = block_on(s.head_scores(&probe))?;
+                    let best = h.induction.iter().skip(1).flatten().fold(0.0f32, |a, &b| a.max(b));
+                    if best >= 0.5 {
+                        out.push(row("an induction head >= 0.5 (layer 1 or later)", step, best));
+                        break;
+                    }
+                }
+            }
+            if end.done {
+                out.push(row("not reached by the end of the recipe", end.step, 0.0));
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn describe(r: &Value) -> String {
     let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
     let be = r["backend"].as_str().unwrap_or("?");
+    if let Some(c) = r["circuit"].as_str() {
+        return format!("{be:<12} task {}: {c} at step {}, {:.1} s after Start", r["task"].as_str().unwrap_or(""), r["step"], f("seconds"));
+    }
     if let Some(a) = r["adapter"].as_str() {
         format!("{be}: adapter {a}")
     } else if r.get("gflops").is_some() {

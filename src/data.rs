@@ -25,6 +25,31 @@ pub fn corpus_from_bytes(bytes: &[u8], name: &str) -> Result<String> {
     }
 }
 
+/// One training or evaluation batch: inputs and targets [B,T] and, for a task, a weight per
+/// target (1 on answer tokens, 0 elsewhere: the loss is their weighted mean); None weighs every
+/// position 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub x: Vec<u32>,
+    pub y: Vec<u32>,
+    pub w: Option<Vec<f32>>,
+    pub b: usize,
+    pub t: usize,
+}
+
+impl Batch {
+    /// Positions the loss is averaged over: the weights' sum (every position without weights).
+    pub fn positions(&self) -> f32 {
+        self.w.as_ref().map_or((self.b * self.t) as f32, |w| w.iter().sum())
+    }
+
+    /// Rows `rows` of the batch (a data-parallel worker's part).
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> Batch {
+        let r = rows.start * self.t..rows.end * self.t;
+        Batch { x: self.x[r.clone()].to_vec(), y: self.y[r.clone()].to_vec(), w: self.w.as_ref().map(|w| w[r].to_vec()), b: rows.len(), t: self.t }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
     Train,

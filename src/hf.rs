@@ -329,6 +329,13 @@ pub fn export_files(ck: &Checkpoint) -> Result<Vec<(String, Vec<u8>)>> {
 
     let tok_json = match &ck.tokenizer {
         Tokenizer::Char(t) => char_tokenizer_json(t),
+        Tokenizer::Symbols(_) => {
+            return Err(Error::Tokenizer(
+                "this model reads a task's symbols (each number one token), which no Hugging Face tokenizer.json reproduces; \
+                 export-hf takes character and byte-level BPE models"
+                    .into(),
+            ))
+        }
         Tokenizer::Bpe(t) => {
             files.push((VOCAB.to_string(), json_bytes(&t.vocab_json())));
             files.push((MERGES.to_string(), t.merges_txt().into_bytes()));

@@ -22,6 +22,7 @@ pub mod sample;
 pub mod serve;
 pub mod session;
 pub mod selfcheck;
+pub mod tasks;
 pub mod tokenizer;
 pub mod train;
 #[cfg(target_arch = "wasm32")]

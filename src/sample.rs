@@ -90,6 +90,18 @@ fn ranked(p: &[f32]) -> Vec<u32> {
     ids
 }
 
+/// The index of the largest logit, the first where several are equal (as the cross-entropy's
+/// hits count a prediction): greedy decoding.
+pub fn argmax(logits: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in logits.iter().enumerate() {
+        if x > logits[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 /// Picks the next token from logits with the config's temperature / top-k / top-p.
 pub fn pick(logits: &[f32], cfg: &SampleConfig, rng: &mut Rng) -> u32 {
     if cfg.temperature == 0.0 {

@@ -104,9 +104,11 @@ async fn run_all<X: Backend>(be: &mut X) -> Vec<(&'static str, Vec<f32>)> {
     let targets = be.alloc_u32(N, "selfcheck targets").expect("small buffer");
     be.write_u32(targets, &tg);
     let (losses, hits, dl) = (b.zeros(be, N), b.zeros(be, N), b.zeros(be, N * V));
-    be.crossentropy_forward(losses, hits, logits, targets, N, V);
+    // a task's weights (answers 1, prompts 0) and a fractional one
+    let weights = b.put(be, &(0..N).map(|i| [1.0, 0.0, 0.5][i % 3]).collect::<Vec<f32>>());
+    be.crossentropy_forward(losses, hits, logits, targets, weights, N, V);
     out.push(("crossentropy_forward", [be.read(losses).await, be.read(hits).await].concat()));
-    be.crossentropy_backward(dl, logits, targets, N, V, 0.1);
+    be.crossentropy_backward(dl, logits, targets, weights, N, V, 0.1);
     out.push(("crossentropy_backward", be.read(dl).await));
 
     let (s, nsq) = (b.zeros(be, 1), b.zeros(be, 1));

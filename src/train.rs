@@ -3,10 +3,11 @@
 
 use crate::backend::Backend;
 use crate::config::TrainConfig;
-use crate::data::{eval_windows, Dataset, Split};
+use crate::data::{eval_windows, Batch, Dataset, Split};
 use crate::error::Result;
 use crate::model::{Gpt, Shard, StepStats};
 use crate::rng::Rng;
+use crate::tasks::{self, TaskData};
 
 /// The batch of step `step` is a pure function of (seed, step), so a resumed run draws exactly
 /// the batches the uninterrupted run would have.
@@ -21,69 +22,122 @@ pub fn shard_rows(b: usize, k: usize, of: usize) -> std::ops::Range<usize> {
     start..start + q + usize::from(k < r)
 }
 
-/// What a model trains on and how: the corpus split and the recipe. It owns both (no
+/// What a model trains on: a text's token split, or a task's examples (the loss on the answers).
+#[derive(Clone, Debug)]
+pub enum TrainData {
+    Text(Dataset),
+    Task(Box<TaskData>),
+}
+
+impl From<Dataset> for TrainData {
+    fn from(d: Dataset) -> Self {
+        TrainData::Text(d)
+    }
+}
+
+impl TrainData {
+    /// `b` training rows of context `t` drawn from `r`.
+    pub fn batch(&self, b: usize, t: usize, r: &mut Rng) -> Result<Batch> {
+        match self {
+            TrainData::Text(d) => {
+                let (x, y) = d.batch(Split::Train, b, t, r);
+                Ok(Batch { x, y, w: None, b, t })
+            }
+            TrainData::Task(d) => d.batch(b, t, r),
+        }
+    }
+
+    /// The task's examples, for a task.
+    pub fn task(&self) -> Option<&TaskData> {
+        match self {
+            TrainData::Task(d) => Some(d),
+            TrainData::Text(_) => None,
+        }
+    }
+}
+
+/// A validation estimate: loss and accuracy (per answer token, for a task) and a task's exact
+/// match on its held-out examples and on training examples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ValReport {
+    pub loss: f32,
+    pub acc: f32,
+    pub train_exact: Option<f32>,
+    pub val_exact: Option<f32>,
+}
+
+/// What a model trains on and how: the corpus split (or task) and the recipe. It owns both (no
 /// lifetime), so a `Session` can hold it next to its model; the model is passed to each call.
 #[derive(Clone, Debug)]
 pub struct Trainer {
-    pub data: Dataset,
+    pub data: TrainData,
     pub tc: TrainConfig,
 }
 
 impl Trainer {
-    pub fn new(data: Dataset, tc: TrainConfig) -> Result<Self> {
+    pub fn new(data: impl Into<TrainData>, tc: TrainConfig) -> Result<Self> {
         tc.validate()?;
-        Ok(Trainer { data, tc })
+        Ok(Trainer { data: data.into(), tc })
     }
 
-    /// One optimizer step on a fresh training batch.
+    /// The batch of the model's next step.
+    fn next_batch<B: Backend>(&self, model: &Gpt<B>) -> Result<Batch> {
+        self.data.batch(self.tc.batch_size, model.cfg.block_size, &mut batch_rng(self.tc.seed, model.step as u64))
+    }
+
+    /// One optimizer step on a fresh training batch, settled (its statistics read back).
     pub async fn step<B: Backend>(&self, model: &mut Gpt<B>) -> Result<StepStats> {
-        train_step(model, &self.data, &self.tc).await
+        model.finish_lagged().await?;
+        self.step_lagged(model).await?;
+        Ok(model.finish_lagged().await?.expect("a step was just taken"))
     }
 
     /// `step`, pipelined (`Gpt::train_step_lagged`): runs the next step and returns the
     /// statistics of the one before (None at first); `Gpt::finish_lagged` returns the last one's.
     pub async fn step_lagged<B: Backend>(&self, model: &mut Gpt<B>) -> Result<Option<StepStats>> {
-        train_step_lagged(model, &self.data, &self.tc).await
+        self.step_lagged_with(model, &self.tc).await
+    }
+
+    /// `step_lagged` with another recipe's learning rate (the page's NaN test hook); the
+    /// batch is still this recipe's.
+    pub async fn step_lagged_with<B: Backend>(&self, model: &mut Gpt<B>, tc: &TrainConfig) -> Result<Option<StepStats>> {
+        let b = self.next_batch(model)?;
+        let lr = tc.lr_at(model.step as usize);
+        model.train_step_lagged(&b.x, &b.y, b.w.as_deref(), b.b, b.t, lr, tc).await
     }
 
     /// Data parallel: worker `k` of `of`'s part of the next step (its rows of the step's batch,
     /// `shard_rows`), the gradients not yet applied. See `Gpt::shard_grads`.
     pub async fn shard<B: Backend>(&self, model: &mut Gpt<B>, k: usize, of: usize) -> Result<Shard> {
-        let s = model.step as usize;
-        let (b, t) = (self.tc.batch_size, model.cfg.block_size);
-        let (x, y) = self.data.batch(Split::Train, b, t, &mut batch_rng(self.tc.seed, s as u64));
-        let rows = shard_rows(b, k, of);
-        let (x, y) = (&x[rows.start * t..rows.end * t], &y[rows.start * t..rows.end * t]);
-        model.shard_grads(x, y, rows.len(), t, rows.start, b * t, &self.tc).await
+        let batch = self.next_batch(model)?;
+        let rows = shard_rows(batch.b, k, of);
+        let mine = batch.rows(rows.clone());
+        model.shard_grads(&mine.x, &mine.y, mine.w.as_deref(), mine.b, mine.t, rows.start, batch.positions(), &self.tc).await
     }
 
     /// Data parallel: the step's update with every worker's parts summed. See `Gpt::apply_grads`.
     pub async fn apply<B: Backend>(&self, model: &mut Gpt<B>, total: &Shard, lr: Option<f32>) -> Result<StepStats> {
         let s = model.step as usize;
-        let n = self.tc.batch_size * model.cfg.block_size;
-        model.apply_grads(total, n, lr.unwrap_or_else(|| self.tc.lr_at(s)), &self.tc).await
+        model.apply_grads(total, lr.unwrap_or_else(|| self.tc.lr_at(s)), &self.tc).await
     }
 
-    /// See [`estimate_val`].
-    pub async fn estimate_val<B: Backend>(&self, model: &mut Gpt<B>) -> Result<(f32, f32)> {
-        estimate_val(model, &self.data, &self.tc).await
+    /// A validation estimate: on text, `estimate_val`'s; on a task, the held-out examples
+    /// scored whole (exact match, and the answer tokens' loss and accuracy) and the training
+    /// sample's exact match.
+    pub async fn estimate_val<B: Backend>(&self, model: &mut Gpt<B>) -> Result<ValReport> {
+        match &self.data {
+            TrainData::Text(d) => {
+                let (loss, acc) = estimate_val(model, d, &self.tc).await?;
+                Ok(ValReport { loss, acc, train_exact: None, val_exact: None })
+            }
+            TrainData::Task(d) => {
+                let (b, t) = (self.tc.batch_size, model.cfg.block_size);
+                let val = tasks::score(model, d, &d.heldout, b, t).await?;
+                let train = tasks::score(model, d, &d.train_sample, b, t).await?;
+                Ok(ValReport { loss: val.loss, acc: val.acc, train_exact: Some(train.exact), val_exact: Some(val.exact) })
+            }
+        }
     }
-}
-
-/// `train_step`, pipelined (`Gpt::train_step_lagged`): returns the step before's statistics.
-pub async fn train_step_lagged<B: Backend>(model: &mut Gpt<B>, data: &Dataset, tc: &TrainConfig) -> Result<Option<StepStats>> {
-    let s = model.step as usize;
-    let (b, t) = (tc.batch_size, model.cfg.block_size);
-    let (x, y) = data.batch(Split::Train, b, t, &mut batch_rng(tc.seed, s as u64));
-    model.train_step_lagged(&x, &y, b, t, tc.lr_at(s), tc).await
-}
-
-/// One optimizer step of `model` on the training batch of its current step.
-pub async fn train_step<B: Backend>(model: &mut Gpt<B>, data: &Dataset, tc: &TrainConfig) -> Result<StepStats> {
-    let s = model.step as usize;
-    let (b, t) = (tc.batch_size, model.cfg.block_size);
-    let (x, y) = data.batch(Split::Train, b, t, &mut batch_rng(tc.seed, s as u64));
-    model.train_step(&x, &y, b, t, tc.lr_at(s), tc).await
 }
 
 /// Mean validation loss and accuracy over `eval_batches` random batches. The batches are the

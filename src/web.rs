@@ -124,7 +124,9 @@ impl Engine {
 
     /// The engine's defaults, so the page copies none: `{train: TrainConfig, sample: {max_tokens,
     /// temperature, top_k, top_p, seed}, presets: [{name, model: {n_layer, n_head, n_embd,
-    /// block_size, pos}, train: TrainConfig}], tokenizers: [str]}`.
+    /// block_size, pos}, train: TrainConfig}], tokenizers: [str], tasks: [{name, label, skill,
+    /// example: {prompt, answer}, metric, tokenizer, heldout, train_examples, probe, model:
+    /// ModelConfig, train: TrainConfig}]}` (`tasks::Task::describe`).
     pub fn defaults(&self) -> Result<JsValue, JsValue> {
         #[derive(Serialize)]
         struct Shape {
@@ -154,6 +156,7 @@ impl Engine {
             sample: S,
             presets: Vec<P>,
             tokenizers: Vec<String>,
+            tasks: Vec<crate::tasks::TaskInfo>,
         }
         let sc = SampleConfig::default();
         let presets = PRESET_NAMES
@@ -170,6 +173,7 @@ impl Engine {
             sample: S { max_tokens: sc.max_tokens, temperature: sc.temperature, top_k: sc.top_k, top_p: sc.top_p, seed: sc.seed },
             presets,
             tokenizers,
+            tasks: crate::tasks::TASKS.iter().map(|t| t.describe()).collect(),
         })
     }
 
@@ -350,9 +354,35 @@ impl Engine {
         self.info()
     }
 
+    /// Prepares training on the toy task `name` (`defaults().tasks`). With `continue_model` the
+    /// current model keeps training (its vocabulary must be the task's: an autosave of a run on
+    /// it); otherwise a fresh model of `model_cfg` ({n_layer, n_head, n_embd, block_size, pos};
+    /// the vocabulary is the task's). `train_cfg` as `prepare_training`'s. Returns `info()`.
+    /// Nothing changes on error (an unknown task, a context too short for its examples: kind
+    /// "config").
+    pub async fn prepare_task(&mut self, name: String, model_cfg: JsValue, train_cfg: JsValue, continue_model: bool) -> Result<JsValue, JsValue> {
+        let task = crate::tasks::task(&name).map_err(js_err)?;
+        let tc = page_train_config(train_cfg)?;
+        if continue_model && self.s.info().is_ok() {
+            self.s.prepare_task(task, tc).map_err(js_err)?;
+        } else {
+            let pc: PageModelConfig = from_js(model_cfg, "model settings")?;
+            let shape = crate::config::ModelConfig { vocab_size: 1, n_layer: pc.n_layer, n_head: pc.n_head, n_embd: pc.n_embd, block_size: pc.block_size, pos: pc.pos };
+            self.s.new_task_model(task, &shape, tc).await.map_err(js_err)?;
+        }
+        self.info()
+    }
+
+    /// The greedy answers to the prepared task's first `n` held-out prompts: `[{prompt, answer,
+    /// got, right}]`.
+    pub async fn task_samples(&mut self, n: u32) -> Result<JsValue, JsValue> {
+        to_js(&self.s.task_samples(n as usize).await.map_err(js_err)?)
+    }
+
     /// Runs up to `n` optimizer steps: `{events: [...], step, total, done}`, the events in order:
     /// `{type: "step", step, loss, acc, lr, grad_norm, ms, tokens_per_s}`, `{type: "eval", step,
-    /// val_loss, val_acc}`, `{type: "sample", step}` (a sample is due) and `{type: "save", step}`
+    /// val_loss, val_acc, train_exact, val_exact}` (the last two a task's exact match, else
+    /// null), `{type: "sample", step}` (a sample is due) and `{type: "save", step}`
     /// (an autosave is due); the chunk ends right after a sample or save. The cadence is the
     /// engine's (`Policy::page`); nothing is in flight when this returns. A failed step throws
     /// (kind "numeric" or "gpu") with the weights of the last good step.
@@ -370,8 +400,9 @@ impl Engine {
     }
 
     /// Trains as worker `k` of `of` (data parallel), or alone again with `exchange` null.
-    /// `exchange(step, loss_sum, hit_sum, grads: Float32Array)` sends this worker's part of a
-    /// step to the others and resolves to theirs, `{loss_sum, hit_sum, grads: Float32Array}`
+    /// `exchange(step, loss_sum, hit_sum, positions, grads: Float32Array)` sends this worker's
+    /// part of a step to the others and resolves to theirs, `{loss_sum, hit_sum, positions,
+    /// grads: Float32Array}`
     /// (with two workers: the other's); the engine sums the parts in worker order. Worker 0
     /// calls `train_chunk`, the others `peer_step`. See `Session::set_data_parallel`.
     pub fn set_data_parallel(&mut self, k: u32, of: u32, exchange: JsValue) -> Result<(), JsValue> {
@@ -534,13 +565,13 @@ impl crate::session::Exchange for JsExchange {
     fn exchange<'a>(&'a mut self, step: u32, mine: Shard) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::error::Result<Shard>> + 'a>> {
         Box::pin(async move {
             let fail = |m: String| Error::State(format!("the other training worker, step {step}: {m}"));
-            let args = js_sys::Array::of4(&step.into(), &mine.loss_sum.into(), &mine.hit_sum.into(), &js_sys::Float32Array::from(mine.grads.as_slice()).into());
+            let args = js_sys::Array::of5(&step.into(), &mine.loss_sum.into(), &mine.hit_sum.into(), &mine.positions.into(), &js_sys::Float32Array::from(mine.grads.as_slice()).into());
             let p = self.f.apply(&JsValue::NULL, &args).map_err(|e| fail(format!("{e:?}")))?;
             let v = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(p)).await.map_err(|e| fail(e.as_string().unwrap_or_else(|| format!("{e:?}"))))?;
             let get = |k: &str| js_sys::Reflect::get(&v, &k.into()).map_err(|_| fail(format!("no {k}")));
             let num = |k: &str| get(k)?.as_f64().map(|x| x as f32).ok_or_else(|| fail(format!("{k} is not a number")));
             let grads: js_sys::Float32Array = get("grads")?.dyn_into().map_err(|_| fail("grads is not a Float32Array".into()))?;
-            let theirs = Shard { loss_sum: num("loss_sum")?, hit_sum: num("hit_sum")?, grads: grads.to_vec() };
+            let theirs = Shard { loss_sum: num("loss_sum")?, hit_sum: num("hit_sum")?, positions: num("positions")?, grads: grads.to_vec() };
             if theirs.grads.len() != mine.grads.len() {
                 return Err(fail(format!("{} gradients, expected {}", theirs.grads.len(), mine.grads.len())));
             }

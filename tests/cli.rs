@@ -256,3 +256,57 @@ fn bad_tokenizer_and_hf_inputs_exit_2() {
     fails_with(&tinygpt(&["export-hf", "/no/such.safetensors", e]), "/no/such.safetensors");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `tinygpt tasks`, `train --task` with evaluations carrying exact match, `eval --task`, the
+/// shape flags over a task's recipe, and an unknown task.
+#[test]
+fn toy_tasks_list_train_and_evaluate() {
+    let list = tinygpt(&["tasks", "--json"]);
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    let tasks: Vec<serde_json::Value> = serde_json::from_slice(&list.stdout).unwrap();
+    assert!(tasks.len() >= 12, "{} tasks", tasks.len());
+    let names: Vec<&str> = tasks.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for n in ["induction", "modadd", "reverse", "sort", "add", "words"] {
+        assert!(names.contains(&n), "{n} in {names:?}");
+    }
+    for t in &tasks {
+        assert!(t["example"]["prompt"].is_string() && t["skill"].is_string() && t["train"]["steps"].as_u64().unwrap() > 0, "{t}");
+    }
+    let plain = tinygpt(&["tasks"]);
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("modadd"));
+
+    let dir = tmpdir("tasks");
+    let ckpt = dir.join("max.safetensors");
+    let c = ckpt.to_str().unwrap();
+    // over the task's recipe: one layer, a context longer than its examples need
+    let out = tinygpt(&["train", "--task", "max", "--steps", "40", "--eval-interval", "20", "--n-layer", "1", "--block-size", "12", "--weight-decay", "0.05", "--out", c, "--json", "--backend", "cpu"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 40);
+    for l in &lines {
+        let eval = l["step"].as_u64().unwrap() % 20 == 0;
+        assert_eq!(l.get("val_exact").is_some(), eval, "exact match on evaluation steps: {l}");
+        if eval {
+            for k in ["train_exact", "val_exact"] {
+                assert!((0.0..=1.0).contains(&l[k].as_f64().unwrap()), "{k} in {l}");
+            }
+        }
+    }
+    let ck = tinygpt::checkpoint::load(&ckpt).unwrap();
+    assert_eq!((ck.cfg.n_layer, ck.cfg.block_size), (1, 12));
+    assert_eq!(ck.train.unwrap().weight_decay, 0.05);
+
+    let e = tinygpt(&["eval", "--model", c, "--task", "max", "--json", "--backend", "cpu"]);
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&e.stdout).unwrap();
+    assert!((0.0..=1.0).contains(&v["exact"].as_f64().unwrap()) && v["val_loss"].as_f64().unwrap() > 0.0, "{v}");
+
+    // bad input: one line, exit 2, nothing written
+    fails_with(&tinygpt(&["train", "--task", "juggling", "--steps", "2"]), "juggling");
+    fails_with(&tinygpt(&["eval", "--model", c, "--task", "juggling"]), "juggling");
+    // a model of another task cannot read this one's examples
+    fails_with(&tinygpt(&["eval", "--model", c, "--task", "modadd", "--backend", "cpu"]), "vocabulary");
+    // a context too short for the task's examples
+    fails_with(&tinygpt(&["train", "--task", "add", "--block-size", "4", "--steps", "2", "--backend", "cpu"]), "context must be at least");
+    fails_with(&tinygpt(&["train", "--task", "max", "--data", c, "--steps", "2"]), "cannot be used with");
+}

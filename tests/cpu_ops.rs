@@ -211,21 +211,34 @@ fn gelu_residual_crossentropy_gradients() {
     let (rows, v) = (4, 9);
     let logits = randn(&mut r, rows * v, 2.0);
     let tg: Vec<u32> = (0..rows).map(|_| r.below(v) as u32).collect();
+    let ones = vec![1.0; rows];
     let mean_loss = |l: &[f32]| {
         let (mut ls, mut h) = (vec![0.0; rows], vec![0.0; rows]);
-        crossentropy::crossentropy_forward(&mut ls, &mut h, l, &tg, rows, v);
+        crossentropy::crossentropy_forward(&mut ls, &mut h, l, &tg, &ones, rows, v);
         vec![ls.iter().sum::<f32>() / rows as f32]
     };
     let mut dl = vec![0.0; rows * v];
-    crossentropy::crossentropy_backward(&mut dl, &logits, &tg, rows, v, 1.0 / rows as f32);
+    crossentropy::crossentropy_backward(&mut dl, &logits, &tg, &ones, rows, v, 1.0 / rows as f32);
     assert_close("crossentropy", &dl, &numgrad(&logits, &[1.0], mean_loss), 1e-3, 1e-2);
+    // weighted (a task: the answers 1, the prompt 0): the gradient of the weighted mean
+    let w = [0.0, 1.0, 0.0, 1.0];
+    let weighted = |l: &[f32]| {
+        let (mut ls, mut h) = (vec![0.0; rows], vec![0.0; rows]);
+        crossentropy::crossentropy_forward(&mut ls, &mut h, l, &tg, &w, rows, v);
+        vec![ls.iter().sum::<f32>() / 2.0]
+    };
+    crossentropy::crossentropy_backward(&mut dl, &logits, &tg, &w, rows, v, 0.5);
+    assert_close("weighted crossentropy", &dl, &numgrad(&logits, &[1.0], weighted), 1e-3, 1e-2);
+    assert!(dl[..v].iter().chain(&dl[2 * v..3 * v]).all(|&g| g == 0.0), "weight 0: no gradient");
     // hits: argmax == target
     let (mut ls, mut h) = (vec![0.0; 1], vec![0.0; 1]);
-    crossentropy::crossentropy_forward(&mut ls, &mut h, &[0.0, 5.0, 1.0], &[1], 1, 3);
+    crossentropy::crossentropy_forward(&mut ls, &mut h, &[0.0, 5.0, 1.0], &[1], &[1.0], 1, 3);
     assert_eq!(h, vec![1.0]);
-    crossentropy::crossentropy_forward(&mut ls, &mut h, &[0.0, 5.0, 1.0], &[2], 1, 3);
+    crossentropy::crossentropy_forward(&mut ls, &mut h, &[0.0, 5.0, 1.0], &[2], &[1.0], 1, 3);
     assert_eq!(h, vec![0.0]);
     assert!((ls[0] - (5.0 - 1.0 + (1.0f32 + (-5.0f32).exp() + (-4.0f32).exp()).ln())).abs() < 1e-5);
+    crossentropy::crossentropy_forward(&mut ls, &mut h, &[0.0, 5.0, 1.0], &[1], &[0.0], 1, 3);
+    assert_eq!((ls[0], h[0]), (0.0, 0.0), "weight 0: no loss, no hit");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use tinygpt::checkpoint::{self, Store};
-use tinygpt::config::{PosEncoding, TrainConfig};
+use tinygpt::config::{ModelConfig, PosEncoding, TrainConfig};
 use tinygpt::error::Result;
 use tinygpt::model::Shard;
 use tinygpt::session::{DataParallel, Event, Exchange, NewModel, Session};
@@ -23,10 +23,20 @@ fn recipe(dropout: f32) -> TrainConfig {
     TrainConfig { batch_size: 5, steps: 12, lr: 3e-3, min_lr: 3e-4, warmup: 2, eval_batches: 2, seed: 9, dropout, ..TrainConfig::default() }
 }
 
-fn session(dropout: f32) -> Session {
-    let shape = NewModel { n_layer: 2, n_head: 2, n_embd: 16, block_size: 8, pos: PosEncoding::Learned, tokenizer: TokenizerKind::Char };
+/// A new model prepared on the text, or on a task (`add`: the loss on the answers only).
+fn session(dropout: f32, task: Option<&str>) -> Session {
     let mut s = Session::new();
-    block_on(s.new_model(&TEXT.repeat(20), &shape, recipe(dropout))).unwrap();
+    match task {
+        None => {
+            let shape = NewModel { n_layer: 2, n_head: 2, n_embd: 16, block_size: 8, pos: PosEncoding::Learned, tokenizer: TokenizerKind::Char };
+            block_on(s.new_model(&TEXT.repeat(20), &shape, recipe(dropout))).unwrap();
+        }
+        Some(name) => {
+            let t = tinygpt::tasks::task(name).unwrap();
+            let shape = ModelConfig { n_layer: 2, n_head: 2, n_embd: 16, ..t.model() };
+            block_on(s.new_task_model(t, &shape, recipe(dropout))).unwrap();
+        }
+    }
     s
 }
 
@@ -85,31 +95,42 @@ fn losses(ev: &[Event]) -> Vec<f32> {
 
 #[test]
 fn two_workers_train_as_one_session_does() {
-    two_workers_case(0.0);
+    two_workers_case(0.0, None);
+}
+
+/// A task's batches split as a text's do; each worker's rows carry their own share of the
+/// answer tokens, and the loss is the mean over the whole batch's.
+#[test]
+fn two_workers_train_a_task_as_one_session_does() {
+    two_workers_case(0.0, Some("add"));
 }
 
 /// With dropout each worker draws its rows of the whole batch's masks (by its first row), so
 /// the two still train as one session does.
 #[test]
 fn two_workers_with_dropout_train_as_one_session_does() {
-    let (plain, dropped) = (two_workers_case(0.0), two_workers_case(0.2));
+    let (plain, dropped) = (two_workers_case(0.0, None), two_workers_case(0.2, None));
     assert!(plain.iter().zip(&dropped).all(|(a, b)| a != b), "dropout changes every loss: {plain:?} {dropped:?}");
 }
 
-/// Trains alone and as two workers with `dropout`; checks they agree and returns the losses.
-fn two_workers_case(dropout: f32) -> Vec<f32> {
+/// Trains alone and as two workers with `dropout` (on the text, or a task); checks they agree
+/// and returns the losses.
+fn two_workers_case(dropout: f32, task: Option<&str>) -> Vec<f32> {
     // alone
-    let mut alone = session(dropout);
+    let mut alone = session(dropout, task);
     let mut ev = Vec::new();
     block_on(alone.train_chunk(100, |e| ev.push(e.clone()))).unwrap();
     let want = losses(&ev);
     assert_eq!(want.len(), 12);
 
     // two workers: the same model (worker 1 loads worker 0's checkpoint, as the page's peer does)
-    let mut w0 = session(dropout);
+    let mut w0 = session(dropout, task);
     let mut w1 = Session::new();
     block_on(w1.load(checkpoint::from_bytes(&block_on(w0.checkpoint_bytes(Store::Full)).unwrap(), "w0").unwrap())).unwrap();
-    w1.prepare_training(&TEXT.repeat(20), recipe(dropout)).unwrap();
+    match task {
+        None => w1.prepare_training(&TEXT.repeat(20), recipe(dropout)).unwrap(),
+        Some(name) => w1.prepare_task(tinygpt::tasks::task(name).unwrap(), recipe(dropout)).unwrap(),
+    }
     let mail: Mail = Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()]));
     w0.set_data_parallel(Some(DataParallel::new(0, 2, Box::new(Link { k: 0, mail: mail.clone() })))).unwrap();
     w1.set_data_parallel(Some(DataParallel::new(1, 2, Box::new(Link { k: 1, mail })))).unwrap();

@@ -235,9 +235,12 @@ fn crossentropy_forward_and_backward() {
         let tg = put_ids(be, &ids(N, V, 3));
         let losses = put(be, &rand(N, 4), 5);
         let hits = put(be, &rand(N, 6), 7);
-        be.crossentropy_forward(losses, hits, lg, tg, N, V);
+        // a task's weights: answers 1, prompts 0 (skipped), and a fraction
+        let w: Vec<f32> = (0..N).map(|i| [1.0, 0.0, 1.0, 0.25][i % 4]).collect();
+        let weights = put(be, &w, 10);
+        be.crossentropy_forward(losses, hits, lg, tg, weights, N, V);
         let dl = put(be, &rand(N * V, 8), 9);
-        be.crossentropy_backward(dl, lg, tg, N, V, 1.0 / N as f32);
+        be.crossentropy_backward(dl, lg, tg, weights, N, V, 1.0 / N as f32);
         vec![("ce losses", whole(be, losses)), ("ce hits", whole(be, hits)), ("ce dlogits", whole(be, dl))]
     });
 }

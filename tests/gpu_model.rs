@@ -167,7 +167,7 @@ async fn lagged<B: Backend>(be: B) -> Vec<f32> {
     let mut got = Vec::new();
     for step in 0..10u64 {
         let (x, y) = batch(step);
-        let r = model.train_step_lagged(&x, &y, tc.batch_size, cfg.block_size, tc.lr_at(step as usize), &tc).await.unwrap();
+        let r = model.train_step_lagged(&x, &y, None, tc.batch_size, cfg.block_size, tc.lr_at(step as usize), &tc).await.unwrap();
         assert_eq!(r.is_none(), step == 0, "the first call has nothing to report yet");
         got.extend(r);
     }
@@ -177,7 +177,7 @@ async fn lagged<B: Backend>(be: B) -> Vec<f32> {
     // step 11; then poison every embedding row's first value for step 12 only (restored once
     // 12 is submitted): 12 goes NaN, and 13, fine on its own, is submitted before 12 is read
     let (x, y) = batch(10);
-    assert!(model.train_step_lagged(&x, &y, 3, 13, 1e-3, &tc).await.unwrap().is_none());
+    assert!(model.train_step_lagged(&x, &y, None, 3, 13, 1e-3, &tc).await.unwrap().is_none());
     let good = model.read_flat(Slot::Param).await;
     let clean = model.read_hf("transformer.wte.weight", Slot::Param).await.unwrap();
     let mut wte = clean.clone();
@@ -186,16 +186,16 @@ async fn lagged<B: Backend>(be: B) -> Vec<f32> {
     }
     model.write_hf("transformer.wte.weight", Slot::Param, &wte).unwrap();
     let (x, y) = batch(11);
-    assert_eq!(model.train_step_lagged(&x, &y, 3, 13, 1e-3, &tc).await.unwrap().unwrap().step, 11);
+    assert_eq!(model.train_step_lagged(&x, &y, None, 3, 13, 1e-3, &tc).await.unwrap().unwrap().step, 11);
     model.write_hf("transformer.wte.weight", Slot::Param, &clean).unwrap();
     let (x, y) = batch(12);
-    let e = model.train_step_lagged(&x, &y, 3, 13, 1e-3, &tc).await.unwrap_err().to_string();
+    let e = model.train_step_lagged(&x, &y, None, 3, 13, 1e-3, &tc).await.unwrap_err().to_string();
     assert!(e.contains("NaN") && e.contains("step 12"), "{e}");
     assert_eq!(model.step, 11, "steps 12 and 13 failed and are not counted");
     assert_eq!(model.read_flat(Slot::Param).await, good, "neither the failed step nor the one behind it changed a weight");
     // reported, the guard is off: training goes on
     let (x, y) = batch(11);
-    assert!(model.train_step_lagged(&x, &y, 3, 13, 1e-3, &tc).await.unwrap().is_none());
+    assert!(model.train_step_lagged(&x, &y, None, 3, 13, 1e-3, &tc).await.unwrap().is_none());
     assert_eq!(model.finish_lagged().await.unwrap().unwrap().step, 12);
     assert_ne!(model.read_flat(Slot::Param).await, good);
     got.iter().map(|s| s.loss).collect()

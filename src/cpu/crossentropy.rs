@@ -1,8 +1,17 @@
-//! Softmax + cross-entropy, fused: logits never need a separate probability buffer.
+//! Softmax + cross-entropy, fused: logits never need a separate probability buffer. Each
+//! position's loss is weighted (a task's answer tokens 1, the rest 0; text: every position 1),
+//! and a position of weight 0 is skipped.
 
-/// losses[N] = logsumexp(logits) - logits[target]; hits[N] = 1.0 if argmax == target.
-pub fn crossentropy_forward(losses: &mut [f32], hits: &mut [f32], logits: &[f32], targets: &[u32], n: usize, v: usize) {
+/// losses[N] = w·(logsumexp(logits) - logits[target]); hits[N] = w if argmax == target (the
+/// first maximum wins), else 0.
+pub fn crossentropy_forward(losses: &mut [f32], hits: &mut [f32], logits: &[f32], targets: &[u32], weights: &[f32], n: usize, v: usize) {
     for r in 0..n {
+        let w = weights[r];
+        if w == 0.0 {
+            losses[r] = 0.0;
+            hits[r] = 0.0;
+            continue;
+        }
         let l = &logits[r * v..][..v];
         let mut max = f32::NEG_INFINITY;
         let mut arg = 0usize;
@@ -14,16 +23,21 @@ pub fn crossentropy_forward(losses: &mut [f32], hits: &mut [f32], logits: &[f32]
         }
         let sum: f32 = l.iter().map(|&x| (x - max).exp()).sum();
         let tgt = targets[r] as usize;
-        losses[r] = sum.ln() + max - l[tgt];
-        hits[r] = if arg == tgt { 1.0 } else { 0.0 };
+        losses[r] = w * (sum.ln() + max - l[tgt]);
+        hits[r] = if arg == tgt { w } else { 0.0 };
     }
 }
 
-/// dlogits[N,V] = scale * (softmax(logits) - onehot(target)), overwritten.
-pub fn crossentropy_backward(dlogits: &mut [f32], logits: &[f32], targets: &[u32], n: usize, v: usize, scale: f32) {
+/// dlogits[N,V] = scale·w·(softmax(logits) - onehot(target)), overwritten (zero where w is 0).
+pub fn crossentropy_backward(dlogits: &mut [f32], logits: &[f32], targets: &[u32], weights: &[f32], n: usize, v: usize, scale: f32) {
     for r in 0..n {
         let l = &logits[r * v..][..v];
         let d = &mut dlogits[r * v..][..v];
+        let w = weights[r];
+        if w == 0.0 {
+            d.fill(0.0);
+            continue;
+        }
         let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f32;
         for i in 0..v {
@@ -32,9 +46,10 @@ pub fn crossentropy_backward(dlogits: &mut [f32], logits: &[f32], targets: &[u32
         }
         let inv = 1.0 / sum;
         let tgt = targets[r] as usize;
+        let s = scale * w;
         for i in 0..v {
             let p = d[i] * inv;
-            d[i] = scale * (p - if i == tgt { 1.0 } else { 0.0 });
+            d[i] = s * (p - if i == tgt { 1.0 } else { 0.0 });
         }
     }
 }

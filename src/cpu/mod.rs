@@ -340,19 +340,19 @@ impl Backend for CpuBackend {
         self.lap(t0, || "residual_forward".to_string());
     }
 
-    fn crossentropy_forward(&mut self, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize) {
+    fn crossentropy_forward(&mut self, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize) {
         let t0 = self.clock();
         let tg = self.ids(targets).to_vec();
-        let ([l, h], [x]) = self.views([losses, hits], [logits]);
-        crossentropy::crossentropy_forward(l, h, x, &tg, n, v);
+        let ([l, h], [x, w]) = self.views([losses, hits], [logits, weights]);
+        crossentropy::crossentropy_forward(l, h, x, &tg, w, n, v);
         self.lap(t0, || "crossentropy_forward".to_string());
     }
 
-    fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize, scale: f32) {
+    fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32) {
         let t0 = self.clock();
         let tg = self.ids(targets).to_vec();
-        let ([d], [x]) = self.views([dlogits], [logits]);
-        crossentropy::crossentropy_backward(d, x, &tg, n, v, scale);
+        let ([d], [x, w]) = self.views([dlogits], [logits, weights]);
+        crossentropy::crossentropy_backward(d, x, &tg, w, n, v, scale);
         self.lap(t0, || "crossentropy_backward".to_string());
     }
 

@@ -1,4 +1,4 @@
-//! Launchers for shaders/crossentropy.wgsl: softmax + cross-entropy, fused.
+//! Launchers for shaders/crossentropy.wgsl: softmax + cross-entropy, fused, weighted per position.
 
 use super::runtime::u;
 use super::{kernels, GpuBackend};
@@ -15,25 +15,27 @@ struct Params {
     logits_off: u32,
     targets_off: u32,
     scale: f32,
-    _pad: u32,
+    weights_off: u32,
 }
 
-/// losses[N] = -log softmax(logits)[target]; hits[N] = 1 when argmax == target.
-pub(super) fn forward(g: &mut GpuBackend, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize) {
+/// losses[N] = -w·log softmax(logits)[target]; hits[N] = w when argmax == target.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward(g: &mut GpuBackend, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize) {
     let p = Params {
         n: u(n), v: u(v), out_off: g.off(losses), hits_off: g.off(hits),
-        logits_off: g.off(logits), targets_off: g.off(targets), scale: 0.0, _pad: 0,
+        logits_off: g.off(logits), targets_off: g.off(targets), scale: 0.0, weights_off: g.off(weights),
     };
     let groups = g.grid_1d(n, 64);
-    g.dispatch(kernels::crossentropy::FORWARD, &p, &[(1, losses), (2, hits), (3, logits), (4, targets)], groups);
+    g.dispatch(kernels::crossentropy::FORWARD, &p, &[(1, losses), (2, hits), (3, logits), (4, targets), (5, weights)], groups);
 }
 
-/// dlogits[N,V] = scale * (softmax(logits) - onehot(target)), overwritten.
-pub(super) fn backward(g: &mut GpuBackend, dlogits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize, scale: f32) {
+/// dlogits[N,V] = scale·w·(softmax(logits) - onehot(target)), overwritten.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward(g: &mut GpuBackend, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32) {
     let p = Params {
         n: u(n), v: u(v), out_off: g.off(dlogits), hits_off: 0,
-        logits_off: g.off(logits), targets_off: g.off(targets), scale, _pad: 0,
+        logits_off: g.off(logits), targets_off: g.off(targets), scale, weights_off: g.off(weights),
     };
     let groups = g.grid_1d(n, 64);
-    g.dispatch(kernels::crossentropy::BACKWARD, &p, &[(1, dlogits), (3, logits), (4, targets)], groups);
+    g.dispatch(kernels::crossentropy::BACKWARD, &p, &[(1, dlogits), (3, logits), (4, targets), (5, weights)], groups);
 }

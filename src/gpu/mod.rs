@@ -269,12 +269,12 @@ impl Backend for GpuBackend {
         residual::forward(self, out, a, b, n);
     }
 
-    fn crossentropy_forward(&mut self, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize) {
-        crossentropy::forward(self, losses, hits, logits, targets, n, v);
+    fn crossentropy_forward(&mut self, losses: Tensor, hits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize) {
+        crossentropy::forward(self, losses, hits, logits, targets, weights, n, v);
     }
 
-    fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, n: usize, v: usize, scale: f32) {
-        crossentropy::backward(self, dlogits, logits, targets, n, v, scale);
+    fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32) {
+        crossentropy::backward(self, dlogits, logits, targets, weights, n, v, scale);
     }
 
     fn sum(&mut self, out: Tensor, x: Tensor) {

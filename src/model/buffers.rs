@@ -20,6 +20,9 @@ pub(super) struct Acts {
     pub logits: Tensor,   // [N,V]
     pub losses: Tensor,   // [N]
     pub hits: Tensor,     // [N]
+    pub weights: Tensor,  // [N] each target's loss weight
+    /// `weights` holds all ones (text), so a text batch need not write it again.
+    pub weights_ones: bool,
     pub dlogits: Tensor, // [N,V]
     /// The blocks' gradient scratch; ln_f's backward uses its dln and dstream too.
     pub d: BlockGrads,
@@ -128,6 +131,7 @@ impl<B: Backend> Gpt<B> {
         let logits = f(n * v, "logits")?;
         let losses = f(n, "losses")?;
         let hits = f(n, "hits")?;
+        let weights = f(n, "loss weights")?;
         let dlogits = f(n * v, "dlogits")?;
         let d = BlockGrads {
             dstream: f(n * c, "dresidual")?,
@@ -143,7 +147,7 @@ impl<B: Backend> Gpt<B> {
         all.push(targets);
         self.acts = Some(Acts {
             b, t, inputs, targets, encoded, layers, lnf, lnf_mean, lnf_rstd, logits, losses, hits,
-            dlogits, d, all,
+            weights, weights_ones: false, dlogits, d, all,
         });
         Ok(())
     }

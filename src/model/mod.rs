@@ -180,7 +180,7 @@ impl<B: Backend> Gpt<B> {
     /// Forward pass over inputs[B,T]; with targets, also losses and hit counts.
     /// Returns (mean loss, accuracy) when targets are given.
     pub async fn forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<Option<(f32, f32)>> {
-        if !self.record_forward(inputs, targets, b, t, None)? {
+        if !self.record_forward(inputs, targets, None, b, t, None)? {
             return Ok(None);
         }
         let s = self.backend.read(self.stats.view(0, 2)).await;
@@ -188,13 +188,27 @@ impl<B: Backend> Gpt<B> {
         Ok(Some((s[0] / n, s[1] / n)))
     }
 
-    /// Records the forward pass (and, with targets, the loss and hit sums into stats[0..2])
-    /// without reading anything back, with a training step's dropout if `drop`. Returns whether
-    /// targets were given.
-    fn record_forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize, drop: Option<StepDropout>) -> Result<bool> {
+    /// Forward pass with targets and per-position loss weights: each position's weighted loss
+    /// and weighted hit (w when the argmax is the target), [B*T] each.
+    pub async fn forward_rows(&mut self, inputs: &[u32], targets: &[u32], weights: &[f32], b: usize, t: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.record_forward(inputs, Some(targets), Some(weights), b, t, None)?;
+        let a = self.acts.as_ref().expect("allocated by the forward pass");
+        let (losses, hits) = (a.losses, a.hits);
+        Ok((self.backend.read(losses).await, self.backend.read(hits).await))
+    }
+
+    /// Records the forward pass (and, with targets, the loss and hit sums into stats[0..2],
+    /// each position weighted by `weights`, or 1 without) without reading anything back, with a
+    /// training step's dropout if `drop`. Returns whether targets were given.
+    fn record_forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, weights: Option<&[f32]>, b: usize, t: usize, drop: Option<StepDropout>) -> Result<bool> {
         self.check_batch(inputs, b, t)?;
         if let Some(tg) = targets {
             self.check_batch(tg, b, t)?;
+        }
+        if let Some(w) = weights {
+            if w.len() != b * t || w.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+                return Err(Error::Config(format!("loss weights: expected {b}×{t} = {} finite weights >= 0, got {}", b * t, w.len())));
+            }
         }
         let wte = self.whole_wte()?;
         if targets.is_some() {
@@ -221,9 +235,15 @@ impl<B: Backend> Gpt<B> {
         be.matmul_forward(a.logits, a.lnf, wte, None, n, c, v);
         let Some(tg) = targets else { return Ok(false) };
         be.write_u32(a.targets, tg);
-        be.crossentropy_forward(a.losses, a.hits, a.logits, a.targets, n, v);
+        match weights {
+            Some(w) => be.write(a.weights, w),
+            None if !a.weights_ones => be.write(a.weights, &vec![1.0; n]),
+            None => {}
+        }
+        be.crossentropy_forward(a.losses, a.hits, a.logits, a.targets, a.weights, n, v);
         be.sum(self.stats.view(0, 1), a.losses);
         be.sum(self.stats.view(1, 1), a.hits);
+        self.acts.as_mut().expect("allocated above").weights_ones = weights.is_none();
         Ok(true)
     }
 
@@ -254,13 +274,13 @@ impl<B: Backend> Gpt<B> {
     /// (which must have had targets) into them.
     pub fn backward(&mut self) {
         let a = self.acts.as_ref().expect("forward() with targets first");
-        self.backward_over(a.b * a.t);
+        self.backward_over((a.b * a.t) as f32);
     }
 
-    /// `backward` with the loss averaged over `n_total` positions instead of the forward's own
-    /// (data parallel: each worker's rows of a batch, so the workers' gradients sum to the
-    /// whole batch's).
-    pub(crate) fn backward_over(&mut self, n_total: usize) {
+    /// `backward` with the loss averaged over `n_total` positions (the weights' sum) instead
+    /// of the forward's own (data parallel: each worker's rows of a batch, so the workers'
+    /// gradients sum to the whole batch's).
+    pub(crate) fn backward_over(&mut self, n_total: f32) {
         let a = self.acts.as_ref().expect("forward() with targets first");
         let (b, t) = (a.b, a.t);
         let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
@@ -271,7 +291,7 @@ impl<B: Backend> Gpt<B> {
         for &gb in &tb.grads {
             be.zero(gb);
         }
-        be.crossentropy_backward(a.dlogits, a.logits, a.targets, n, v, 1.0 / n_total as f32);
+        be.crossentropy_backward(a.dlogits, a.logits, a.targets, a.weights, n, v, 1.0 / n_total);
         be.matmul_backward(a.d.dln, g.wte[0].1, None, a.dlogits, a.lnf, p.wte[0].1, n, c, v);
         let last = a.layers.last().map_or(a.encoded, |l| l.res3);
         be.zero(a.d.dstream);

@@ -19,12 +19,14 @@ pub struct StepStats {
     pub lr: f32,
 }
 
-/// One worker's part of a data-parallel step: its loss and hit sums and its gradients (every
-/// parameter, flattened in buffer order).
+/// One worker's part of a data-parallel step: its loss and hit sums, the positions they are
+/// over (the weights' sum of its rows) and its gradients (every parameter, flattened in buffer
+/// order).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shard {
     pub loss_sum: f32,
     pub hit_sum: f32,
+    pub positions: f32,
     pub grads: Vec<f32>,
 }
 
@@ -37,6 +39,7 @@ impl Shard {
         for p in parts {
             out.loss_sum += p.loss_sum;
             out.hit_sum += p.hit_sum;
+            out.positions += p.positions;
             for (o, g) in out.grads.iter_mut().zip(&p.grads) {
                 *o += g;
             }
@@ -61,8 +64,8 @@ pub(super) struct TrainBufs {
 /// A training step recorded and submitted, its (loss sum, hit sum, norm²) on the way back.
 pub(super) struct InFlight {
     stats: Pending,
-    /// Positions in the batch.
-    n: usize,
+    /// Positions the batch's loss is averaged over (the weights' sum).
+    n: f32,
     lr: f32,
     /// The step's number (1-based).
     step: u32,
@@ -153,11 +156,23 @@ impl<B: Backend> Gpt<B> {
     pub async fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
         // a lagged step still unread is settled first (its statistics are dropped)
         self.finish_lagged().await?;
-        self.record_forward(inputs, Some(targets), b, t, self.step_dropout(tc, 0))?;
+        self.record_forward(inputs, Some(targets), None, b, t, self.step_dropout(tc, 0))?;
         self.backward();
         let updated = self.record_update(lr, tc);
         let s = self.backend.read(self.stats.view(0, 3)).await;
-        self.check_step(&s, b * t, lr, updated, self.step)
+        self.check_step(&s, (b * t) as f32, lr, updated, self.step)
+    }
+
+    /// Positions a batch's loss is averaged over: the weights' sum, or every position. A
+    /// weighted batch with nothing to learn is refused (its mean would be 0/0).
+    fn positions(weights: Option<&[f32]>, b: usize, t: usize) -> Result<f32> {
+        match weights {
+            None => Ok((b * t) as f32),
+            Some(w) => {
+                let n: f32 = w.iter().sum();
+                if n > 0.0 { Ok(n) } else { Err(Error::Config("loss weights: every weight is 0, so the batch has nothing to learn".into())) }
+            }
+        }
     }
 
     /// `train_step`, pipelined: records and submits this step, then returns the statistics of
@@ -167,19 +182,23 @@ impl<B: Backend> Gpt<B> {
     /// changed no weights (a non-finite gradient norm skips the update), and the failure guard
     /// made the step already submitted behind it skip its update too, so the weights are the
     /// last good step's, as with `train_step`. A non-finite lr fails at once.
-    pub async fn train_step_lagged(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<Option<StepStats>> {
-        self.record_forward(inputs, Some(targets), b, t, self.step_dropout(tc, 0))?;
-        self.backward();
+    /// `weights` (a task's: 1 on answer tokens) weighs each target's loss; the mean is over
+    /// their sum.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn train_step_lagged(&mut self, inputs: &[u32], targets: &[u32], weights: Option<&[f32]>, b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<Option<StepStats>> {
+        let n = Self::positions(weights, b, t)?;
+        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, 0))?;
+        self.backward_over(n);
         if !self.record_update(lr, tc) {
             // a failure known now (non-finite lr): settle the step before, then report this one
             let prev = self.finish_lagged().await;
             let s = self.backend.read(self.stats.view(0, 3)).await;
-            let this = self.check_step(&s, b * t, lr, false, self.step);
+            let this = self.check_step(&s, n, lr, false, self.step);
             prev?;
             return this.map(Some);
         }
         let stats = self.backend.read_start(self.stats.view(0, 3));
-        let now = InFlight { stats, n: b * t, lr, step: self.step };
+        let now = InFlight { stats, n, lr, step: self.step };
         match self.in_flight.replace(now) {
             None => Ok(None),
             Some(prev) => match self.settle(prev).await {
@@ -202,13 +221,18 @@ impl<B: Backend> Gpt<B> {
 
     /// Data parallel, a worker's half of a step: forward and backward of its `b` rows of the
     /// step's batch, starting at row `row0` (which places its part of the dropout masks), the
-    /// loss averaged over `n_total` positions (every worker's rows), so the workers' gradients
-    /// sum to the whole batch's. Returns this worker's part: loss and hit sums and the
-    /// gradients, flattened in buffer order. Changes no weight.
+    /// loss (weighted by `weights`, if any) averaged over `n_total` positions (every worker's
+    /// rows: the whole batch's weights' sum), so the workers' gradients sum to the whole
+    /// batch's. Returns this worker's part: loss and hit sums, its positions and the gradients,
+    /// flattened in buffer order. Changes no weight.
     #[allow(clippy::too_many_arguments)]
-    pub async fn shard_grads(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, row0: usize, n_total: usize, tc: &TrainConfig) -> Result<Shard> {
+    pub async fn shard_grads(&mut self, inputs: &[u32], targets: &[u32], weights: Option<&[f32]>, b: usize, t: usize, row0: usize, n_total: f32, tc: &TrainConfig) -> Result<Shard> {
         self.finish_lagged().await?;
-        self.record_forward(inputs, Some(targets), b, t, self.step_dropout(tc, row0))?;
+        let positions = weights.map_or((b * t) as f32, |w| w.iter().sum());
+        if n_total.is_nan() || n_total <= 0.0 {
+            return Err(Error::Config("loss weights: every weight of the batch is 0, so it has nothing to learn".into()));
+        }
+        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, row0))?;
         self.backward_over(n_total);
         let s = self.backend.read(self.stats.view(0, 2)).await;
         let tb = self.train.as_ref().expect("record_forward with targets allocates it");
@@ -218,14 +242,14 @@ impl<B: Backend> Gpt<B> {
         for &g in &parts[1..] {
             grads.extend(self.backend.read(g).await);
         }
-        Ok(Shard { loss_sum: s[0], hit_sum: s[1], grads })
+        Ok(Shard { loss_sum: s[0], hit_sum: s[1], positions, grads })
     }
 
     /// Data parallel, the other half: the workers' parts summed (`Shard::sum`, in worker order,
     /// so every worker applies the same numbers) go in as the gradients, then the update of
     /// `train_step` (global-norm clipping and AdamW with `lr`). Every worker calling it with the
     /// same sum keeps the same weights.
-    pub async fn apply_grads(&mut self, total: &Shard, n_total: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
+    pub async fn apply_grads(&mut self, total: &Shard, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
         self.ensure_train()?;
         let tb = self.train.as_ref().expect("allocated above");
         if total.grads.len() != tb.grads.iter().map(|g| g.len).sum::<usize>() {
@@ -238,7 +262,7 @@ impl<B: Backend> Gpt<B> {
         }
         let updated = self.record_update(lr, tc);
         let gn = self.backend.read(self.stats.view(2, 1)).await;
-        self.check_step(&[total.loss_sum, total.hit_sum, gn[0]], n_total, lr, updated, self.step)
+        self.check_step(&[total.loss_sum, total.hit_sum, gn[0]], total.positions, lr, updated, self.step)
     }
 
     /// The statistics of the last `train_step_lagged`, if any is unread.
@@ -256,8 +280,7 @@ impl<B: Backend> Gpt<B> {
 
     /// StepStats from (loss sum, hit sum, norm²) of step number `k`, or the error of a step
     /// that met a device fault or non-finite numbers (it is then not counted).
-    fn check_step(&mut self, s: &[f32], n: usize, lr: f32, updated: bool, k: u32) -> Result<StepStats> {
-        let n = n as f32;
+    fn check_step(&mut self, s: &[f32], n: f32, lr: f32, updated: bool, k: u32) -> Result<StepStats> {
         let (loss, acc) = (s[0] / n, s[1] / n);
         let grad_norm = if updated { s[2].sqrt() } else { f32::NAN };
         if let Some(f) = self.backend.fault() {

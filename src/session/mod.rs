@@ -15,7 +15,7 @@ use crate::hf;
 use crate::model::Gpt;
 use crate::sample::{Generator, SampleConfig};
 use crate::tokenizer::{Tokenizer, TokenizerKind, Utf8Stream};
-use crate::train::{self, Trainer};
+use crate::train::{self, TrainData, Trainer};
 use serde::Serialize;
 
 
@@ -39,10 +39,12 @@ macro_rules! with_model {
 mod calibrate;
 mod lab;
 mod placement;
+mod tasks;
 mod training;
 
 pub use calibrate::{choose_backends, Calibration, Timing};
 pub use placement::{BackendChoice, BackendReport};
+pub use tasks::TaskSample;
 pub use training::{ChunkEnd, DataParallel, Event, Exchange, Policy, StepReport};
 
 /// Where the current model came from.
@@ -67,7 +69,7 @@ pub struct ModelInfo {
     pub step: u32,
     /// The tokens as text, id order (characters for a char model).
     pub vocab: Vec<String>,
-    /// "char" or "bpe".
+    /// "char", "bpe" or "symbols" (a task's).
     pub tokenizer: &'static str,
     pub source: Source,
     /// The recipe the model was trained with (kept across load and save), if known.
@@ -210,11 +212,16 @@ impl Session {
         };
         cfg.validate()?;
         let data = Dataset::with_more_train(tok.encode(more)?, tok.encode(corpus)?, cfg.block_size)?;
-        let model = if self.gpu { AnyModel::Gpu(Gpt::new(cfg, self.gpu_device().await?, tc.seed)?) } else { AnyModel::Cpu(Gpt::new(cfg, CpuBackend::new(), tc.seed)?) };
+        let model = self.new_gpt(cfg, tc.seed).await?;
         let trainer = Trainer::new(data, tc.clone())?;
         self.policy = Policy::page(tc.steps);
         self.install(model, tok, Some(tc), Some(trainer), Source::New);
         Ok(())
+    }
+
+    /// A freshly initialised model of `cfg` on the backend new models go to.
+    async fn new_gpt(&mut self, cfg: ModelConfig, seed: u64) -> Result<AnyModel> {
+        Ok(if self.gpu { AnyModel::Gpu(Gpt::new(cfg, self.gpu_device().await?, seed)?) } else { AnyModel::Cpu(Gpt::new(cfg, CpuBackend::new(), seed)?) })
     }
 
     /// Replaces the model with a checkpoint's, keeping its recipe; on error the current model
@@ -308,8 +315,8 @@ impl Session {
         self.policy = p;
     }
 
-    /// The prepared training split (train, val tokens).
-    pub fn data(&self) -> Option<&Dataset> {
+    /// What training is prepared on: a text's split (train, val tokens) or a task.
+    pub fn data(&self) -> Option<&TrainData> {
         self.trainer.as_ref().map(|t| &t.data)
     }
 
@@ -347,7 +354,7 @@ impl Session {
             params: m.num_params(),
             step: m.step,
             vocab: (0..tok.vocab_size() as u32).map(|i| token_label(tok, i)).collect(),
-            tokenizer: match tok { Tokenizer::Char(_) => "char", Tokenizer::Bpe(_) => "bpe" },
+            tokenizer: match tok { Tokenizer::Char(_) => "char", Tokenizer::Bpe(_) => "bpe", Tokenizer::Symbols(_) => "symbols" },
             source: self.source,
             train: self.recipe.clone(),
         }))

@@ -9,7 +9,7 @@ use super::{no_model, AnyModel, Session};
 use crate::model::{Gpt, Shard, StepStats};
 use std::future::Future;
 use std::pin::Pin;
-use crate::train::{self, Trainer};
+use crate::train::Trainer;
 use serde::Serialize;
 pub(super) use crate::clock::now_ms;
 
@@ -27,6 +27,12 @@ impl Policy {
     /// 50..=500) per run, an autosave every 50 steps.
     pub fn page(steps: usize) -> Policy {
         Policy { eval_every: (steps / 10).clamp(10, 250), sample_every: (steps / 8).clamp(50, 500), save_every: 50 }
+    }
+
+    /// The page's on a task: evaluations at the recipe's interval (exact match over the steps
+    /// is the chart that shows a circuit forming or grokking), the page's samples and saves.
+    pub fn task(tc: &TrainConfig) -> Policy {
+        Policy { eval_every: tc.eval_interval, ..Policy::page(tc.steps) }
     }
 
     /// The CLI's: evaluations at the recipe's interval, a checkpoint at each; one sample, at
@@ -61,7 +67,10 @@ pub struct StepReport {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {
     Step(StepReport),
-    Eval { step: usize, val_loss: f32, val_acc: f32 },
+    /// `val_loss` and `val_acc` on a task are over the held-out answers' tokens; `train_exact`
+    /// and `val_exact` (a task's only, else null) are exact match on training and held-out
+    /// examples.
+    Eval { step: usize, val_loss: f32, val_acc: f32, train_exact: Option<f32>, val_exact: Option<f32> },
     Sample { step: usize },
     Save { step: usize },
 }
@@ -152,7 +161,7 @@ pub(super) async fn chunk<B: Backend>(
             }
             (p, None) => {
                 let r = match p {
-                    Some(tc) => train::train_step_lagged(m, &tr.data, &tc).await,
+                    Some(tc) => tr.step_lagged_with(m, &tc).await,
                     None => tr.step_lagged(m).await,
                 };
                 let d = now_ms() - t0;
@@ -171,8 +180,8 @@ pub(super) async fn chunk<B: Backend>(
             let step = s.step as usize;
             on_event(&Event::Step(StepReport { step, loss: s.loss, acc: s.acc, lr: s.lr, grad_norm: s.grad_norm, ms, tokens_per_s: tokens / (ms / 1e3) }));
             if Policy::due(pol.eval_every, step, total) {
-                let (val_loss, val_acc) = tr.estimate_val(m).await?;
-                on_event(&Event::Eval { step, val_loss, val_acc });
+                let v = tr.estimate_val(m).await?;
+                on_event(&Event::Eval { step, val_loss: v.loss, val_acc: v.acc, train_exact: v.train_exact, val_exact: v.val_exact });
             }
             let sample = Policy::due(pol.sample_every, step, total);
             let save = Policy::due(pol.save_every, step, total);

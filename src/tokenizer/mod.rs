@@ -1,22 +1,27 @@
-//! Tokenizers: character level (char.rs) and byte-level BPE in the GPT-2 scheme (bpe.rs).
+//! Tokenizers: character level (char.rs), byte-level BPE in the GPT-2 scheme (bpe.rs), and a
+//! fixed vocabulary of symbols for the toy tasks (symbols.rs).
 
 pub mod bpe;
 mod bpe_json;
 mod pretokenize;
 pub mod char;
 mod letters;
+pub mod symbols;
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 pub use self::bpe::BpeTokenizer;
 pub use self::char::CharTokenizer;
+pub use self::symbols::SymbolTokenizer;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Tokenizer {
     Char(CharTokenizer),
     Bpe(BpeTokenizer),
+    /// A task's fixed symbols (`modadd`: each number one token).
+    Symbols(SymbolTokenizer),
 }
 
 /// Which tokenizer `tinygpt train` learns from its corpus: `char` or `bpe:N`.
@@ -64,6 +69,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Char(t) => t.vocab_size(),
             Tokenizer::Bpe(t) => t.vocab_size(),
+            Tokenizer::Symbols(t) => t.vocab_size(),
         }
     }
 
@@ -71,6 +77,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Char(t) => t.encode(text),
             Tokenizer::Bpe(t) => Ok(t.encode(text)),
+            Tokenizer::Symbols(t) => t.encode(text),
         }
     }
 
@@ -81,6 +88,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Char(t) => t.decode(ids),
             Tokenizer::Bpe(t) => Ok(String::from_utf8_lossy(&t.decode_bytes(ids)?).into_owned()),
+            Tokenizer::Symbols(t) => t.decode(ids),
         }
     }
 
@@ -89,6 +97,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Char(t) => Ok(t.decode(ids)?.into_bytes()),
             Tokenizer::Bpe(t) => t.decode_bytes(ids),
+            Tokenizer::Symbols(t) => Ok(t.decode(ids)?.into_bytes()),
         }
     }
 
@@ -102,6 +111,7 @@ impl Tokenizer {
         let t: Tokenizer = serde_json::from_str(s).map_err(|e| Error::Tokenizer(format!("tokenizer description is not valid: {e}")))?;
         match &t {
             Tokenizer::Char(c) => c.check()?,
+            Tokenizer::Symbols(s) => s.check()?,
             Tokenizer::Bpe(_) => {} // validated while deserialising
         }
         Ok(t)

@@ -78,6 +78,10 @@ export function createEngine() {
     set_ablation: method('set_ablation'),
     ablation: method('ablation'),
     prepare_training: method('prepare_training'),
+    // A toy task (defaults().tasks): prepare_task(name, model, recipe, continue); and the
+    // greedy answers to its held-out prompts, [{prompt, answer, got, right}].
+    prepare_task: method('prepare_task'),
+    task_samples: method('task_samples'),
     // {events, step, total, done}.
     train_chunk: method('train_chunk'),
     // Data-parallel training (two workers, each with half of every batch; see train.js):

@@ -99,10 +99,10 @@ let peerPort = null;
 const arrived = [];
 let waiting = null;
 
-function exchange(step, loss_sum, hit_sum, grads) {
+function exchange(step, loss_sum, hit_sum, positions, grads) {
   return new Promise((resolve, reject) => {
     waiting = { step, resolve, reject };
-    peerPort.postMessage({ step, loss_sum, hit_sum, grads }, [grads.buffer]);
+    peerPort.postMessage({ step, loss_sum, hit_sum, positions, grads }, [grads.buffer]);
     deliver();
   });
 }

@@ -26,11 +26,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Train a model on a UTF-8 text file (character-level or byte-level BPE tokens).
+    /// Train a model on a UTF-8 text file (character-level or byte-level BPE tokens), or on a
+    /// toy task (--task).
     Train(train::TrainArgs),
+    /// The toy tasks: each one's name, an example, the skill or circuit it exercises, its
+    /// metric and its recipe (`train --task NAME` trains one).
+    Tasks(TasksArgs),
     /// Continue a prompt with a trained model, streaming the text to stdout.
     Generate(GenerateArgs),
-    /// Loss and next-token accuracy over the validation split of a text file.
+    /// Loss and next-token accuracy over the validation split of a text file, or a toy task's
+    /// exact match and answer loss on its held-out examples (--task).
     ///
     /// The validation split is the last 10% of the file's tokens (the same split training
     /// uses). It is read in consecutive non-overlapping windows of block_size tokens; in each
@@ -175,13 +180,26 @@ struct EvalArgs {
     /// A checkpoint written by `tinygpt train`, or a Hugging Face GPT-2 folder.
     #[arg(long)]
     model: PathBuf,
+    #[arg(long, required_unless_present = "task", conflicts_with = "task")]
+    data: Option<PathBuf>,
+    /// A toy task: its held-out examples, scored by exact match (greedy decoding of the prompt
+    /// gives exactly the answer) and the answers' loss.
     #[arg(long)]
-    data: PathBuf,
-    /// Print {"val_loss","val_acc","tokens"} as JSON.
+    task: Option<String>,
+    /// Print {"val_loss","val_acc","tokens"} as JSON ({"exact","val_loss","val_acc","examples"}
+    /// with --task).
     #[arg(long)]
     json: bool,
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendKind,
+}
+
+#[derive(Args)]
+struct TasksArgs {
+    /// A JSON list of objects: name, label, skill, example {prompt, answer}, metric,
+    /// tokenizer, heldout, train_examples, probe, model (the shape), train (the recipe).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -195,6 +213,10 @@ struct BenchArgs {
     /// Also time generation with GPT-2 124M's shapes (random weights; ~500 MB per backend).
     #[arg(long)]
     gpt2: bool,
+    /// Also time Start to a circuit on the CPU: `induction` to an induction head, `modadd` to
+    /// grokking (each task's default recipe).
+    #[arg(long)]
+    tasks: bool,
     /// Which backends to measure: cpu, gpu or both (all).
     #[arg(long, default_value = "all", value_parser = ["all", "cpu", "gpu"])]
     backend: String,
@@ -220,6 +242,7 @@ fn main() {
     };
     let r = (|| match cli.cmd {
         Cmd::Train(a) => train::train(a),
+        Cmd::Tasks(a) => list_tasks(a),
         Cmd::Generate(a) => gen(a),
         Cmd::Eval(a) => eval(a),
         Cmd::Surprisal(a) => lab::surprisal(a),
@@ -266,10 +289,41 @@ fn gen(a: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+fn list_tasks(a: TasksArgs) -> Result<()> {
+    let all: Vec<_> = tinygpt::tasks::TASKS.iter().map(|t| t.describe()).collect();
+    if a.json {
+        json_line(serde_json::to_value(&all).expect("tasks serialise"));
+        return Ok(());
+    }
+    for t in all {
+        let (m, r) = (&t.model, &t.train);
+        println!("{:<10} {:?} -> {:?}", t.name, t.example.prompt, t.example.answer);
+        println!("           {}", t.skill);
+        println!(
+            "           {} layers x {} heads, {} wide, context {}; {} steps, batch {}, lr {}, weight decay {}; {} held out",
+            m.n_layer, m.n_head, m.n_embd, m.block_size, r.steps, r.batch_size, r.lr, r.weight_decay, t.heldout
+        );
+    }
+    println!("metric: exact match (greedy decoding of the prompt gives exactly the answer); train one with `tinygpt train --task NAME`");
+    Ok(())
+}
+
 fn eval(a: EvalArgs) -> Result<()> {
+    let task = a.task.as_deref().map(tinygpt::tasks::task).transpose()?;
     let (mut s, note) = loaded(&a.model, a.backend, a.json, &a.ablate)?;
-    let text = read_corpus(&a.data)?;
-    let ids = s.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", a.data.display())))?;
+    if let Some(t) = task {
+        let sc = block_on(s.score_task(t))?;
+        note.say();
+        if a.json {
+            json_line(serde_json::json!({"exact": sc.exact, "val_loss": sc.loss, "val_acc": sc.acc, "examples": sc.examples}));
+        } else {
+            println!("task {}: exact match {:.1}% of {} held-out examples, answer loss {:.4}, answer-token acc {:.1}%", t.name, sc.exact * 100.0, sc.examples, sc.loss, sc.acc * 100.0);
+        }
+        return Ok(());
+    }
+    let data_path = a.data.as_ref().expect("clap requires --data or --task");
+    let text = read_corpus(data_path)?;
+    let ids = s.encode(&text).map_err(|e| Error::Data(format!("{}: {e}", data_path.display())))?;
     let data = Dataset::new(ids, s.config()?.block_size)?;
     note.say();
     // The training batch; an imported model (no recipe) goes one window at a time, since
@@ -329,7 +383,7 @@ fn import_hf(a: ImportArgs) -> Result<()> {
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
-    let o = tinygpt::bench::BenchOptions { cpu: a.backend != "gpu", gpu: a.backend != "cpu", small: a.small, steps: a.steps.max(1), gpt2: a.gpt2 };
+    let o = tinygpt::bench::BenchOptions { cpu: a.backend != "gpu", gpu: a.backend != "cpu", small: a.small, steps: a.steps.max(1), gpt2: a.gpt2, tasks: a.tasks };
     for r in tinygpt::bench::run(&o)? {
         if a.json {
             json_line(r);

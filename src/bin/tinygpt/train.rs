@@ -6,11 +6,13 @@ use pollster::block_on;
 use std::path::PathBuf;
 use std::time::Instant;
 use tinygpt::checkpoint::{self, Store};
-use tinygpt::config::{preset, PosEncoding};
+use tinygpt::config::{preset, ModelConfig, PosEncoding, TrainConfig};
 use tinygpt::data::read_corpus;
 use tinygpt::error::{Error, Result};
 use tinygpt::sample::SampleConfig;
 use tinygpt::session::{Event, NewModel, Policy, Session, StepReport};
+use tinygpt::tasks;
+use tinygpt::train::TrainData;
 use tinygpt::tokenizer::TokenizerKind;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -22,16 +24,36 @@ enum PosArg {
 #[derive(Args)]
 pub struct TrainArgs {
     /// UTF-8 text to train on (90% train, 10% validation).
+    #[arg(long, required_unless_present = "task", conflicts_with = "task")]
+    data: Option<PathBuf>,
+    /// A toy task (`tinygpt tasks` lists them) instead of a text: its examples, its vocabulary
+    /// and its recipe; the loss is on the answers, and evaluations report exact match on
+    /// training and held-out examples.
     #[arg(long)]
-    data: PathBuf,
+    task: Option<String>,
     /// More UTF-8 text that only trains (all of it): the validation split stays --data's last
     /// 10%, so the loss stays comparable. The page's default model adds the other plays of the
     /// package its corpus comes from (`./build.sh data` writes them).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "task")]
     more_train: Option<PathBuf>,
-    /// Model size and recipe.
-    #[arg(long, default_value = "baby", value_parser = tinygpt::config::PRESET_NAMES)]
-    preset: String,
+    /// Model size and recipe (default baby; a task has its own).
+    #[arg(long, value_parser = tinygpt::config::PRESET_NAMES, conflicts_with = "task")]
+    preset: Option<String>,
+    /// Transformer blocks, over the preset's or task's (as nanoGPT's configurator does).
+    #[arg(long)]
+    n_layer: Option<usize>,
+    /// Attention heads per block, over the preset's or task's.
+    #[arg(long)]
+    n_head: Option<usize>,
+    /// Width of the residual stream, over the preset's or task's.
+    #[arg(long)]
+    n_embd: Option<usize>,
+    /// Context length, over the preset's or task's.
+    #[arg(long)]
+    block_size: Option<usize>,
+    /// Decoupled weight decay of the 2-D weights, over the recipe's.
+    #[arg(long)]
+    weight_decay: Option<f32>,
     /// Optimizer steps (also where the cosine schedule ends).
     #[arg(long)]
     steps: Option<usize>,
@@ -47,10 +69,11 @@ pub struct TrainArgs {
     /// Positional encoding.
     #[arg(long, value_enum)]
     pos: Option<PosArg>,
-    /// Tokenizer learned from the corpus: `char`, or `bpe:N` (byte-level BPE of N tokens,
-    /// 256..=8192). Ignored with --resume (the checkpoint's tokenizer is kept).
-    #[arg(long, default_value = "char")]
-    tokenizer: TokenizerKind,
+    /// Tokenizer learned from the corpus: `char` (default), or `bpe:N` (byte-level BPE of N
+    /// tokens, 256..=8192). Ignored with --resume (the checkpoint's tokenizer is kept); a task
+    /// has its own.
+    #[arg(long, conflicts_with = "task")]
+    tokenizer: Option<TokenizerKind>,
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendKind,
     /// Seeds the initial weights and the batches.
@@ -77,19 +100,86 @@ pub struct TrainArgs {
     f16: bool,
 }
 
+/// What a run trains on: a text (and more text that only trains), or a task.
+enum Source {
+    Text { text: String, more: String },
+    Task(&'static tasks::Task),
+}
+
 pub fn train(a: TrainArgs) -> Result<()> {
-    let text = read_corpus(&a.data)?;
-    let more = a.more_train.as_deref().map(read_corpus).transpose()?.unwrap_or_default();
-    let p = preset(&a.preset)?;
+    let source = match (&a.task, &a.data) {
+        (Some(name), _) => Source::Task(tasks::task(name)?),
+        (None, Some(data)) => Source::Text { text: read_corpus(data)?, more: a.more_train.as_deref().map(read_corpus).transpose()?.unwrap_or_default() },
+        (None, None) => unreachable!("clap requires --data or --task"),
+    };
+    // the base recipe: the task's or the preset's, then the flags over it
+    let (base_model, base_train) = match &source {
+        Source::Task(t) => (t.model(), t.train_config()),
+        Source::Text { .. } => {
+            let p = preset(a.preset.as_deref().unwrap_or("baby"))?;
+            (p.model, p.train)
+        }
+    };
     let (mut s, note) = session(a.backend, a.json)?;
     let mut tc = match &a.resume {
         Some(path) => {
+            if a.n_layer.is_some() || a.n_head.is_some() || a.n_embd.is_some() || a.block_size.is_some() {
+                return Err(Error::Config("--n-layer, --n-head, --n-embd and --block-size shape a new model; a resumed model keeps its shape".into()));
+            }
             block_on(s.load(checkpoint::load(path)?))?;
-            s.recipe().cloned().unwrap_or(p.train.clone())
+            s.recipe().cloned().unwrap_or(base_train)
         }
-        None => p.train.clone(),
+        None => base_train,
     };
-    // Flags override the recipe (on resume, too: e.g. --steps to train further).
+    overrides(&a, &mut tc);
+    tc.validate()?;
+    let shape = ModelConfig {
+        n_layer: a.n_layer.unwrap_or(base_model.n_layer),
+        n_head: a.n_head.unwrap_or(base_model.n_head),
+        n_embd: a.n_embd.unwrap_or(base_model.n_embd),
+        block_size: a.block_size.unwrap_or(base_model.block_size),
+        pos: a.pos.map_or(base_model.pos, |x| match x {
+            PosArg::Sinusoidal => PosEncoding::Sinusoidal,
+            PosArg::Learned => PosEncoding::Learned,
+        }),
+        ..base_model
+    };
+    match &source {
+        Source::Task(t) if a.resume.is_some() => s.prepare_task(t, tc.clone())?,
+        Source::Task(t) => block_on(s.new_task_model(t, &shape, tc.clone()))?,
+        Source::Text { text, more } => prepare_text(&a, &mut s, text, more, &shape, &tc)?,
+    }
+    s.set_policy(Policy::cli(&tc));
+    note.say();
+    let cfg = s.config()?;
+    if !a.json {
+        eprintln!(
+            "tinygpt: {} parameters ({} layers, {} heads, {} wide, context {}, {} positions), vocab {}, backend {}",
+            s.num_params(), cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.pos, cfg.vocab_size, s.describe_backend()
+        );
+        match s.data().expect("training is prepared") {
+            TrainData::Text(data) => {
+                let extra = if a.more_train.is_some() { " (with --more-train)" } else { "" };
+                eprintln!("tinygpt: {} train{extra} / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), s.step(), tc.steps);
+            }
+            TrainData::Task(d) => {
+                let ex = d.task.example();
+                eprintln!(
+                    "tinygpt: task {} ({:?} -> {:?}): {} held-out examples, loss on the answers; steps {}..{}",
+                    d.task.name, ex.0, ex.1, d.heldout.len(), s.step(), tc.steps
+                );
+            }
+        }
+    }
+    let first = match &source {
+        Source::Task(_) => String::new(),
+        Source::Text { text, .. } => text.chars().next().expect("corpus is non-empty").to_string(),
+    };
+    run(&mut s, &a, tc.steps, &first)
+}
+
+/// The flags that change the recipe (on resume, too: e.g. --steps to train further).
+fn overrides(a: &TrainArgs, tc: &mut TrainConfig) {
     if let Some(st) = a.steps {
         tc.steps = st;
     }
@@ -103,55 +193,56 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if let Some(d) = a.dropout {
         tc.dropout = d;
     }
+    if let Some(w) = a.weight_decay {
+        tc.weight_decay = w;
+    }
     if let Some(seed) = a.seed {
         tc.seed = seed;
     }
     if let Some(e) = a.eval_interval {
         tc.eval_interval = e;
     }
-    tc.validate()?;
+}
+
+/// A new model (its tokenizer learned from the text) or the resumed one, prepared on a text.
+fn prepare_text(a: &TrainArgs, s: &mut Session, text: &str, more: &str, shape: &ModelConfig, tc: &TrainConfig) -> Result<()> {
     // a character the model never saw is the corpus file's fault (or the extra text's)
+    let data = a.data.as_ref().expect("a text run has --data");
     let files = match &a.more_train {
-        Some(m) => format!("{} or {}", a.data.display(), m.display()),
-        None => a.data.display().to_string(),
+        Some(m) => format!("{} or {}", data.display(), m.display()),
+        None => data.display().to_string(),
     };
     let in_file = |e: Error| match e {
         Error::UnknownChar { .. } => Error::Data(format!("{files}: {e}")),
         e => e,
     };
     if a.resume.is_some() {
-        s.prepare_training_more(&text, &more, tc.clone()).map_err(in_file)?;
-    } else {
-        let pos = a.pos.map_or(p.model.pos, |x| match x {
-            PosArg::Sinusoidal => PosEncoding::Sinusoidal,
-            PosArg::Learned => PosEncoding::Learned,
-        });
-        let m = &p.model;
-        let shape = NewModel { n_layer: m.n_layer, n_head: m.n_head, n_embd: m.n_embd, block_size: m.block_size, pos, tokenizer: a.tokenizer };
-        let t0 = Instant::now();
-        block_on(s.new_model_more(&text, &more, &shape, tc.clone())).map_err(in_file)?;
-        if let (TokenizerKind::Bpe(_), false) = (a.tokenizer, a.json) {
-            eprintln!("tinygpt: learned a byte-level BPE of {} tokens in {:.1} s", s.tokenizer()?.vocab_size(), t0.elapsed().as_secs_f64());
-        }
+        return s.prepare_training_more(text, more, tc.clone()).map_err(in_file);
     }
-    s.set_policy(Policy::cli(&tc));
-    note.say();
-    let cfg = s.config()?;
-    let data = s.data().expect("training is prepared");
-    if !a.json {
-        eprintln!(
-            "tinygpt: {} parameters ({} layers, {} heads, {} wide, context {}, {} positions), vocab {}, backend {}",
-            s.num_params(), cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.pos, cfg.vocab_size, s.describe_backend()
-        );
-        let extra = if a.more_train.is_some() { " (with --more-train)" } else { "" };
-        eprintln!("tinygpt: {} train{extra} / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), s.step(), tc.steps);
+    let tokenizer = a.tokenizer.unwrap_or(TokenizerKind::Char);
+    let m = NewModel { n_layer: shape.n_layer, n_head: shape.n_head, n_embd: shape.n_embd, block_size: shape.block_size, pos: shape.pos, tokenizer };
+    let t0 = Instant::now();
+    block_on(s.new_model_more(text, more, &m, tc.clone())).map_err(in_file)?;
+    if let (TokenizerKind::Bpe(_), false) = (tokenizer, a.json) {
+        eprintln!("tinygpt: learned a byte-level BPE of {} tokens in {:.1} s", s.tokenizer()?.vocab_size(), t0.elapsed().as_secs_f64());
     }
-    run(&mut s, &a, tc.steps, &text)
+    Ok(())
+}
+
+/// An evaluation's figures: validation loss and accuracy, and a task's exact match.
+#[derive(Clone, Copy)]
+struct Val {
+    loss: f32,
+    acc: f32,
+    train_exact: Option<f32>,
+    val_exact: Option<f32>,
 }
 
 /// Trains the prepared session to its last step, printing each step, saving at each `Save`
-/// event (and after a failure: the weights of the last good step), then a sample.
-fn run(s: &mut Session, a: &TrainArgs, steps: usize, text: &str) -> Result<()> {
+/// event (and after a failure: the weights of the last good step), then a sample (a task's
+/// greedy answers to held-out prompts). `first`: a text's first character, the sample's prompt
+/// when the vocabulary has no newline.
+fn run(s: &mut Session, a: &TrainArgs, steps: usize, first: &str) -> Result<()> {
     let bar = (!a.json).then(|| {
         let b = indicatif::ProgressBar::new(steps as u64);
         b.set_style(
@@ -177,17 +268,18 @@ fn run(s: &mut Session, a: &TrainArgs, steps: usize, text: &str) -> Result<()> {
     let mut saved_at = None;
     loop {
         // a step's line waits for its evaluation, which comes as the next event
-        let mut pending: Option<(StepReport, Option<(f32, f32)>)> = None;
+        let mut pending: Option<(StepReport, Option<Val>)> = None;
         let mut save_due = false;
         let r = block_on(s.train_chunk(usize::MAX, |ev| match ev {
             Event::Step(st) => {
                 flush(&bar, last_val, &mut pending);
                 pending = Some((*st, None));
             }
-            Event::Eval { val_loss, val_acc, .. } => {
-                last_val = Some((*val_loss, *val_acc));
+            Event::Eval { val_loss, val_acc, train_exact, val_exact, .. } => {
+                let v = Val { loss: *val_loss, acc: *val_acc, train_exact: *train_exact, val_exact: *val_exact };
+                last_val = Some(v);
                 if let Some(p) = &mut pending {
-                    p.1 = Some((*val_loss, *val_acc));
+                    p.1 = Some(v);
                 }
                 flush(&bar, last_val, &mut pending);
             }
@@ -222,7 +314,15 @@ fn run(s: &mut Session, a: &TrainArgs, steps: usize, text: &str) -> Result<()> {
         b.finish();
         let secs = start.elapsed().as_secs_f64();
         eprintln!("tinygpt: done in {secs:.1} s{}", a.out.as_ref().map_or(String::new(), |o| format!("; saved {}", o.display())));
-        let prompt = if s.encode("\n").is_ok() { "\n".to_string() } else { text.chars().next().expect("corpus is non-empty").to_string() };
+        if s.task().is_some() {
+            println!("--- held-out prompts, greedy answers ---");
+            for x in block_on(s.task_samples(5))? {
+                let mark = if x.right { "right".to_string() } else { format!("wrong, want {:?}", x.answer) };
+                println!("{:?} -> {:?} ({mark})", x.prompt, x.got);
+            }
+            return Ok(());
+        }
+        let prompt = if s.encode("\n").is_ok() { "\n".to_string() } else { first.to_string() };
         s.start_generation(&prompt, &SampleConfig { max_tokens: 300, ..SampleConfig::default() })?;
         let mut out = String::new();
         while let Some(t) = block_on(s.next_token())? {
@@ -234,8 +334,16 @@ fn run(s: &mut Session, a: &TrainArgs, steps: usize, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// " exact: train 45.3%, held-out 12.1%" for a task's evaluation, else "".
+fn exact(v: &Val) -> String {
+    match (v.train_exact, v.val_exact) {
+        (Some(t), Some(h)) => format!(", exact match: train {:.1}%, held-out {:.1}%", t * 100.0, h * 100.0),
+        _ => String::new(),
+    }
+}
+
 /// Prints a step (with its evaluation, if any) as a JSON line, or on the progress bar.
-fn flush(bar: &Option<indicatif::ProgressBar>, last_val: Option<(f32, f32)>, p: &mut Option<(StepReport, Option<(f32, f32)>)>) {
+fn flush(bar: &Option<indicatif::ProgressBar>, last_val: Option<Val>, p: &mut Option<(StepReport, Option<Val>)>) {
     let Some((st, val)) = p.take() else { return };
     match bar {
         None => {
@@ -243,20 +351,23 @@ fn flush(bar: &Option<indicatif::ProgressBar>, last_val: Option<(f32, f32)>, p: 
                 "step": st.step, "loss": st.loss, "acc": st.acc, "lr": st.lr, "grad_norm": st.grad_norm,
                 "ms_per_step": st.ms, "tokens_per_s": st.tokens_per_s,
             });
-            if let Some((vl, va)) = val {
-                j["val_loss"] = vl.into();
-                j["val_acc"] = va.into();
+            if let Some(v) = val {
+                j["val_loss"] = v.loss.into();
+                j["val_acc"] = v.acc.into();
+                if let (Some(t), Some(h)) = (v.train_exact, v.val_exact) {
+                    j["train_exact"] = t.into();
+                    j["val_exact"] = h.into();
+                }
             }
             json_line(j);
         }
         Some(b) => {
             b.set_position(st.step as u64);
-            let v = last_val.map_or(String::new(), |(vl, va)| format!(" val {vl:.4} acc {:.1}%", va * 100.0));
+            let v = last_val.map_or(String::new(), |v| format!(" val {:.4} acc {:.1}%{}", v.loss, v.acc * 100.0, exact(&v)));
             b.set_message(format!("loss {:.4} {:.0} ms/step{v}", st.loss, st.ms));
-            if let Some((vl, va)) = val {
-                b.println(format!("step {}: train loss {:.4}, val loss {vl:.4}, val acc {:.1}%", st.step, st.loss, va * 100.0));
+            if let Some(v) = val {
+                b.println(format!("step {}: train loss {:.4}, val loss {:.4}, val acc {:.1}%{}", st.step, st.loss, v.loss, v.acc * 100.0, exact(&v)));
             }
         }
     }
 }
-
