@@ -16,12 +16,15 @@
 //  - with --profile, the page's CPU per-op profile of the same recipe (worker 0's ops, and with
 //    two workers the step's parts: own rows, exchange, update), in ms per step, and the time
 //    from Start to the first step on a page at rest (no generation just before).
-//   node tests/e2e/bench.mjs [--seconds S] [--toy] [--profile]    (after ./build.sh web)
+//  - with --tasks, only this: Start to an induction head (`induction`) and Start to grokking
+//    (`modadd`), each task with its recipe, in the page on the CPU path and natively
+//    (`tinygpt bench --tasks`).
+//   node tests/e2e/bench.mjs [--seconds S] [--toy] [--profile] [--tasks]    (after ./build.sh web)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { startServer, launch, openPage, ready, babyRecipe, ROOT, BIN } from './helpers.mjs';
+import { startServer, launch, openPage, ready, babyRecipe, trainTask, inductionHead, grokked, ROOT, BIN } from './helpers.mjs';
 
 const GEN_TOKENS = 200;
 const arg = (name, dflt) => {
@@ -30,6 +33,9 @@ const arg = (name, dflt) => {
 };
 const TRAIN_SECONDS = arg('--seconds', 30);
 const TOY = process.argv.includes('--toy');
+// --tasks: only Start to an induction head and Start to grokking, in the page (CPU path, its
+// default two workers) and natively (`tinygpt bench --tasks`)
+const TASKS_ONLY = process.argv.includes('--tasks');
 const PROFILE = process.argv.includes('--profile');
 const CORPUS = path.join(ROOT, 'www/data/shakespeare.txt');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -49,7 +55,7 @@ async function toyRun(page) {
   const t0 = Date.now();
   await page.click('[data-testid=train-start]');
   await page.waitForFunction((n) => Number(document.querySelector('[data-testid=train-step]').textContent) >= n && document.body.dataset.training === '0', steps, { timeout: 900_000, polling: 100 });
-  await page.waitForFunction(() => /exact match/.test(document.querySelector('#toyscore').textContent), null, { timeout: 120_000 });
+  await page.waitForFunction(() => /Exact match/.test(document.querySelector('#toyscore').textContent), null, { timeout: 120_000 });
   return { task: 'reverse', steps, seconds: +((Date.now() - t0) / 1000).toFixed(1), score: await page.textContent('#toyscore') };
 }
 
@@ -145,6 +151,38 @@ async function measure(srv, webgpu, query = '') {
   } finally {
     await browser.close();
   }
+}
+
+// Start to a circuit in the page on the CPU path, each task with its own recipe (a fresh page):
+// `induction` until the Heads view shows an induction head >= 0.5 (layer 1 or later), `modadd`
+// until held-out exact match >= 0.95; with the step and the page's ms/step then.
+async function taskRuns(srv) {
+  const out = [];
+  for (const [task, until] of [['induction', inductionHead], ['modadd', grokked]]) {
+    const browser = await launch({ webgpu: false });
+    try {
+      const { page } = await openPage(browser, `${srv.url}?cpu`);
+      await ready(page);
+      const seconds = await trainTask(page, task, until);
+      out.push({ task, seconds: +seconds.toFixed(1), step: await stepOf(page), ms_per_step: Number(await page.textContent('#mms')), score: (await page.textContent('#toyscore')).trim(), workers: (await page.textContent('[data-testid=device-workers]')).trim() });
+      await page.click('[data-testid=train-pause]').catch(() => {});
+    } finally {
+      await browser.close();
+    }
+  }
+  const native = execFileSync(BIN, ['bench', '--backend', 'cpu', '--tasks', '--json', '--steps', '3'], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR || '/tmp' } })
+    .trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.circuit);
+  return { date: new Date().toISOString(), page: out, native };
+}
+
+if (TASKS_ONLY) {
+  const srv = await startServer();
+  try {
+    console.log(JSON.stringify(await taskRuns(srv), null, 1));
+  } finally {
+    srv.stop();
+  }
+  process.exit(0);
 }
 
 const wasm = fs.readFileSync(path.join(ROOT, 'www/pkg/tinygpt_bg.wasm'));

@@ -44,9 +44,9 @@ test('made-up timings: the faster backend for each job is chosen, shown, and the
   assert.equal(await badge(page), 'webgpu', 'training ran on the GPU');
   assert.match(await page.textContent('#devchoice'), /Training runs on the GPU/);
   assert.match(await page.textContent('#devinfo'), /\d+ pipelines compiled ahead when the model moved here/);
-  const trained = await generate(page, 'reverse abc=', { maxTokens: 6, temperature: 0, seed: 1 });
+  const trained = await generate(page, 'abc=', { maxTokens: 6, temperature: 0, seed: 1 });
   assert.equal(await badge(page), 'cpu', 'and generation on the CPU');
-  assert.ok(trained.startsWith('reverse abc='), trained);
+  assert.ok(trained.startsWith('abc='), trained);
   assert.notEqual(trained, before);
   assert.equal(await errorText(page), '');
   await shot(page, 'device-fake-choice', { fullPage: true });

@@ -149,3 +149,19 @@ export async function babyRecipe(page) {
   await page.fill('#batch', '12');
   await page.fill('#steps', '2000');
 }
+
+// Picks toy task `name` (its recipe comes with it) and presses Start; resolves with the
+// seconds from Start until `until(page)` (a waitForFunction predicate run in the page) holds.
+export async function trainTask(page, name, until, { timeout = 900_000 } = {}) {
+  await page.selectOption('[data-testid=task-picker]', name);
+  const t0 = Date.now();
+  await page.click('[data-testid=train-start]');
+  await page.waitForFunction(until, null, { timeout, polling: 100 });
+  return (Date.now() - t0) / 1000;
+}
+
+// In the page: the Heads view shows a head of layer 1 or later scoring 0.5 as an induction head.
+export const inductionHead = () => [...document.querySelectorAll('[data-testid=head-scores] td[data-induction]')]
+  .some((td) => Number(td.dataset.head.split('.')[0]) >= 1 && Number(td.dataset.induction) >= 0.5);
+// In the page: the last evaluation's held-out exact match is 0.95 or more.
+export const grokked = () => Number(document.querySelector('#toyscore').dataset.valExact) >= 0.95;

@@ -39,7 +39,7 @@ async function run(query) {
   await page.waitForFunction((n) => document.querySelector('[data-testid=train-step]').textContent === String(n) && document.body.dataset.training === '0', STEPS, { timeout: 300_000 });
   const out = {
     losses: await page.evaluate(() => window.__losses.map(Number)),
-    answer: await generate(page, 'reverse abcd=', { maxTokens: 6, temperature: 0, seed: 1 }),
+    answer: await generate(page, 'abcd=', { maxTokens: 6, temperature: 0, seed: 1 }),
     workers: await page.textContent('[data-testid=device-workers]'),
     error: await errorText(page),
     problems,

@@ -9,14 +9,26 @@ export const KINDS = [
 ];
 export const NAMED = 0.3;
 
-// For each kind, the head that scores highest: {key: {l, h, v, named}}.
+// The head that scores highest of `s` [L][NH] in layers below `below`: {l, h, v}.
+function top(s, below = s.length) {
+  let best = { l: 0, h: 0, v: -1 };
+  s.slice(0, below).forEach((row, l) => row.forEach((v, h) => { if (v > best.v) best = { l, h, v }; }));
+  return best;
+}
+
+// For each kind, the head that scores highest: {key: {l, h, v, named, partner}}. A named
+// induction head's partner is the best previous-token head in an earlier layer (the one whose
+// output its keys read), when that one is named too.
 export function bestHeads(scores) {
   const out = {};
   for (const { key } of KINDS) {
-    const s = scores[key];
-    let best = { l: 0, h: 0, v: -1 };
-    s.forEach((row, l) => row.forEach((v, h) => { if (v > best.v) best = { l, h, v }; }));
-    out[key] = { ...best, named: best.v >= NAMED };
+    const best = top(scores[key]);
+    out[key] = { ...best, named: best.v >= NAMED, partner: null };
+  }
+  const ind = out.induction;
+  if (ind.named && ind.l > 0) {
+    const p = top(scores.previous_token, ind.l);
+    if (p.v >= NAMED) ind.partner = p;
   }
   return out;
 }

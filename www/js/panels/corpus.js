@@ -1,15 +1,17 @@
-// The training panel's corpus: Shakespeare, pasted text, an uploaded .txt or a toy task, with
-// a preview of what was picked. Created with its fieldset.
+// The training panel's corpus: Shakespeare, pasted text, an uploaded .txt or a toy task (the
+// engine's: `defaults().tasks`), with a preview of what was picked. Created with its fieldset.
 import { byId } from '../dom.js';
-import { TASKS, makeTask } from '../toy.js';
 import { pageError } from '../engine.js';
 
 const MAX_UPLOAD = 20 * 1024 * 1024; // corpus files
 
-// `seed()` seeds a toy task's examples; `changed(kind)` is called whenever the pick changes.
-export function createCorpus(root, { msg, describe, seed, changed }) {
+// `changed(kind)` is called whenever the pick changes (kind 'toy' also when the task changes).
+export function createCorpus(root, { state, msg, describe, changed }) {
   const $ = byId(root);
   const kind = () => root.querySelector('input[name=corpus]:checked').value;
+  const tasks = () => state.defaults?.tasks || [];
+  // The picked task's description (defaults().tasks), when a task is picked.
+  const task = () => (kind() === 'toy' ? tasks().find((t) => t.name === $('toytask').value) || null : null);
 
   async function readUpload() {
     const f = $('corpusfile').files[0];
@@ -30,34 +32,41 @@ export function createCorpus(root, { msg, describe, seed, changed }) {
     $('corpuspreview').textContent = text.slice(0, 300) + (text.length > 300 ? ' …' : '');
   }
 
-  // The picked corpus: {text, toy} where toy is {name, test} for a toy task (held-out
-  // [prompt, answer] pairs to score), else null.
+  // The picked corpus: {text, task: null}, or {text: null, task} for a toy task (its
+  // description; the engine makes its examples).
   async function read() {
     switch (kind()) {
       case 'shakespeare': {
         const r = await fetch('data/shakespeare.txt');
         if (!r.ok) throw pageError('io', 'The Shakespeare corpus is missing (run ./build.sh web).');
-        return { text: await r.text(), toy: null };
+        return { text: await r.text(), task: null };
       }
       case 'paste': {
         const t = $('corpustext').value;
         if (!t) throw pageError('data', 'Paste some text to train on first.');
-        return { text: t, toy: null };
+        return { text: t, task: null };
       }
       case 'upload':
-        return { text: await readUpload(), toy: null };
+        return { text: await readUpload(), task: null };
       case 'toy': {
-        const name = $('toytask').value;
-        const task = makeTask(name, 3000, 20, seed() || 1);
-        return { text: task.text, toy: { name, test: task.test } };
+        const t = task();
+        if (!t) throw pageError('config', 'Pick a toy task.');
+        return { text: null, task: t };
       }
     }
   }
 
+  // What a task asks and trains: its example, the skill, its held-out set.
+  function describeTask(t) {
+    const train = t.train_examples ? `${t.train_examples.toLocaleString()} training examples` : 'fresh examples every batch';
+    $('corpusinfo').textContent = `${t.label}: ${t.skill}. The loss is taken on the answers only; ${train}, ${t.heldout.toLocaleString()} held out and scored by exact match (greedy decoding of the prompt gives exactly the answer).`;
+    $('corpuspreview').textContent = `${t.example.prompt}${t.example.answer}\n  (prompt “${t.example.prompt.replace(/\n/g, '↵')}”, answer “${t.example.answer}”)`;
+  }
+
   // Says what training was prepared on.
-  function showPrepared(text, toy) {
-    preview(text, kind() === 'upload' ? $('corpusfile').files[0].name : '');
-    if (toy) $('corpusinfo').textContent = `${text.length.toLocaleString()} characters of “${TASKS[toy.name].label}” examples; ${toy.test.length} more held out for scoring.`;
+  function showPrepared(text, t) {
+    if (t) describeTask(t);
+    else preview(text, kind() === 'upload' ? $('corpusfile').files[0].name : '');
   }
 
   // Puts the pick back as it was when an autosave was written.
@@ -66,15 +75,25 @@ export function createCorpus(root, { msg, describe, seed, changed }) {
       const r = root.querySelector(`input[name=corpus][value="${meta.corpus === 'toy' ? 'toy' : 'shakespeare'}"]`);
       if (r) { r.checked = true; r.onchange(); }
     }
-    if (meta.toy && TASKS[meta.toy]) $('toytask').value = meta.toy;
+    if (meta.toy && tasks().some((t) => t.name === meta.toy)) $('toytask').value = meta.toy;
   }
 
-  for (const [k, t] of Object.entries(TASKS)) {
-    const o = document.createElement('option');
-    o.value = k;
-    o.textContent = t.label;
-    $('toytask').append(o);
-  }
+  // the engine's tasks in the picker
+  state.on('defaults', (d) => {
+    $('toytask').textContent = '';
+    for (const t of d.tasks) {
+      const o = new Option(`${t.name}: ${t.label}`, t.name);
+      o.title = t.skill;
+      $('toytask').append(o);
+    }
+  });
+  $('toytask').onchange = () => {
+    if (kind() !== 'toy') root.querySelector('input[name=corpus][value=toy]').checked = true;
+    changed('toy');
+    $('corpustext').hidden = true;
+    $('corpusfile').hidden = true;
+    describeTask(task());
+  };
   for (const r of root.querySelectorAll('input[name=corpus]')) {
     r.onchange = () => {
       changed(kind());
@@ -82,6 +101,7 @@ export function createCorpus(root, { msg, describe, seed, changed }) {
       $('corpusfile').hidden = kind() !== 'upload';
       $('corpuspreview').textContent = '';
       $('corpusinfo').textContent = '';
+      if (task()) describeTask(task());
     };
   }
   $('corpusfile').onchange = async () => {
@@ -95,5 +115,5 @@ export function createCorpus(root, { msg, describe, seed, changed }) {
     }
   };
   $('corpustext').oninput = changed;
-  return { kind, read, showPrepared, restore };
+  return { kind, read, showPrepared, restore, task };
 }

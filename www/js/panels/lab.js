@@ -44,16 +44,25 @@ export function createLab(root, { engine, state, ablation, describe }) {
   const probeBox = $('probe');
   let edited = false; // the user's own probe is kept
   let corpus = null; // the text training was last prepared on
+  let taskProbe = null; // the probe of the task training was last prepared on
   let shakespeare = null; // the page's corpus, fetched once
   let base = null; // {key, answer}: surprisal without the ablation
   let surprisal = null; // [base, now]
   let next = null; // {base, now}: the last position's lens tops
   const probe = () => probeBox.value;
 
-  // The default probe: a validation passage the model can encode (of the corpus it was prepared
-  // on, else the page's Shakespeare), else the prompt.
+  // The default probe: a task's own (for induction, a letter string the task never
+  // generates, whose scores show the heads it formed), a validation passage the model can
+  // encode (of the corpus it was prepared on, else the page's Shakespeare), else the prompt.
   async function pickProbe() {
     if (edited) return;
+    if (taskProbe) {
+      try {
+        await engine.encode(taskProbe);
+        probeBox.value = taskProbe;
+        return;
+      } catch { /* another model: a passage, as for any */ }
+    }
     if (!shakespeare) {
       try {
         shakespeare = await (await fetch('data/shakespeare.txt')).text();
@@ -188,11 +197,16 @@ export function createLab(root, { engine, state, ablation, describe }) {
     const list = el('ul', 'named');
     const best = bestHeads(s);
     for (const k of KINDS) {
-      const { l, h, v, named } = best[k.key];
+      const { l, h, v, named, partner } = best[k.key];
       const li = el('li');
       li.dataset.kind = k.key;
       li.dataset.head = named ? `${l}.${h}` : '';
       li.append(el('b', '', named ? `${k.name} head: layer ${l} head ${h} (${k.letter} ${v.toFixed(2)})` : `no clear ${k.name} head (best: layer ${l} head ${h}, ${k.letter} ${v.toFixed(2)})`));
+      if (partner) {
+        // the previous-token head an induction head reads, in an earlier layer
+        li.dataset.partner = `${partner.l}.${partner.h}`;
+        li.append(el('b', '', `, with its previous-token partner layer ${partner.l} head ${partner.h} (P ${partner.v.toFixed(2)})`));
+      }
       li.append(document.createTextNode(` — ${k.key === 'induction' ? 'an' : 'a'} ${k.name} head ${WHAT[k.key]}`));
       list.append(li);
     }
@@ -208,6 +222,9 @@ export function createLab(root, { engine, state, ablation, describe }) {
       for (let h = 0; h < NH; h++) {
         const td = el('td', '', scoreLine(s, l, h));
         td.dataset.head = `${l}.${h}`;
+        td.dataset.prev = String(s.previous_token[l][h]);
+        td.dataset.induction = String(s.induction[l][h]);
+        td.dataset.first = String(s.first_token[l][h]);
         tr.append(td);
       }
       table.append(tr);
@@ -220,10 +237,15 @@ export function createLab(root, { engine, state, ablation, describe }) {
   $('clearabl').onclick = () => ablation.clear();
 
   state.on('model', async () => { await pickProbe(); runner.now(); });
-  state.on('prepared', (text) => { corpus = text; });
+  state.on('prepared', (text, tp) => { corpus = text; taskProbe = tp; });
   state.on('info', async (i, origin) => {
-    // a new vocabulary (training prepared a new model) may not read the probe
+    // a task has its own probe; a new vocabulary (training prepared a new model) may not read
+    // the probe
     if (origin !== 'prepare' || edited) return;
+    if (taskProbe && probe() !== taskProbe) {
+      await pickProbe();
+      return runner.now();
+    }
     try { await engine.encode(probe()); } catch { await pickProbe(); }
   });
   state.on('weights', (final) => { if (final) runner.now(); });

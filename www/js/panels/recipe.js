@@ -1,13 +1,14 @@
 // The training panel's "Model and recipe": a new model's shape (a size preset or custom) and
-// tokenizer, and the recipe (batch, learning rate, steps, dropout). The presets, the tokenizers and
-// every starting value are the engine's (`defaults()`) or those of the model just loaded.
-// Created with its fieldset.
+// tokenizer, and the recipe (batch, learning rate, steps, weight decay, dropout). The presets,
+// the tasks' recipes, the tokenizers and every starting value are the engine's (`defaults()`) or
+// those of the model just loaded; the recipe's other settings (warm-up, the final learning
+// rate, how often to evaluate) come from the last of those picked. Created with its fieldset.
 import { byId } from '../dom.js';
 import { pageError } from '../engine.js';
 import { shortF32 } from '../format.js';
 
 const SHAPE = { n_layer: 'nlayer', n_head: 'nhead', n_embd: 'nembd', block_size: 'blocksize' };
-const RECIPE = { batch_size: 'batch', lr: 'lr', steps: 'steps', dropout: 'dropout' };
+const RECIPE = { batch_size: 'batch', lr: 'lr', steps: 'steps', weight_decay: 'wd', dropout: 'dropout' };
 
 // "bpe:512" -> "BPE, 512"; "char" -> "characters".
 const tokenizerLabel = (t) => (t === 'char' ? 'characters' : t.replace('bpe:', 'BPE, '));
@@ -16,6 +17,7 @@ const tokenizerLabel = (t) => (t === 'char' ? 'characters' : t.replace('bpe:', '
 export function createRecipe(root, { state, changed }) {
   const $ = byId(root);
   const presets = () => state.defaults.presets;
+  let base = null; // the TrainConfig picked last (a preset's, a task's or the loaded model's)
   const sameShape = (a, b) => Object.keys(SHAPE).every((k) => Number(a[k]) === Number(b[k]));
 
   function setShape(m) {
@@ -24,19 +26,31 @@ export function createRecipe(root, { state, changed }) {
     $('sizepreset').value = p ? p.name : 'custom';
   }
   function setRecipe(tc) {
+    base = tc;
     for (const [k, id] of Object.entries(RECIPE)) if (tc[k] !== undefined) $(id).value = Number.isInteger(tc[k]) ? tc[k] : shortF32(tc[k]);
   }
 
   // A new model's shape: {n_layer, n_head, n_embd, block_size, pos, tokenizer}.
   const model = () => ({ ...Object.fromEntries(Object.entries(SHAPE).map(([k, id]) => [k, Number($(id).value)])), pos: $('pos').value, tokenizer: $('tokenizer').value });
-  // The recipe as the page sets it; the engine fills in the other TrainConfig fields.
-  const train = (seed) => ({ ...Object.fromEntries(Object.entries(RECIPE).map(([k, id]) => [k, Number($(id).value)])), seed: seed || state.defaults.train.seed });
+  // The recipe: the form's fields over the base recipe's warm-up, schedule and evaluation
+  // interval (the final learning rate keeps its ratio to the peak, the warm-up at most a tenth
+  // of the steps); the engine fills in the rest.
+  function train(seed) {
+    const form = Object.fromEntries(Object.entries(RECIPE).map(([k, id]) => [k, Number($(id).value)]));
+    const out = { ...form, seed: seed || state.defaults.train.seed };
+    if (base) {
+      Object.assign(out, { beta2: base.beta2, eval_interval: base.eval_interval, warmup: Math.min(base.warmup, Math.floor(form.steps / 10)) });
+      if (base.lr > 0) out.min_lr = shortF32((base.min_lr * form.lr) / base.lr);
+    }
+    return out;
+  }
 
   // The page's own checks, said in its words (the engine checks everything again).
   function validate(m, t) {
     if (m.n_embd % m.n_head !== 0) throw pageError('config', `The width (${m.n_embd}) must be divisible by the number of heads (${m.n_head}).`);
     if (!(t.lr > 0 && t.lr < 1)) throw pageError('config', `The learning rate must be between 0 and 1; got ${t.lr}.`);
     if (!(t.steps >= 1)) throw pageError('config', 'Train for at least one step.');
+    if (!(t.weight_decay >= 0)) throw pageError('config', `The weight decay must be 0 or more; got ${t.weight_decay}.`);
   }
 
   // The engine's presets and tokenizers as options, its recipe as the starting values.
@@ -63,6 +77,7 @@ export function createRecipe(root, { state, changed }) {
 
   // Puts the settings back as they were when an autosave was written.
   function restore(s) {
+    if (s.warmup !== undefined) base = { ...s };
     for (const [k, id] of Object.entries({ ...SHAPE, ...RECIPE, pos: 'pos', tokenizer: 'tokenizer' })) if (s[k] !== undefined) $(id).value = s[k];
     setShape(model());
   }
@@ -71,6 +86,11 @@ export function createRecipe(root, { state, changed }) {
     const p = presets().find((q) => q.name === $('sizepreset').value);
     if (p) for (const [k, id] of Object.entries(SHAPE)) $(id).value = p.model[k];
   };
+  // the tokenizer of a task's model is the task's own
+  function setTask(on) {
+    $('tokenizer').disabled = on;
+    $('tokenizer').title = on ? 'A task has its own tokens' : '';
+  }
   for (const id of Object.values(SHAPE)) $(id).addEventListener('input', () => { $('sizepreset').value = 'custom'; });
   root.addEventListener('input', changed);
   // After a NaN step: the learning rate halved; returns it as shown.
@@ -79,15 +99,14 @@ export function createRecipe(root, { state, changed }) {
     return $('lr').value;
   }
 
-  // A named preset's shape and recipe (batch, learning rate, steps, dropout), as the engine defines it.
-  function usePreset(name) {
-    const p = presets().find((q) => q.name === name);
-    if (!p) return;
-    setShape(p.model);
-    $('pos').value = p.model.pos;
-    setRecipe(p.train);
+  // A shape ({n_layer, n_head, n_embd, block_size, pos}) and its recipe, as the engine defines
+  // them: a size preset's or a task's.
+  function useRecipe(m, tc) {
+    setShape(m);
+    $('pos').value = m.pos;
+    setRecipe(tc);
   }
 
   state.on('defaults', setDefaults);
-  return { model, train, validate, showModel, restore, halveLr, usePreset };
+  return { model, train, validate, showModel, restore, halveLr, useRecipe, setTask };
 }

@@ -116,6 +116,8 @@ export function createScrubber(root, { engine, state, probe }) {
       state.info && state.info.pos === 'learned' ? ask(() => engine.pe_table()) : null,
     ]);
     const snap = { step, loss, scores, att: att && packAttention(att), lens: lens && packLens(lens), pe: pe && packPE(pe) };
+    // the Heads view follows training: a snapshot's scores are the probe's now
+    if (scores && !state.scrub && state.training) state.setScores(scores);
     // the same probe: its tokens are shared with the snapshot before
     const prev = snaps.at(-1);
     if (prev && prev.att && snap.att && prev.att.tokens.join('\u0000') === snap.att.tokens.join('\u0000')) snap.att.tokens = prev.att.tokens;

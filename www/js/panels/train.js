@@ -1,12 +1,13 @@
 // The Train panel: the corpus, the model's shape and recipe, the training run (pause, resume,
-// reset; autosaves; the ways on after a failure), its metrics, loss chart, samples and the
-// toy task's score. The engine's train_chunk holds the training policy (the pipelined steps,
+// reset; autosaves; the ways on after a failure), its metrics, loss chart, samples and a toy
+// task's exact match (training and held-out) over the steps. The engine's train_chunk holds the training policy (the pipelined steps,
 // the cadence of evaluations, samples and saves); this panel runs chunks and does what their
 // events ask.
 import { byId } from '../dom.js';
 import { lineChart, pushDecimated } from '../viz.js';
 import * as store from '../store.js';
 import { capital } from '../messages.js';
+import { showChar } from '../format.js';
 import { createEngine } from '../engine.js';
 import { createCorpus } from './corpus.js';
 import { createRecipe } from './recipe.js';
@@ -21,36 +22,52 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   const $ = byId(root);
   let prepared = false; // the engine holds the data and recipe of the current settings
   let resumable = false; // the model came from a checkpoint: Start continues it
-  let toy = null; // {name, test} when training a toy task
-  let losses = [], vals = [], accs = [];
+  let task = null; // the task's description (defaults().tasks) when training one
+  let losses = [], vals = [], accs = [], trainExact = [], valExact = [];
   let trainStart = 0, trainSteps0 = 0, totalSteps = 0;
   let lastGood = null; // {bytes, step}: the last save, what a GPU fault goes back to
   let sampled = -1; // the step of the last sample
   let loop = null; // the running training, a promise
-  let prep = null; // {text, m, t}: what the engine was last prepared with (the peer gets the same)
+  let prep = null; // {text | task, m, t}: what the engine was last prepared with (the peer gets the same)
   const unprepare = () => { prepared = false; };
-  // a toy task starts from the `toy` preset: a size and step count that learn it in minutes
-  const corpus = createCorpus($('corpus'), { msg, describe, seed, changed: (kind) => { unprepare(); if (kind === 'toy') recipe.usePreset('toy'); } });
+  // a task starts from its own recipe (the engine's): a shape and schedule that learn it in minutes
+  const corpus = createCorpus($('corpus'), {
+    state, msg, describe,
+    changed: (kind) => {
+      unprepare();
+      const t = corpus.task();
+      if (kind === 'toy' && t) recipe.useRecipe(t.model, t.train);
+      recipe.setTask(kind === 'toy');
+    },
+  });
   const recipe = createRecipe($('recipe'), { state, changed: unprepare });
 
   async function prepare(fresh) {
     const c = await corpus.read();
-    toy = c.toy;
+    task = c.task;
     const m = recipe.model(), t = recipe.train(seed());
     recipe.validate(m, t);
-    state.emit('prepared', c.text);
-    state.setInfo(await engine.prepare_training(c.text, m, t, !fresh), 'prepare');
-    prep = { text: c.text, m, t };
-    // a new vocabulary may not cover the prompt: start from a line of the new corpus instead
+    if (task) {
+      state.emit('prepared', null, task.probe);
+      state.setInfo(await engine.prepare_task(task.name, m, t, !fresh), 'prepare');
+      prep = { task: task.name, m, t };
+    } else {
+      state.emit('prepared', c.text, null);
+      state.setInfo(await engine.prepare_training(c.text, m, t, !fresh), 'prepare');
+      prep = { text: c.text, m, t };
+    }
+    // a new vocabulary may not cover the prompt: start from a task's prompt or a line of the
+    // new corpus instead
     try {
+      if (task) throw new Error('a task: its own prompt');
       await engine.encode(state.prompt);
     } catch {
-      setPrompt(toy ? toy.test[0][0] : c.text.split('\n').find((l) => l.trim()).slice(0, 40) || c.text.slice(0, 20));
+      setPrompt(task ? task.example.prompt : c.text.split('\n').find((l) => l.trim()).slice(0, 40) || c.text.slice(0, 20));
     }
-    corpus.showPrepared(c.text, toy);
+    corpus.showPrepared(c.text, task);
     prepared = true;
     totalSteps = t.steps;
-    if (fresh) { losses = []; vals = []; accs = []; }
+    if (fresh) { losses = []; vals = []; accs = []; trainExact = []; valExact = []; }
   }
 
   function start() {
@@ -130,7 +147,8 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     const { peer } = b;
     try {
       await peer.load_checkpoint(lastGood.bytes.slice(0), 'the training peer');
-      await peer.prepare_training(prep.text, prep.m, prep.t, true);
+      if (prep.task) await peer.prepare_task(prep.task, prep.m, prep.t, true);
+      else await peer.prepare_training(prep.text, prep.m, prep.t, true);
       const ch = new MessageChannel();
       await Promise.all([engine.connect_peer(ch.port1, 0, 2), peer.connect_peer(ch.port2, 1, 2)]);
       peer.peer_run().catch(() => {}); // its failures show as the main worker's exchange failing
@@ -190,14 +208,13 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   }
 
   // After a run that ended or paused: the model's info, a sample and a save (unless the
-  // engine's cadence just asked for them) and the toy task's score.
+  // engine's cadence just asked for them).
   async function wrapUp(finished) {
     try {
       state.setInfo(await engine.info());
       const step = state.info.step;
       if (sampled !== step) await sample(step);
       if (!lastGood || lastGood.step !== step) await save(step);
-      if (toy) await scoreToy();
     } catch (e) {
       msg.showError(describe(e));
     }
@@ -245,22 +262,14 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     }
   }
 
-  // Greedy answers to a toy task's held-out prompts: [[prompt, answer, got]].
-  async function answers(pairs) {
-    const out = [];
-    for (const [p, a] of pairs) {
-      const r = await engine.generate(p, { max_tokens: a.length + 2, temperature: 0, seed: 1 }, { stopAt: '\n' });
-      out.push([p, a, r.tokens.map((t) => t.text).join('').split('\n')[0]]);
-    }
-    return out;
-  }
-
   async function sample(step) {
     sampled = step;
     try {
       let text;
-      if (toy) {
-        text = (await answers(toy.test.slice(0, 3))).map(([p, a, got]) => `${p}${got}   ${got === a ? '✓' : `✗ (want ${a})`}`).join('\n');
+      if (task) {
+        // greedy answers to held-out prompts
+        const line = (x) => `${showChar(x.prompt)} → ${x.got}   ${x.right ? '✓' : `✗ (want ${x.answer})`}`;
+        text = (await engine.task_samples(3)).map(line).join('\n');
       } else {
         const r = await engine.generate('\n', { ...state.defaults.sample, max_tokens: 160, seed: step });
         text = r.tokens.map((t) => t.text).join('').replace(/^\n+/, '');
@@ -271,16 +280,11 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     }
   }
 
-  async function scoreToy() {
-    const right = (await answers(toy.test)).filter(([, a, got]) => got === a).length;
-    $('toyscore').textContent = `Held-out exact match: ${right} / ${toy.test.length} (${((100 * right) / toy.test.length).toFixed(0)}%).`;
-  }
-
   async function save(step) {
     try {
       const bytes = await engine.checkpoint_bytes();
       lastGood = { bytes, step };
-      await store.autosave(bytes, { step, corpus: corpus.kind(), toy: toy ? toy.name : null, settings: { ...recipe.model(), ...recipe.train(seed()) } });
+      await store.autosave(bytes, { step, corpus: corpus.kind(), toy: task ? task.name : null, settings: { ...recipe.model(), ...recipe.train(seed()) } });
       state.emit('saved', `Autosaved at step ${step}, ${new Date().toLocaleTimeString()}.`);
     } catch (e) {
       msg.showError(describe(e));
@@ -304,14 +308,29 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   function showEval(ev) {
     $('mval').textContent = ev.val_loss.toFixed(4);
     pushDecimated(vals, [ev.step, ev.val_loss]);
+    if (ev.val_exact !== null && ev.val_exact !== undefined) {
+      pushDecimated(trainExact, [ev.step, ev.train_exact]);
+      pushDecimated(valExact, [ev.step, ev.val_exact]);
+      const score = $('toyscore');
+      score.dataset.step = ev.step;
+      score.dataset.trainExact = ev.train_exact;
+      score.dataset.valExact = ev.val_exact;
+      score.textContent = `Exact match at step ${ev.step}: held-out ${(100 * ev.val_exact).toFixed(1)}%, training ${(100 * ev.train_exact).toFixed(1)}% (greedy decoding of the prompt gives exactly the answer).`;
+    }
     drawChart();
   }
 
+  // A task's chart: the answers' loss, and exact match on training and held-out examples (the
+  // gap between the two is memorisation; grokking is held-out rising long after training).
   function drawChart() {
+    const exact = trainExact.length > 0;
     lineChart($('losschart'), [
-      { label: 'train loss', color: '#e76f51', points: losses },
-      { label: 'val loss', color: '#2a9d8f', points: vals, dots: true },
-      { label: 'accuracy (right axis)', color: '#e9c46a', points: accs, right: true },
+      { label: exact ? 'train loss (answers)' : 'train loss', color: '#e76f51', points: losses },
+      { label: exact ? 'held-out loss' : 'val loss', color: '#2a9d8f', points: vals, dots: true },
+      exact
+        ? { label: 'exact: training (right axis)', color: '#e9c46a', points: trainExact, right: true, dots: true }
+        : { label: 'accuracy (right axis)', color: '#e9c46a', points: accs, right: true },
+      { label: 'exact: held-out', color: '#9b5de5', points: exact ? valExact : [], right: true, dots: true },
     ], { yLabel: 'loss', empty: 'Press Start: the loss and accuracy curves appear here.' });
   }
 
@@ -333,12 +352,13 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     $('trainstart').textContent = 'Start';
     $('mstep').textContent = '0';
     $('mloss').textContent = $('mval').textContent = $('macc').textContent = '–';
-    losses = []; vals = []; accs = [];
+    losses = []; vals = []; accs = []; trainExact = []; valExact = [];
     delete $('mloss').dataset.first;
     $('mtps').textContent = $('mms').textContent = $('meta').textContent = '–';
     drawChart();
     $('sample').textContent = '';
     $('toyscore').textContent = '';
+    for (const k of ['step', 'trainExact', 'valExact']) delete $('toyscore').dataset[k];
     try {
       await store.clear();
       state.emit('saved', 'Autosave cleared; the next Start trains a new model.');
