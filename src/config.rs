@@ -216,8 +216,8 @@ pub struct Preset {
 pub const PRESET_NAMES: [&str; 5] = ["tiny", "toy", "baby", "page", "small"];
 
 /// `tiny`: 2 layers, 2 heads, 64 wide, context 32 (seconds per hundred steps on a CPU; the
-/// page's quick size). `toy`: the page's toy tasks (3/4/64, context 32, a high learning
-/// rate): a high exact-match score in about two minutes in the page. `baby`: nanoGPT's CPU
+/// page's quick size). `toy`: 3/4/64, context 32, a high learning rate (the toy tasks' size
+/// before each task had its own recipe, src/tasks/). `baby`: nanoGPT's CPU
 /// shakespeare-char recipe. `page`: the page's default model (6/6/192, context 128, about
 /// 2.7M parameters: 5.4 MB as f16; dropout 0.1), trained on a 2-core CPU in under 90 minutes
 /// with `--more-train` (the page's corpus alone is too little text for this size). `small`:

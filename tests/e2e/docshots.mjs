@@ -1,12 +1,35 @@
 // docs/lab.md's screenshots of the default model, retaken (run by hand after the default model
 // changes: `node tests/e2e/docshots.mjs`; the tiny-preset scrubber shots are not retaken here).
 // The page on the CPU path; the lens of a line of Romeo, then two heads ablated.
+// With --tasks, the toy tasks' shots instead: `induction`'s phase change (the loss chart, the
+// circuit chart and the named heads) and `modadd`'s grokking (exact match over the steps).
 import path from 'node:path';
-import { startServer, launch, openPage, ready, ROOT } from './helpers.mjs';
+import { startServer, launch, openPage, ready, trainTask, ROOT } from './helpers.mjs';
 
 const OUT = path.join(ROOT, 'docs/img');
 const srv = await startServer();
 const browser = await launch({ webgpu: false });
+const done = () => document.body.dataset.training === '0' && /Exact match/.test(document.querySelector('#toyscore').textContent);
+if (process.argv.includes('--tasks')) {
+  try {
+    for (const task of ['induction', 'modadd']) {
+      const { page } = await openPage(browser, `${srv.url}?cpu`, { width: 1280, height: 1000 });
+      await ready(page);
+      await trainTask(page, task, done);
+      await page.locator('#losschart').screenshot({ path: path.join(OUT, `task-${task}-chart.png`) });
+      if (task === 'induction') {
+        await page.locator('#scrub').screenshot({ path: path.join(OUT, 'task-induction-circuits.png') });
+        await page.locator('#heads').screenshot({ path: path.join(OUT, 'task-induction-heads.png') });
+      }
+      await page.close();
+    }
+    console.log('wrote docs/img/task-{induction-chart,induction-circuits,induction-heads,modadd-chart}.png');
+  } finally {
+    await browser.close();
+    srv.stop();
+  }
+  process.exit(0);
+}
 try {
   const { page } = await openPage(browser, `${srv.url}?cpu`, { width: 1280, height: 1000 });
   await ready(page);

@@ -133,10 +133,14 @@ export function lineChart(canvas, series, { yLabel = '', xLabel = 'step', xMax =
 }
 
 // Keeps at most `max` points by dropping every other one when full (the chart's history
-// stays bounded however long training runs).
+// stays bounded however long training runs). Every other point of the whole history goes, the
+// newest kept, so the early steps stay as dense as the late ones (thinning only the oldest half
+// again and again left a long run's first steps as one straight line).
 export function pushDecimated(points, p, max = 600) {
   points.push(p);
   if (points.length > max) {
-    for (let i = 1; i < points.length / 2; i++) points.splice(i, 1);
+    const kept = points.filter((_, i) => i % 2 === 0 || i === points.length - 1);
+    points.length = 0;
+    points.push(...kept);
   }
 }
