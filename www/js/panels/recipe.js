@@ -17,7 +17,7 @@ const tokenizerLabel = (t) => (t === 'char' ? 'characters' : t.replace('bpe:', '
 export function createRecipe(root, { state, changed }) {
   const $ = byId(root);
   const presets = () => state.defaults.presets;
-  let base = null; // the TrainConfig picked last (a preset's, a task's or the loaded model's)
+  let base = null; // a task's TrainConfig (or an autosave's settings): its schedule goes with the form's fields
   const sameShape = (a, b) => Object.keys(SHAPE).every((k) => Number(a[k]) === Number(b[k]));
 
   function setShape(m) {
@@ -26,15 +26,15 @@ export function createRecipe(root, { state, changed }) {
     $('sizepreset').value = p ? p.name : 'custom';
   }
   function setRecipe(tc) {
-    base = tc;
     for (const [k, id] of Object.entries(RECIPE)) if (tc[k] !== undefined) $(id).value = Number.isInteger(tc[k]) ? tc[k] : shortF32(tc[k]);
   }
 
   // A new model's shape: {n_layer, n_head, n_embd, block_size, pos, tokenizer}.
   const model = () => ({ ...Object.fromEntries(Object.entries(SHAPE).map(([k, id]) => [k, Number($(id).value)])), pos: $('pos').value, tokenizer: $('tokenizer').value });
-  // The recipe: the form's fields over the base recipe's warm-up, schedule and evaluation
-  // interval (the final learning rate keeps its ratio to the peak, the warm-up at most a tenth
-  // of the steps); the engine fills in the rest.
+  // The recipe: the form's fields, over a task's warm-up, schedule and evaluation interval (the
+  // final learning rate keeps its ratio to the peak, the warm-up at most a tenth of the steps);
+  // the engine fills in the rest (on a text: the final rate a tenth of the peak, the warm-up
+  // min(100, steps / 10)).
   function train(seed) {
     const form = Object.fromEntries(Object.entries(RECIPE).map(([k, id]) => [k, Number($(id).value)]));
     const out = { ...form, seed: seed || state.defaults.train.seed };
@@ -86,8 +86,9 @@ export function createRecipe(root, { state, changed }) {
     const p = presets().find((q) => q.name === $('sizepreset').value);
     if (p) for (const [k, id] of Object.entries(SHAPE)) $(id).value = p.model[k];
   };
-  // the tokenizer of a task's model is the task's own
+  // the tokenizer of a task's model is the task's own; a text has no task schedule
   function setTask(on) {
+    if (!on) base = null;
     $('tokenizer').disabled = on;
     $('tokenizer').title = on ? 'A task has its own tokens' : '';
   }
@@ -99,12 +100,13 @@ export function createRecipe(root, { state, changed }) {
     return $('lr').value;
   }
 
-  // A shape ({n_layer, n_head, n_embd, block_size, pos}) and its recipe, as the engine defines
-  // them: a size preset's or a task's.
+  // A task's shape ({n_layer, n_head, n_embd, block_size, pos}) and recipe, as the engine
+  // defines them.
   function useRecipe(m, tc) {
     setShape(m);
     $('pos').value = m.pos;
     setRecipe(tc);
+    base = tc;
   }
 
   state.on('defaults', setDefaults);
