@@ -87,13 +87,6 @@ export function createCorpus(root, { state, msg, describe, changed }) {
       $('toytask').append(o);
     }
   });
-  $('toytask').onchange = () => {
-    if (kind() !== 'toy') root.querySelector('input[name=corpus][value=toy]').checked = true;
-    changed('toy');
-    $('corpustext').hidden = true;
-    $('corpusfile').hidden = true;
-    describeTask(task());
-  };
   for (const r of root.querySelectorAll('input[name=corpus]')) {
     r.onchange = () => {
       changed(kind());
@@ -104,6 +97,12 @@ export function createCorpus(root, { state, msg, describe, changed }) {
       if (task()) describeTask(task());
     };
   }
+  // picking a task picks the toy corpus, as choosing that radio button does
+  $('toytask').onchange = () => {
+    const r = root.querySelector('input[name=corpus][value=toy]');
+    r.checked = true;
+    r.onchange();
+  };
   $('corpusfile').onchange = async () => {
     changed();
     msg.clearError();

@@ -8,7 +8,7 @@ import { lineChart, pushDecimated } from '../viz.js';
 import * as store from '../store.js';
 import { capital } from '../messages.js';
 import { showChar } from '../format.js';
-import { createEngine } from '../engine.js';
+import { bootPeer, startPeer, stopPeer, prepareOn } from '../peer.js';
 import { createCorpus } from './corpus.js';
 import { createRecipe } from './recipe.js';
 
@@ -47,23 +47,14 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     task = c.task;
     const m = recipe.model(), t = recipe.train(seed());
     recipe.validate(m, t);
-    if (task) {
-      state.emit('prepared', null, task.probe);
-      state.setInfo(await engine.prepare_task(task.name, m, t, !fresh), 'prepare');
-      prep = { task: task.name, m, t };
-    } else {
-      state.emit('prepared', c.text, null);
-      state.setInfo(await engine.prepare_training(c.text, m, t, !fresh), 'prepare');
-      prep = { text: c.text, m, t };
-    }
-    // a new vocabulary may not cover the prompt: start from a task's prompt or a line of the
-    // new corpus instead
-    try {
-      if (task) throw new Error('a task: its own prompt');
-      await engine.encode(state.prompt);
-    } catch {
-      setPrompt(task ? task.example.prompt : c.text.split('\n').find((l) => l.trim()).slice(0, 40) || c.text.slice(0, 20));
-    }
+    const p = task ? { task: task.name, m, t } : { text: c.text, m, t };
+    state.emit('prepared', c.text, task ? task.probe : null);
+    state.setInfo(await prepareOn(engine, p, !fresh), 'prepare');
+    prep = p;
+    // a task starts from its example's prompt; a new vocabulary may not cover the prompt:
+    // start from a line of the new corpus instead
+    if (task) setPrompt(task.example.prompt);
+    else await engine.encode(state.prompt).catch(() => setPrompt(c.text.split('\n').find((l) => l.trim()).slice(0, 40) || c.text.slice(0, 20)));
     corpus.showPrepared(c.text, task);
     prepared = true;
     totalSteps = t.steps;
@@ -80,7 +71,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     msg.clearError();
     msg.hideRecovery();
     // the second worker loads its module while this one places and prepares the model
-    const booting = bootPeer();
+    const booting = bootPeer(workers, describe);
     try {
       await placement.placeFor('train');
       if (!prepared) await prepare(!resumable);
@@ -93,7 +84,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     // a save of the starting point, so a GPU fault before the first autosave loses nothing
     lastGood = null;
     await save(state.info.step);
-    const peer = await startPeer(await booting);
+    const peer = await startPeer(await booting, { engine, state, describe, prep, bytes: lastGood.bytes });
     state.setTraining(true);
     $('trainstart').disabled = true;
     $('trainpause').disabled = false;
@@ -108,7 +99,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     } catch (e) {
       failure = await failed(e);
     }
-    if (peer) await stopPeer(peer);
+    if (peer) await stopPeer(engine, peer);
     state.setTraining(false);
     $('trainpause').disabled = true;
     // the message and the ways on are at the top of the page: bring them into view
@@ -122,46 +113,6 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     }
     if (failure === 'numeric') msg.offerRecovery(['lr']);
     await wrapUp(finished);
-  }
-
-  // Data parallel on the CPU path: a second worker with its own engine, the same model (the
-  // save just made) and recipe, takes half of every batch; the two exchange gradients each
-  // step (engine.js connect_peer) and apply the same update, so the weights stay identical.
-  // Returns the peer, or null (said in the Device panel) when training runs in one worker.
-  // bootPeer starts the worker and its module at Start, beside the main worker's preparation;
-  // startPeer gives it the model and recipe once they are ready (`b`: what bootPeer gave).
-  function bootPeer() {
-    if (workers < 2) return Promise.resolve({ why: '?workers=1 in the address' });
-    if ((navigator.hardwareConcurrency || 1) < 2) return Promise.resolve({ why: 'this browser reports one core' });
-    const peer = createEngine();
-    return peer.init(false).then(() => ({ peer }), (e) => {
-      peer.terminate();
-      return { why: `the second worker could not start (${describe(e)})` };
-    });
-  }
-  async function startPeer(b) {
-    const one = (why) => { b.peer?.terminate(); state.emit('workers', `Training runs in one worker: ${why}.`); return null; };
-    if (!b.peer) return one(b.why);
-    if (state.device.dev.backend !== 'cpu') return one('it runs on the GPU');
-    if (prep.t.batch_size < 2) return one('the batch has one sequence');
-    const { peer } = b;
-    try {
-      await peer.load_checkpoint(lastGood.bytes.slice(0), 'the training peer');
-      if (prep.task) await peer.prepare_task(prep.task, prep.m, prep.t, true);
-      else await peer.prepare_training(prep.text, prep.m, prep.t, true);
-      const ch = new MessageChannel();
-      await Promise.all([engine.connect_peer(ch.port1, 0, 2), peer.connect_peer(ch.port2, 1, 2)]);
-      peer.peer_run().catch(() => {}); // its failures show as the main worker's exchange failing
-      state.emit('workers', `Training runs in 2 workers (data parallel): each computes half of every batch of ${prep.t.batch_size} on a core of its own, then they exchange gradients and apply the same update.`);
-      return peer;
-    } catch (e) {
-      peer.terminate();
-      return one(`the second worker could not start (${describe(e)})`);
-    }
-  }
-  async function stopPeer(peer) {
-    peer.terminate();
-    await engine.disconnect_peer().catch(() => {});
   }
 
   // Runs chunks of steps until paused or done (true when done). A chunk of about CHUNK_MS,
