@@ -187,7 +187,6 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// One result as a line of text.
 /// Start to a circuit on the CPU backend, the page's default recipe for each task (default
 /// seed): `induction` until an induction head in layer 1 or later scores 0.5 on the task's probe
 /// (scored at each evaluation, as the page's Heads view is between chunks), `modadd` until
@@ -240,6 +239,7 @@ fn circuits(out: &mut Vec<Value>) -> Result<()> {
     Ok(())
 }
 
+/// One result as a line of text.
 pub fn describe(r: &Value) -> String {
     let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
     let be = r["backend"].as_str().unwrap_or("?");

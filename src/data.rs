@@ -37,10 +37,15 @@ pub struct Batch {
     pub t: usize,
 }
 
+/// Positions a loss over `n` targets is averaged over: the weights' sum, or `n` without weights.
+pub fn positions(weights: Option<&[f32]>, n: usize) -> f32 {
+    weights.map_or(n as f32, |w| w.iter().sum())
+}
+
 impl Batch {
-    /// Positions the loss is averaged over: the weights' sum (every position without weights).
+    /// Positions the loss is averaged over (`positions`).
     pub fn positions(&self) -> f32 {
-        self.w.as_ref().map_or((self.b * self.t) as f32, |w| w.iter().sum())
+        positions(self.w.as_deref(), self.b * self.t)
     }
 
     /// Rows `rows` of the batch (a data-parallel worker's part).

@@ -5,6 +5,7 @@ use super::layout::{Slot, Views};
 use super::{Gpt, StepDropout};
 use crate::backend::{AdamWStep, Backend, Pending, Tensor};
 use crate::config::{PosEncoding, TrainConfig};
+use crate::data::positions;
 use crate::error::{Error, Result};
 
 /// What one optimizer step reports.
@@ -163,15 +164,13 @@ impl<B: Backend> Gpt<B> {
         self.check_step(&s, (b * t) as f32, lr, updated, self.step)
     }
 
-    /// Positions a batch's loss is averaged over: the weights' sum, or every position. A
-    /// weighted batch with nothing to learn is refused (its mean would be 0/0).
-    fn positions(weights: Option<&[f32]>, b: usize, t: usize) -> Result<f32> {
-        match weights {
-            None => Ok((b * t) as f32),
-            Some(w) => {
-                let n: f32 = w.iter().sum();
-                if n > 0.0 { Ok(n) } else { Err(Error::Config("loss weights: every weight is 0, so the batch has nothing to learn".into())) }
-            }
+    /// Positions a batch's loss is averaged over (`data::positions`); a batch with nothing to
+    /// learn (every weight 0: its mean would be 0/0) is refused.
+    fn positions(n: f32) -> Result<f32> {
+        if n > 0.0 {
+            Ok(n)
+        } else {
+            Err(Error::Config("loss weights: every weight of the batch is 0, so it has nothing to learn".into()))
         }
     }
 
@@ -186,7 +185,7 @@ impl<B: Backend> Gpt<B> {
     /// their sum.
     #[allow(clippy::too_many_arguments)]
     pub async fn train_step_lagged(&mut self, inputs: &[u32], targets: &[u32], weights: Option<&[f32]>, b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<Option<StepStats>> {
-        let n = Self::positions(weights, b, t)?;
+        let n = Self::positions(positions(weights, b * t))?;
         self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, 0))?;
         self.backward_over(n);
         if !self.record_update(lr, tc) {
@@ -228,10 +227,7 @@ impl<B: Backend> Gpt<B> {
     #[allow(clippy::too_many_arguments)]
     pub async fn shard_grads(&mut self, inputs: &[u32], targets: &[u32], weights: Option<&[f32]>, b: usize, t: usize, row0: usize, n_total: f32, tc: &TrainConfig) -> Result<Shard> {
         self.finish_lagged().await?;
-        let positions = weights.map_or((b * t) as f32, |w| w.iter().sum());
-        if n_total.is_nan() || n_total <= 0.0 {
-            return Err(Error::Config("loss weights: every weight of the batch is 0, so it has nothing to learn".into()));
-        }
+        let n_total = Self::positions(n_total)?;
         self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, row0))?;
         self.backward_over(n_total);
         let s = self.backend.read(self.stats.view(0, 2)).await;
@@ -242,7 +238,7 @@ impl<B: Backend> Gpt<B> {
         for &g in &parts[1..] {
             grads.extend(self.backend.read(g).await);
         }
-        Ok(Shard { loss_sum: s[0], hit_sum: s[1], positions, grads })
+        Ok(Shard { loss_sum: s[0], hit_sum: s[1], positions: positions(weights, b * t), grads })
     }
 
     /// Data parallel, the other half: the workers' parts summed (`Shard::sum`, in worker order,

@@ -53,19 +53,24 @@ impl Session {
     /// A model whose vocabulary is not the task's is an error saying so.
     pub async fn score_task(&mut self, task: &'static Task) -> Result<Score> {
         let bs = self.config()?.block_size;
-        let data = match self.trainer.as_ref().and_then(|t| t.data.task()) {
-            Some(d) if d.task.name == task.name => d.clone(),
-            _ => TaskData::new(task, self.tokenizer()?, bs)?,
-        };
         let b = self.recipe.as_ref().map_or(task.train_config().batch_size, |t| t.batch_size);
+        // the prepared task's examples, or the task's own for another model
+        let fresh;
+        let data = match self.trainer.as_ref().and_then(|t| t.data.task()) {
+            Some(d) if d.task.name == task.name => d,
+            _ => {
+                fresh = TaskData::new(task, self.tok.as_ref().ok_or_else(no_model)?, bs)?;
+                &fresh
+            }
+        };
         let model = self.model.as_mut().ok_or_else(no_model)?;
-        with_model!(model, m => tasks::score(m, &data, &data.heldout, b, bs).await)
+        with_model!(model, m => tasks::score(m, data, &data.heldout, b, bs).await)
     }
 
     /// The greedy answers to the first `n` held-out prompts of the task training is prepared on.
     pub async fn task_samples(&mut self, n: usize) -> Result<Vec<TaskSample>> {
-        let data = self.trainer.as_ref().and_then(|t| t.data.task()).ok_or_else(|| Error::State("no task is prepared".into()))?.clone();
-        let tok = self.tokenizer()?.clone();
+        let data = self.trainer.as_ref().and_then(|t| t.data.task()).ok_or_else(|| Error::State("no task is prepared".into()))?;
+        let tok = self.tok.as_ref().ok_or_else(no_model)?;
         let model = self.model.as_mut().ok_or_else(no_model)?;
         let mut out = Vec::new();
         for e in data.heldout.iter().take(n) {
