@@ -4,6 +4,7 @@
 pub mod backend;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+pub mod budget;
 pub mod checkpoint;
 pub mod clock;
 pub mod config;

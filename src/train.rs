@@ -107,18 +107,24 @@ impl Trainer {
     }
 
     /// Data parallel: worker `k` of `of`'s part of the next step (its rows of the step's batch,
-    /// `shard_rows`), the gradients not yet applied. See `Gpt::shard_grads`.
-    pub async fn shard<B: Backend>(&self, model: &mut Gpt<B>, k: usize, of: usize) -> Result<Shard> {
+    /// `shard_rows`), the gradients not yet applied, with the learning rate this worker would
+    /// apply: `lr` when given (the page's NaN test hook), else the recipe's at this step. See
+    /// `Gpt::shard_grads`.
+    pub async fn shard<B: Backend>(&self, model: &mut Gpt<B>, k: usize, of: usize, lr: Option<f32>) -> Result<Shard> {
         let batch = self.next_batch(model)?;
         let rows = shard_rows(batch.b, k, of);
         let mine = batch.rows(rows.clone());
-        model.shard_grads(&mine.x, &mine.y, mine.w.as_deref(), mine.b, mine.t, rows.start, batch.positions(), &self.tc).await
+        let mut s = model.shard_grads(&mine.x, &mine.y, mine.w.as_deref(), mine.b, mine.t, rows.start, batch.positions(), &self.tc).await?;
+        if let Some(lr) = lr {
+            s.lr = lr;
+        }
+        Ok(s)
     }
 
-    /// Data parallel: the step's update with every worker's parts summed. See `Gpt::apply_grads`.
-    pub async fn apply<B: Backend>(&self, model: &mut Gpt<B>, total: &Shard, lr: Option<f32>) -> Result<StepStats> {
-        let s = model.step as usize;
-        model.apply_grads(total, lr.unwrap_or_else(|| self.tc.lr_at(s)), &self.tc).await
+    /// Data parallel: the step's update with every worker's parts summed, at the sum's
+    /// learning rate (worker 0's: `Shard::sum`). See `Gpt::apply_grads`.
+    pub async fn apply<B: Backend>(&self, model: &mut Gpt<B>, total: &Shard) -> Result<StepStats> {
+        model.apply_grads(total, total.lr, &self.tc).await
     }
 
     /// A validation estimate: on text, `estimate_val`'s; on a task, the held-out examples

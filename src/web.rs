@@ -126,7 +126,8 @@ impl Engine {
     /// temperature, top_k, top_p, seed}, presets: [{name, model: {n_layer, n_head, n_embd,
     /// block_size, pos}, train: TrainConfig}], tokenizers: [str], tasks: [{name, label, skill,
     /// example: {prompt, answer}, metric, tokenizer, heldout, train_examples, probe, model:
-    /// ModelConfig, train: TrainConfig}]}` (`tasks::Task::describe`).
+    /// ModelConfig, train: TrainConfig}], budgets: [minutes], budget: minutes}` (`tasks::Task::describe`;
+    /// the "Train for" choices and the default, `budget::BUDGETS_MINUTES`).
     pub fn defaults(&self) -> Result<JsValue, JsValue> {
         #[derive(Serialize)]
         struct Shape {
@@ -157,6 +158,8 @@ impl Engine {
             presets: Vec<P>,
             tokenizers: Vec<String>,
             tasks: Vec<crate::tasks::TaskInfo>,
+            budgets: Vec<f64>,
+            budget: f64,
         }
         let sc = SampleConfig::default();
         let presets = PRESET_NAMES
@@ -174,6 +177,8 @@ impl Engine {
             presets,
             tokenizers,
             tasks: crate::tasks::TASKS.iter().map(|t| t.describe()).collect(),
+            budgets: crate::budget::BUDGETS_MINUTES.to_vec(),
+            budget: crate::budget::DEFAULT_BUDGET_MINUTES,
         })
     }
 
@@ -383,9 +388,13 @@ impl Engine {
     /// `{type: "step", step, loss, acc, lr, grad_norm, ms, tokens_per_s}`, `{type: "eval", step,
     /// val_loss, val_acc, train_exact, val_exact}` (the last two a task's exact match, else
     /// null), `{type: "sample", step}` (a sample is due) and `{type: "save", step}`
-    /// (an autosave is due); the chunk ends right after a sample or save. The cadence is the
-    /// engine's (`Policy::page`); nothing is in flight when this returns. A failed step throws
-    /// (kind "numeric" or "gpu") with the weights of the last good step.
+    /// (an autosave is due); the chunk ends right after a sample or save. With a time budget
+    /// (`set_budget`), once enough of it is timed, `{type: "plan", step, steps, ms_per_step,
+    /// budget_ms}` comes right after the step event of `step`, once per run: the run now ends
+    /// at `steps` (the chunks' `total` from then on). The cadence is the engine's
+    /// (`Policy::page`, or `Policy::task` on a task, for the run's current length); nothing is
+    /// in flight when this returns. A failed step throws (kind "numeric" or "gpu") with the
+    /// weights of the last good step.
     pub async fn train_chunk(&mut self, n: u32) -> Result<JsValue, JsValue> {
         let mut events: Vec<Event> = Vec::new();
         let end = self.s.train_chunk(n as usize, |e| events.push(e.clone())).await.map_err(js_err)?;
@@ -399,12 +408,26 @@ impl Engine {
         to_js(&Chunk { events, step: end.step, total: end.total, done: end.done })
     }
 
+    /// A time budget for the prepared run, in minutes (0 or negative: none): the run ends
+    /// within it, counted from the start of the next `train_chunk` (the page's own time between
+    /// chunks included); its step count is fixed from its first steps' times and announced by
+    /// a "plan" event (see `train_chunk`). Preparing clears it, so call this after preparing.
+    /// A non-finite number throws (kind "config"). See `Session::set_budget`.
+    pub fn set_budget(&mut self, minutes: f64) -> Result<(), JsValue> {
+        if !minutes.is_finite() {
+            return Err(js_err(Error::Config(format!("a time budget must be a number of minutes (0: none), got {minutes}"))));
+        }
+        self.s.set_budget((minutes > 0.0).then_some(minutes * 60_000.0));
+        Ok(())
+    }
+
     /// Trains as worker `k` of `of` (data parallel), or alone again with `exchange` null.
-    /// `exchange(step, loss_sum, hit_sum, positions, grads: Float32Array)` sends this worker's
-    /// part of a step to the others and resolves to theirs, `{loss_sum, hit_sum, positions,
-    /// grads: Float32Array}`
-    /// (with two workers: the other's); the engine sums the parts in worker order. Worker 0
-    /// calls `train_chunk`, the others `peer_step`. See `Session::set_data_parallel`.
+    /// `exchange(step, loss_sum, hit_sum, positions, grads: Float32Array, lr)` sends this
+    /// worker's part of a step to the others and resolves to theirs, `{loss_sum, hit_sum,
+    /// positions, grads: Float32Array, lr}` (with two workers: the other's); the engine sums
+    /// the parts in worker order and every worker applies worker 0's `lr` (its schedule may be
+    /// replanned for a time budget). Worker 0 calls `train_chunk`, the others `peer_step`. See
+    /// `Session::set_data_parallel`.
     pub fn set_data_parallel(&mut self, k: u32, of: u32, exchange: JsValue) -> Result<(), JsValue> {
         if exchange.is_null() || exchange.is_undefined() {
             return self.s.set_data_parallel(None).map_err(js_err);
@@ -504,6 +527,32 @@ impl Engine {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, JsValue> {
         self.s.encode(text).map_err(js_err)
     }
+
+    /// Times one training step of `shape` ({n_layer, n_head, n_embd, block_size, pos,
+    /// vocab_size}) with `batch` sequences on the CPU (WebAssembly), in ms: the basis of the
+    /// budget plan when the CPU trains. Takes a few steps' time; the model is not touched.
+    pub async fn time_cpu_step(&mut self, shape: JsValue, batch: u32) -> Result<f64, JsValue> {
+        let shape: crate::config::ModelConfig = from_js(shape, "timed shape")?;
+        self.s.time_cpu_step(&shape, batch as usize).await.map_err(js_err)
+    }
+
+    /// Every size preset's time on this device and the plan for a time budget
+    /// (`budget::plan`): `measured` is `[{model: {n_layer, n_head, n_embd, block_size, pos,
+    /// vocab_size}, batch, ms}]` (steps timed here, fitted by `budget::Cost`), `vocab_size` the corpus's, `minutes` the
+    /// budget (0: each recipe whole), `current` `{model, batch}` a shape to estimate too (the
+    /// form's; null for none). Returns `{presets: [{name, ms_per_step, recipe_steps, recipe_ms,
+    /// budget_steps}], pick, model, train, why, current: [ms_per_step, budget_steps]|null}`.
+    pub fn plan_budget(&self, measured: JsValue, vocab_size: u32, minutes: f64, current: JsValue) -> Result<JsValue, JsValue> {
+        #[derive(Deserialize)]
+        struct Current {
+            model: crate::config::ModelConfig,
+            batch: usize,
+        }
+        let m: Vec<crate::budget::Measured> = from_js(measured, "measured steps")?;
+        let c: Option<Current> = if current.is_null() || current.is_undefined() { None } else { Some(from_js(current, "shape to estimate")?) };
+        let minutes = if minutes == 0.0 { None } else { Some(minutes) };
+        to_js(&crate::budget::plan(&m, vocab_size as usize, minutes, c.as_ref().map(|c| (&c.model, c.batch))).map_err(js_err)?)
+    }
 }
 
 /// The files a user picked in the page, by name, read with FileReaderSync (the engine lives
@@ -566,12 +615,13 @@ impl crate::session::Exchange for JsExchange {
         Box::pin(async move {
             let fail = |m: String| Error::State(format!("the other training worker, step {step}: {m}"));
             let args = js_sys::Array::of5(&step.into(), &mine.loss_sum.into(), &mine.hit_sum.into(), &mine.positions.into(), &js_sys::Float32Array::from(mine.grads.as_slice()).into());
+            args.push(&mine.lr.into());
             let p = self.f.apply(&JsValue::NULL, &args).map_err(|e| fail(format!("{e:?}")))?;
             let v = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(p)).await.map_err(|e| fail(e.as_string().unwrap_or_else(|| format!("{e:?}"))))?;
             let get = |k: &str| js_sys::Reflect::get(&v, &k.into()).map_err(|_| fail(format!("no {k}")));
             let num = |k: &str| get(k)?.as_f64().map(|x| x as f32).ok_or_else(|| fail(format!("{k} is not a number")));
             let grads: js_sys::Float32Array = get("grads")?.dyn_into().map_err(|_| fail("grads is not a Float32Array".into()))?;
-            let theirs = Shard { loss_sum: num("loss_sum")?, hit_sum: num("hit_sum")?, positions: num("positions")?, grads: grads.to_vec() };
+            let theirs = Shard { loss_sum: num("loss_sum")?, hit_sum: num("hit_sum")?, positions: num("positions")?, grads: grads.to_vec(), lr: num("lr")? };
             if theirs.grads.len() != mine.grads.len() {
                 return Err(fail(format!("{} gradients, expected {}", theirs.grads.len(), mine.grads.len())));
             }

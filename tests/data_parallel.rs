@@ -189,3 +189,68 @@ fn a_batch_smaller_than_the_workers_is_refused() {
     assert_eq!(tinygpt::train::shard_rows(5, 1, 2), 3..5);
     assert_eq!(tinygpt::train::shard_rows(4, 1, 2), 2..4);
 }
+
+/// Worker 0 owns the schedule: a time budget replans its run (steps, and so every learning rate
+/// after the plan), and the peer, whose own recipe still has the prepared length, applies
+/// worker 0's learning rate (it comes with worker 0's part of each step), so the two stay
+/// identical to the last bit.
+#[test]
+fn a_replanned_worker_0_keeps_the_peer_identical() {
+    let open = 1_000_000;
+    let tc = TrainConfig { steps: open, ..recipe(0.0) };
+    let mut w0 = Session::new();
+    let shape = NewModel { n_layer: 2, n_head: 2, n_embd: 16, block_size: 8, pos: PosEncoding::Learned, tokenizer: TokenizerKind::Char };
+    block_on(w0.new_model(&TEXT.repeat(20), &shape, tc.clone())).unwrap();
+    let mut w1 = Session::new();
+    block_on(w1.load(checkpoint::from_bytes(&block_on(w0.checkpoint_bytes(Store::Full)).unwrap(), "w0").unwrap())).unwrap();
+    w1.prepare_training(&TEXT.repeat(20), tc.clone()).unwrap();
+    let mail: Mail = Rc::new(RefCell::new([VecDeque::new(), VecDeque::new()]));
+    w0.set_data_parallel(Some(DataParallel::new(0, 2, Box::new(Link { k: 0, mail: mail.clone() })))).unwrap();
+    w1.set_data_parallel(Some(DataParallel::new(1, 2, Box::new(Link { k: 1, mail })))).unwrap();
+    w0.set_budget(Some(1500.0));
+    // the plan's step count, once worker 0 has made it: the peer steps until it gets there
+    let planned: Rc<std::cell::Cell<Option<usize>>> = Rc::default();
+    let mut ev0 = Vec::new();
+    let (_, peer) = both(
+        async {
+            loop {
+                let end = w0
+                    .train_chunk(25, |e| {
+                        if let Event::Plan { steps, .. } = e {
+                            planned.set(Some(*steps));
+                        }
+                        ev0.push(e.clone());
+                    })
+                    .await
+                    .unwrap();
+                if end.done {
+                    return end;
+                }
+            }
+        },
+        async {
+            // worker 0 plans at least one step past the one it planned at, so a peer that has
+            // not heard of the plan yet may always take one more step
+            let mut steps = Vec::new();
+            while planned.get().is_none_or(|t| steps.len() < t) {
+                steps.push(w1.peer_step().await.unwrap());
+            }
+            steps
+        },
+    );
+    let total = planned.get().expect("worker 0 planned its run");
+    assert!(total < open);
+    let mine: Vec<(usize, f32, f32)> = ev0.iter().filter_map(|e| if let Event::Step(r) = e { Some((r.step, r.loss, r.lr)) } else { None }).collect();
+    let theirs: Vec<(usize, f32, f32)> = peer.iter().map(|r| (r.step, r.loss, r.lr)).collect();
+    assert_eq!(mine.len(), total);
+    assert_eq!(mine, theirs, "both workers apply the same learning rate and report the same loss at every step");
+    // the peer's own recipe would have given another learning rate after the plan
+    assert_ne!(tc.lr_at(total - 1), theirs[total - 1].2, "the plan changed the schedule");
+    assert_eq!(theirs[total - 1].2, TrainConfig { steps: total, ..tc.clone() }.lr_at(total - 1));
+    assert_eq!((w0.step() as usize, w1.step() as usize), (total, total));
+    let weights = |s: &mut Session| checkpoint::from_bytes(&block_on(s.checkpoint_bytes(Store::Full)).unwrap(), "x").unwrap().tensors;
+    let (a, b) = (weights(&mut w0), weights(&mut w1));
+    for (n, x) in &a {
+        assert!(x == &b[n], "{n} differs between the workers");
+    }
+}

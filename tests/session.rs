@@ -62,8 +62,10 @@ fn a_short_run_gives_steps_evals_samples_and_saves_on_the_policy() {
             Event::Eval { step, .. } => format!("eval {step}"),
             Event::Sample { step } => format!("sample {step}"),
             Event::Save { step } => format!("save {step}"),
+            Event::Plan { step, .. } => format!("plan {step}"),
         })
         .collect();
+    // no budget: no plan
     assert_eq!(got, want);
     // a chunk ends right after a sample or a save, so the driver can act on it
     let stops: Vec<usize> = ends.iter().map(|e| e.step).collect();
@@ -252,4 +254,131 @@ fn moving_the_model_to_another_backend_keeps_the_run() {
     // no model: only the choice for new models changes
     let mut empty = Session::new();
     assert_eq!(block_on(empty.move_to(BackendChoice::Cpu)).unwrap().backend, "cpu");
+}
+
+/// Calls train_chunk(n) until done, with no bound on the number of chunks (a budget's length
+/// is not known in advance).
+fn run_to_end(s: &mut Session, n: usize) -> (Vec<Event>, Vec<ChunkEnd>) {
+    let (mut events, mut ends) = (Vec::new(), Vec::new());
+    loop {
+        let end = block_on(s.train_chunk(n, |e| events.push(e.clone()))).unwrap();
+        ends.push(end);
+        if end.done {
+            return (events, ends);
+        }
+    }
+}
+
+/// A time budget plans the run once, after the step that found enough of it timed: the plan's
+/// steps become the run's total (the chunks', the recipe's, the schedule's end) and the run
+/// ends, done, at exactly that step. Only order and counts are checked, never wall times.
+#[test]
+fn a_time_budget_plans_the_run_once_and_it_ends_at_the_plan() {
+    // an open length before the plan: the page's derived cadence (evaluations every 250,
+    // samples every 500, saves every 50) until the plan re-derives it
+    let open = 1_000_000;
+    let mut s = session(open);
+    s.set_budget(Some(2000.0));
+    assert_eq!(s.budget(), Some((2000.0, false)));
+    let (events, ends) = run_to_end(&mut s, 40);
+    let plans: Vec<(usize, usize, usize, f64, f64)> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e {
+            Event::Plan { step, steps, ms_per_step, budget_ms } => Some((i, *step, *steps, *ms_per_step, *budget_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(plans.len(), 1, "one plan per run: {plans:?}");
+    let (i, at, steps, ms, budget) = plans[0];
+    assert!(matches!(&events[i - 1], Event::Step(r) if r.step == at), "right after the step that triggered it: {:?}", &events[i - 1]);
+    assert!(at >= tinygpt::session::PLAN_MIN_STEPS && steps > at && steps < open, "{at} {steps}");
+    assert!(ms > 0.0 && budget == 2000.0);
+    // every step once, in order, up to exactly the plan's
+    let stepped: Vec<usize> = events.iter().filter_map(|e| if let Event::Step(r) = e { Some(r.step) } else { None }).collect();
+    assert!(stepped.len() == steps && stepped.iter().enumerate().all(|(i, &k)| k == i + 1), "every step once, in order, to {steps}: {} events, the last {:?}", stepped.len(), stepped.last());
+    let last = ends.last().unwrap();
+    assert_eq!((last.step, last.total, last.done), (steps, steps, true));
+    // chunks before the plan had the open length; every one after it, the plan's
+    assert!(ends.iter().all(|e| e.total == open || e.total == steps));
+    assert!(ends.iter().filter(|e| e.step > at).all(|e| e.total == steps));
+    assert!(ends.iter().filter(|e| e.step < at).all(|e| e.total == open));
+    // the run ends with an evaluation, and the schedule ends at the plan's step count
+    assert!(matches!(events.iter().rev().find(|e| !matches!(e, Event::Sample { .. } | Event::Save { .. })), Some(Event::Eval { step, .. }) if *step == steps));
+    let lr_last = events.iter().rev().find_map(|e| if let Event::Step(r) = e { Some(r.lr) } else { None }).unwrap();
+    assert_eq!(lr_last, TrainConfig { steps, ..recipe(open) }.lr_at(steps - 1));
+    assert_eq!(s.recipe().unwrap().steps, steps, "the recipe (what is saved) has the plan's length");
+    assert_eq!(s.budget(), Some((2000.0, true)));
+    // the cadence follows the new length: the page's for `steps` after the plan
+    assert_eq!(s.policy(), Policy::page(steps));
+    for e in &events {
+        if let Event::Eval { step, .. } = e {
+            let pol = if *step <= at { Policy::page(open) } else { Policy::page(steps) };
+            assert!(*step == steps || step % pol.eval_every == 0, "evaluation at {step} (plan at {at} of {steps})");
+        }
+    }
+    // nothing more to do once done, and no second plan
+    let mut more = Vec::new();
+    assert!(block_on(s.train_chunk(5, |e| more.push(e.clone()))).unwrap().done && more.is_empty());
+}
+
+/// Preparing clears a budget (call set_budget after preparing); a budget that is not a positive
+/// number is none; without one a run has no plan.
+#[test]
+fn preparing_clears_the_budget_and_no_budget_means_no_plan() {
+    let mut s = session(10);
+    s.set_budget(Some(60_000.0));
+    s.prepare_training(&TEXT.repeat(20), recipe(10)).unwrap();
+    assert_eq!(s.budget(), None);
+    for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+        s.set_budget(Some(bad));
+        assert_eq!(s.budget(), None, "{bad}");
+    }
+    let (events, ends) = run_to_end(&mut s, 100);
+    assert!(!events.iter().any(|e| matches!(e, Event::Plan { .. })));
+    assert_eq!(ends.last().unwrap().total, 10);
+}
+
+/// A budget set on a run that reaches its prepared length before enough of it is timed ends
+/// there, with no plan.
+#[test]
+fn a_run_shorter_than_the_timing_ends_without_a_plan() {
+    let mut s = session(6);
+    s.set_budget(Some(600_000.0));
+    let (events, ends) = run_to_end(&mut s, 100);
+    assert!(!events.iter().any(|e| matches!(e, Event::Plan { .. })));
+    assert_eq!((ends.last().unwrap().step, ends.last().unwrap().total), (6, 6));
+    assert_eq!(s.budget(), Some((600_000.0, false)));
+}
+
+/// A budget already spent when the run is planned (the timing alone takes longer): the plan is
+/// one more step, the one already in flight, which settles at once and ends the run with its
+/// evaluation; no step is lost or repeated.
+#[test]
+fn a_budget_spent_by_the_timing_ends_one_step_after_the_plan() {
+    let mut s = session(1_000_000);
+    s.set_budget(Some(1.0));
+    let (events, ends) = run_to_end(&mut s, 1_000);
+    let (i, at, steps) = events
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| if let Event::Plan { step, steps, .. } = e { Some((i, *step, *steps)) } else { None })
+        .expect("a plan");
+    assert_eq!(steps, at + 1);
+    assert!(matches!(&events[i - 1], Event::Step(r) if r.step == at));
+    let stepped: Vec<usize> = events.iter().filter_map(|e| if let Event::Step(r) = e { Some(r.step) } else { None }).collect();
+    assert!(stepped.len() == steps && stepped.iter().enumerate().all(|(i, &k)| k == i + 1), "every step once, in order, to {steps}: {} events, the last {:?}", stepped.len(), stepped.last());
+    let tail: Vec<String> = events[i + 1..]
+        .iter()
+        .map(|e| match e {
+            Event::Step(r) => format!("step {}", r.step),
+            Event::Eval { step, .. } => format!("eval {step}"),
+            Event::Sample { step } => format!("sample {step}"),
+            Event::Save { step } => format!("save {step}"),
+            Event::Plan { step, .. } => format!("plan {step}"),
+        })
+        .filter(|e| !e.ends_with(&format!(" {at}")))
+        .collect();
+    assert_eq!(tail, [format!("step {steps}"), format!("eval {steps}"), format!("sample {steps}"), format!("save {steps}")]);
+    assert_eq!((ends.last().unwrap().step, ends.last().unwrap().total), (steps, steps));
 }

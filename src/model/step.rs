@@ -21,19 +21,22 @@ pub struct StepStats {
 }
 
 /// One worker's part of a data-parallel step: its loss and hit sums, the positions they are
-/// over (the weights' sum of its rows) and its gradients (every parameter, flattened in buffer
-/// order).
+/// over (the weights' sum of its rows), its gradients (every parameter, flattened in buffer
+/// order) and the learning rate it would apply (its recipe's at this step).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shard {
     pub loss_sum: f32,
     pub hit_sum: f32,
     pub positions: f32,
     pub grads: Vec<f32>,
+    pub lr: f32,
 }
 
 impl Shard {
     /// The parts of all workers, summed in worker order (so every worker gets the same bits);
-    /// the first part is the sum's storage, so nothing is copied.
+    /// the first part is the sum's storage, so nothing is copied. The sum's `lr` is the first
+    /// part's: worker 0 owns the schedule (its run may be replanned for a time budget), so
+    /// every worker applies its learning rate.
     pub fn sum(parts: Vec<Shard>) -> Shard {
         let mut parts = parts.into_iter();
         let mut out = parts.next().expect("at least one part");
@@ -222,8 +225,8 @@ impl<B: Backend> Gpt<B> {
     /// step's batch, starting at row `row0` (which places its part of the dropout masks), the
     /// loss (weighted by `weights`, if any) averaged over `n_total` positions (every worker's
     /// rows: the whole batch's weights' sum), so the workers' gradients sum to the whole
-    /// batch's. Returns this worker's part: loss and hit sums, its positions and the gradients,
-    /// flattened in buffer order. Changes no weight.
+    /// batch's. Returns this worker's part: loss and hit sums, its positions, the gradients,
+    /// flattened in buffer order, and `tc`'s learning rate at this step. Changes no weight.
     #[allow(clippy::too_many_arguments)]
     pub async fn shard_grads(&mut self, inputs: &[u32], targets: &[u32], weights: Option<&[f32]>, b: usize, t: usize, row0: usize, n_total: f32, tc: &TrainConfig) -> Result<Shard> {
         self.finish_lagged().await?;
@@ -238,7 +241,7 @@ impl<B: Backend> Gpt<B> {
         for &g in &parts[1..] {
             grads.extend(self.backend.read(g).await);
         }
-        Ok(Shard { loss_sum: s[0], hit_sum: s[1], positions: positions(weights, b * t), grads })
+        Ok(Shard { loss_sum: s[0], hit_sum: s[1], positions: positions(weights, b * t), grads, lr: tc.lr_at(self.step as usize) })
     }
 
     /// Data parallel, the other half: the workers' parts summed (`Shard::sum`, in worker order,

@@ -93,6 +93,34 @@ async fn time_backend<B: Backend>(cfg: &ModelConfig, backend: B, b: usize, steps
 }
 
 impl Session {
+    /// Times a training step of `shape` with `batch` sequences on the CPU backend: the page's
+    /// basis for every size preset's time per step (`budget::plan`) when no GPU trains. The
+    /// current model is not touched.
+    pub async fn time_cpu_step(&self, shape: &ModelConfig, batch: usize) -> Result<f64> {
+        shape.validate()?;
+        let b = batch.max(1);
+        let mut m = Gpt::new(shape.clone(), CpuBackend::new(), 1)?;
+        let t = shape.block_size;
+        let mut rng = crate::rng::Rng::new(7);
+        let x: Vec<u32> = (0..b * t).map(|_| rng.below(shape.vocab_size) as u32).collect();
+        let y: Vec<u32> = x.iter().map(|&i| (i + 1) % shape.vocab_size as u32).collect();
+        let tc = TrainConfig { batch_size: b, ..TrainConfig::default() };
+        // two warm-up steps (the buffers' first touch), then the median of up to 9 steps or
+        // of those in 300 ms: a page still starting up shares the cores for a moment, and
+        // one slow step must not make every estimate slow
+        for _ in 0..2 {
+            m.train_step(&x, &y, b, t, 1e-4, &tc).await?;
+        }
+        let (mut times, t0) = (Vec::new(), now_ms());
+        while times.len() < 9 && (times.len() < 3 || now_ms() - t0 < 300.0) {
+            let s = now_ms();
+            m.train_step(&x, &y, b, t, 1e-4, &tc).await?;
+            times.push(now_ms() - s);
+        }
+        times.sort_by(f64::total_cmp);
+        Ok(times[times.len() / 2])
+    }
+
     /// Times a training step and a decoded token on the CPU backend and on a GPU device, for
     /// the current model's shape (without one, `shape`), and says which backend each job
     /// should use. A GPU whose first timed step is already over 3x the CPU's is not timed

@@ -45,7 +45,7 @@ mod training;
 pub use calibrate::{choose_backends, Calibration, Timing};
 pub use placement::{BackendChoice, BackendReport};
 pub use tasks::TaskSample;
-pub use training::{ChunkEnd, DataParallel, Event, Exchange, Policy, StepReport};
+pub use training::{plan_steps, Cadence, ChunkEnd, DataParallel, Event, Exchange, Policy, StepReport, PLAN_MIN_MS, PLAN_MIN_SHARE, PLAN_MIN_STEPS, PLAN_SHARE};
 
 /// Where the current model came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -128,7 +128,10 @@ pub struct Session {
     /// The current model's recipe: kept on load, written on save, replaced by training.
     recipe: Option<TrainConfig>,
     trainer: Option<Trainer>,
-    policy: Policy,
+    /// The cadence of evaluations, samples and saves (derived from the recipe, or fixed).
+    cadence: Cadence,
+    /// The time budget of the run prepared (`set_budget`), if any.
+    budget: Option<training::Budget>,
     source: Source,
     /// New models go on a GPU device (each model gets its own, so a failed replacement never
     /// disturbs the current one).
@@ -165,7 +168,8 @@ impl Session {
             tok: None,
             recipe: None,
             trainer: None,
-            policy: Policy::page(TrainConfig::default().steps),
+            cadence: Cadence::Page,
+            budget: None,
             source: Source::New,
             gpu: false,
             spare: None,
@@ -186,6 +190,7 @@ impl Session {
         self.trainer = trainer;
         self.source = source;
         self.generator = None;
+        self.budget = None;
     }
 
     /// A fresh model of `shape` with a tokenizer learned from `corpus`, prepared to train on
@@ -214,7 +219,7 @@ impl Session {
         let data = Dataset::with_more_train(tok.encode(more)?, tok.encode(corpus)?, cfg.block_size)?;
         let model = self.new_gpt(cfg, tc.seed).await?;
         let trainer = Trainer::new(data, tc.clone())?;
-        self.policy = Policy::page(tc.steps);
+        self.prepared(Cadence::Page);
         self.install(model, tok, Some(tc), Some(trainer), Source::New);
         Ok(())
     }
@@ -307,12 +312,50 @@ impl Session {
         self.recipe.as_ref()
     }
 
+    /// The cadence of evaluations, samples and saves for the current recipe.
     pub fn policy(&self) -> Policy {
-        self.policy
+        self.cadence.policy(self.recipe.as_ref().unwrap_or(&TrainConfig::default()))
     }
 
+    /// A fixed cadence (until the next prepare), whatever the run's length.
     pub fn set_policy(&mut self, p: Policy) {
-        self.policy = p;
+        self.cadence = Cadence::Fixed(p);
+    }
+
+    /// A cadence derived from the recipe (until the next prepare): a budget's plan re-derives
+    /// it for the new step count. Preparing sets `Page` (a text) or `Task`.
+    pub fn set_cadence(&mut self, c: Cadence) {
+        self.cadence = c;
+    }
+
+    pub fn cadence(&self) -> Cadence {
+        self.cadence
+    }
+
+    /// A time budget for the prepared run (`None`: none): it should end within `ms` of wall
+    /// time from the start of the first `train_chunk` after this call (the driver's own time
+    /// between chunks counts). Until the run is planned, the recipe's `steps` stays its
+    /// length; once at least `PLAN_MIN_STEPS` steps and the larger of `PLAN_MIN_SHARE` of the
+    /// budget and `PLAN_MIN_MS` have passed, the run is planned once (`plan_steps`, from the
+    /// time a step took so far): the recipe's and the trainer's `steps` become the plan's (so
+    /// the cosine schedule ends there), a derived cadence follows, and an `Event::Plan` comes
+    /// right after that step's `Step` event. A run that reaches its steps before it is planned
+    /// ends there. Every prepare (`new_model*`, `prepare_training*`, `new_task_model`,
+    /// `prepare_task`) clears the budget: call this after preparing. A budget that is not a
+    /// positive finite number is none.
+    pub fn set_budget(&mut self, ms: Option<f64>) {
+        self.budget = ms.filter(|m| m.is_finite() && *m > 0.0).map(|ms| training::Budget { ms, start: None, planned: false });
+    }
+
+    /// The time budget (ms) and, once planned, true.
+    pub fn budget(&self) -> Option<(f64, bool)> {
+        self.budget.map(|b| (b.ms, b.planned))
+    }
+
+    /// What every prepare does to the training state around the recipe: `cadence`, no budget.
+    fn prepared(&mut self, cadence: Cadence) {
+        self.cadence = cadence;
+        self.budget = None;
     }
 
     /// What training is prepared on: a text's split (train, val tokens) or a task.
@@ -375,7 +418,7 @@ impl Session {
         let tok = self.tokenizer()?;
         let data = Dataset::with_more_train(tok.encode(more)?, tok.encode(corpus)?, self.config()?.block_size)?;
         self.trainer = Some(Trainer::new(data, tc.clone())?);
-        self.policy = Policy::page(tc.steps);
+        self.prepared(Cadence::Page);
         self.recipe = Some(tc);
         Ok(())
     }
@@ -385,16 +428,28 @@ impl Session {
     /// or `Save` event (the driver acts on it, then calls again). Steps are pipelined (each
     /// call records and submits a step and reads the one before's statistics, so a GPU never
     /// idles while the host looks at a loss); the step in flight is settled before every
-    /// evaluation and before returning, so nothing is in flight between chunks. A failed
-    /// step is an error (kind "numeric" or "gpu") and the weights are the last good step's.
+    /// evaluation and before returning, so nothing is in flight between chunks. With a time
+    /// budget (`set_budget`) the run is planned once, at a step whose `Step` event is then
+    /// followed by `Event::Plan`; from there `ChunkEnd::total` is the plan's. A failed step is
+    /// an error (kind "numeric" or "gpu") and the weights are the last good step's.
     pub async fn train_chunk(&mut self, n: usize, mut on_event: impl FnMut(&Event)) -> Result<ChunkEnd> {
         let trainer = self.trainer.as_ref().ok_or_else(|| Error::State("prepare training first".into()))?;
         let model = self.model.as_mut().ok_or_else(no_model)?;
         let poisoned = std::mem::take(&mut self.nan_next).then(|| TrainConfig { lr: f32::NAN, min_lr: f32::NAN, ..trainer.tc.clone() });
-        let pol = self.policy;
+        let trainer = self.trainer.as_mut().expect("checked above");
+        // a budget's clock starts with its first chunk
+        let step = with_model!(&*model, m => m.step as usize);
+        if let Some(b) = self.budget.as_mut().filter(|b| b.start.is_none()) {
+            b.start = Some((training::now_ms(), step));
+        }
         let in_flight = &mut self.in_flight_ms;
         let dp = self.dp.as_mut();
-        with_model!(model, m => training::chunk(m, trainer, poisoned, dp, pol, n, in_flight, &mut on_event).await)
+        let r = with_model!(model, m => training::chunk(m, trainer, poisoned, dp, self.cadence, self.budget.as_mut(), n, in_flight, &mut on_event).await);
+        // a plan changed the run's length: the recipe (what is saved) says so too
+        if let (Some(r), Some(t)) = (self.recipe.as_mut(), self.trainer.as_ref()) {
+            r.steps = t.tc.steps;
+        }
+        r
     }
 
     /// Loss, accuracy and number of predictions over `tokens` in consecutive non-overlapping

@@ -1,7 +1,7 @@
 //! The session's calls on toy tasks (src/tasks/): a new model for a task, the current model
 //! continuing on one, its held-out score and its greedy answers.
 
-use super::{no_model, AnyModel, Policy, Session, Source};
+use super::{no_model, AnyModel, Cadence, Session, Source};
 use crate::config::{ModelConfig, TrainConfig};
 use crate::error::{Error, Result};
 use crate::tasks::{self, Score, Task, TaskData};
@@ -28,7 +28,7 @@ impl Session {
         let data = TaskData::new(task, &tok, cfg.block_size)?;
         let model = self.new_gpt(cfg, tc.seed).await?;
         let trainer = Trainer::new(TrainData::Task(Box::new(data)), tc.clone())?;
-        self.policy = Policy::task(&tc);
+        self.prepared(Cadence::Task);
         self.install(model, tok, Some(tc), Some(trainer), Source::New);
         Ok(())
     }
@@ -39,7 +39,7 @@ impl Session {
         tc.validate()?;
         let data = TaskData::new(task, self.tokenizer()?, self.config()?.block_size)?;
         self.trainer = Some(Trainer::new(TrainData::Task(Box::new(data)), tc.clone())?);
-        self.policy = Policy::task(&tc);
+        self.prepared(Cadence::Task);
         self.recipe = Some(tc);
         Ok(())
     }

@@ -99,10 +99,11 @@ let peerPort = null;
 const arrived = [];
 let waiting = null;
 
-function exchange(step, loss_sum, hit_sum, positions, grads) {
+// `lr`: the learning rate this worker would apply; every worker applies worker 0's.
+function exchange(step, loss_sum, hit_sum, positions, grads, lr) {
   return new Promise((resolve, reject) => {
     waiting = { step, resolve, reject };
-    peerPort.postMessage({ step, loss_sum, hit_sum, positions, grads }, [grads.buffer]);
+    peerPort.postMessage({ step, loss_sum, hit_sum, positions, grads, lr }, [grads.buffer]);
     deliver();
   });
 }
