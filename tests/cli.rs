@@ -310,3 +310,59 @@ fn toy_tasks_list_train_and_evaluate() {
     fails_with(&tinygpt(&["train", "--task", "add", "--block-size", "4", "--steps", "2", "--backend", "cpu"]), "context must be at least");
     fails_with(&tinygpt(&["train", "--task", "max", "--data", c, "--steps", "2"]), "cannot be used with");
 }
+
+/// `train --minutes`: the run times its first steps, plans its length once and ends exactly
+/// there; with --json the plan is the first line. Event order and counts only, never wall time.
+#[test]
+fn a_time_budget_plans_the_run_and_ends_at_the_plan() {
+    let dir = tmpdir("minutes");
+    let data = corpus(&dir);
+    let d = data.to_str().unwrap();
+    let out = tinygpt(&["train", "--data", d, "--minutes", "0.05", "--batch", "4", "--json", "--backend", "cpu"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let plan = &lines[0]["plan"];
+    let steps = plan["steps"].as_u64().unwrap_or_else(|| panic!("the first line is the plan: {}", lines[0])) as usize;
+    let timed = plan["timed_steps"].as_u64().unwrap() as usize;
+    assert!(timed >= 5 && steps > timed, "{plan}");
+    assert!(plan["ms_per_step"].as_f64().unwrap() > 0.0 && plan["budget_ms"].as_f64().unwrap() == 3000.0, "{plan}");
+    // then every step, 1..=steps, the last one with its evaluation; no other plan
+    let rest = &lines[1..];
+    let stepped: Vec<usize> = rest.iter().map(|l| l["step"].as_u64().unwrap() as usize).collect();
+    assert!(stepped.len() == steps && stepped.iter().enumerate().all(|(i, &k)| k == i + 1), "every step once, in order, to {steps}: {} lines, the last {:?}", stepped.len(), stepped.last());
+    assert!(rest.iter().all(|l| l.get("plan").is_none()));
+    assert!(rest.last().unwrap()["val_loss"].as_f64().unwrap().is_finite());
+
+    // without --json: the plan in one line on stderr
+    let out = tinygpt(&["train", "--data", d, "--minutes", "0.05", "--batch", "4", "--backend", "cpu"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.starts_with("tinygpt: --minutes 0.05: ")).unwrap_or_else(|| panic!("a plan line: {err}"));
+    assert!(line.contains(" steps (") && line.contains(" ms a step over the first "), "{line}");
+
+    // bad budgets: one line, exit 2
+    for bad in ["0", "nan", "-1", "inf", "soon"] {
+        fails_with(&tinygpt(&["train", "--data", d, "--minutes", bad]), "--minutes");
+    }
+    fails_with(&tinygpt(&["train", "--data", d, "--minutes", "1", "--steps", "5"]), "cannot be used with");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every adapter probe
+/// when it is unset: the CLI sets it to a private directory first, so a bad input that probes
+/// the adapters (`generate` with --backend auto) still gets exactly one line, run after run.
+#[test]
+fn an_unset_xdg_runtime_dir_adds_no_line_to_an_error() {
+    let dir = tmpdir("xdg");
+    let junk = dir.join("junk.safetensors");
+    std::fs::write(&junk, b"definitely not a checkpoint").unwrap();
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_tinygpt"))
+            .args(["generate", "--model", junk.to_str().unwrap(), "--backend", "auto"])
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .expect("tinygpt runs");
+        fails_with(&out, "junk.safetensors");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -224,7 +224,45 @@ struct BenchArgs {
     json: bool,
 }
 
+/// Mesa's Vulkan drivers (lavapipe among them) print "error: XDG_RUNTIME_DIR is invalid or not
+/// set in the environment." on every adapter probe when that variable is unset, which would
+/// break "bad input gets one line". When it is unset or empty, it is pointed at a private
+/// directory of ours: `tinygpt-xdg-<uid>` in the temporary directory, created with mode 0700,
+/// or reused when it is already a directory (not a link) of ours with mode 0700; otherwise the
+/// variable is left alone.
+#[cfg(unix)]
+fn ensure_runtime_dir() {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|v| !v.is_empty()) {
+        return;
+    }
+    // our uid: the owner of our own /proc entry (Linux); elsewhere a directory of this process
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let name = match uid {
+        Some(u) => format!("tinygpt-xdg-{u}"),
+        None => format!("tinygpt-xdg-pid-{}", std::process::id()),
+    };
+    let dir = std::env::temp_dir().join(name);
+    let usable = match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        // the umask may have taken bits off 0700; never added any
+        Ok(()) => std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && uid == Some(m.uid()) && m.mode() & 0o777 == 0o700),
+        Err(_) => false,
+    };
+    if usable {
+        // Sound: this runs first thing in main, before any thread is started (no adapter has
+        // been probed, rayon's pool does not exist yet), so nothing reads the environment
+        // concurrently. (`set_var` is safe to call in this crate's edition, 2021.)
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
+#[cfg(not(unix))]
+fn ensure_runtime_dir() {}
+
 fn main() {
+    ensure_runtime_dir();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -10,7 +10,7 @@ use tinygpt::config::{preset, ModelConfig, PosEncoding, TrainConfig};
 use tinygpt::data::read_corpus;
 use tinygpt::error::{Error, Result};
 use tinygpt::sample::SampleConfig;
-use tinygpt::session::{Event, NewModel, Policy, Session, StepReport};
+use tinygpt::session::{Cadence, Event, NewModel, Session, StepReport};
 use tinygpt::tasks;
 use tinygpt::train::TrainData;
 use tinygpt::tokenizer::TokenizerKind;
@@ -57,6 +57,12 @@ pub struct TrainArgs {
     /// Optimizer steps (also where the cosine schedule ends).
     #[arg(long)]
     steps: Option<usize>,
+    /// Train for this many minutes instead of a number of steps: the run times its first steps
+    /// (5% of the budget, at least 1.5 s), then fixes its step count (and the cosine schedule's
+    /// end) to fit, allowing for its evaluations, and ends within the budget plus about one
+    /// evaluation. The plan is said on stderr (with --json: the first line, {"plan": {...}}).
+    #[arg(long, conflicts_with = "steps", allow_negative_numbers = true, value_parser = parse_minutes)]
+    minutes: Option<f64>,
     /// Sequences per batch.
     #[arg(long)]
     batch: Option<usize>,
@@ -100,6 +106,19 @@ pub struct TrainArgs {
     f16: bool,
 }
 
+/// `--minutes`: a positive, finite number.
+fn parse_minutes(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(m) if m.is_finite() && m > 0.0 => Ok(m),
+        _ => Err("expected a number of minutes > 0".into()),
+    }
+}
+
+/// A budget run's length before its plan: open (the plan, a few seconds in, replaces it), so
+/// the cosine schedule is at its warm-up and peak while the first steps are timed and no fast
+/// model reaches the end before it is planned.
+const OPEN_STEPS: usize = 1_000_000_000;
+
 /// What a run trains on: a text (and more text that only trains), or a task.
 enum Source {
     Text { text: String, more: String },
@@ -132,6 +151,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
         None => base_train,
     };
     overrides(&a, &mut tc);
+    if a.minutes.is_some() {
+        tc.steps = s.step() as usize + OPEN_STEPS;
+    }
     tc.validate()?;
     let shape = ModelConfig {
         n_layer: a.n_layer.unwrap_or(base_model.n_layer),
@@ -149,8 +171,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
         Source::Task(t) => block_on(s.new_task_model(t, &shape, tc.clone()))?,
         Source::Text { text, more } => prepare_text(&a, &mut s, text, more, &shape, &tc)?,
     }
-    s.set_policy(Policy::cli(&tc));
+    s.set_cadence(Cadence::Cli);
+    // after preparing, which clears it
+    s.set_budget(a.minutes.map(|m| m * 60_000.0));
     note.say();
+    let until = match a.minutes {
+        Some(m) => format!("{}.. (for {m} min)", s.step()),
+        None => format!("{}..{}", s.step(), tc.steps),
+    };
     let cfg = s.config()?;
     if !a.json {
         eprintln!(
@@ -160,13 +188,13 @@ pub fn train(a: TrainArgs) -> Result<()> {
         match s.data().expect("training is prepared") {
             TrainData::Text(data) => {
                 let extra = if a.more_train.is_some() { " (with --more-train)" } else { "" };
-                eprintln!("tinygpt: {} train{extra} / {} val tokens; steps {}..{}", data.train.len(), data.val.len(), s.step(), tc.steps);
+                eprintln!("tinygpt: {} train{extra} / {} val tokens; steps {until}", data.train.len(), data.val.len());
             }
             TrainData::Task(d) => {
                 let ex = d.task.example();
                 eprintln!(
-                    "tinygpt: task {} ({:?} -> {:?}): {} held-out examples, loss on the answers; steps {}..{}",
-                    d.task.name, ex.0, ex.1, d.heldout.len(), s.step(), tc.steps
+                    "tinygpt: task {} ({:?} -> {:?}): {} held-out examples, loss on the answers; steps {until}",
+                    d.task.name, ex.0, ex.1, d.heldout.len()
                 );
             }
         }
@@ -241,17 +269,21 @@ struct Val {
 /// Trains the prepared session to its last step, printing each step, saving at each `Save`
 /// event (and after a failure: the weights of the last good step), then a sample (a task's
 /// greedy answers to held-out prompts). `first`: a text's first character, the sample's prompt
-/// when the vocabulary has no newline.
+/// when the vocabulary has no newline. A budget run (--minutes) says its plan when it comes:
+/// on stderr, or with --json as the first line (the step lines before it are held back).
 fn run(s: &mut Session, a: &TrainArgs, steps: usize, first: &str) -> Result<()> {
     let bar = (!a.json).then(|| {
         let b = indicatif::ProgressBar::new(steps as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-                .expect("valid template"),
-        );
+        let style = match a.minutes {
+            // the length comes with the plan
+            Some(_) => "{spinner} {pos} steps [{elapsed_precise}] {msg}",
+            None => BAR,
+        };
+        b.set_style(indicatif::ProgressStyle::with_template(style).expect("valid template"));
         b.set_position(s.step() as u64);
         b
     });
+    let mut out = Out { bar, held: (a.json && a.minutes.is_some()).then(Vec::new), last_val: None };
     let store = match (a.f16, a.weights_only) {
         (true, _) => Store::WeightsF16,
         (_, true) => Store::Weights,
@@ -264,7 +296,7 @@ fn run(s: &mut Session, a: &TrainArgs, steps: usize, first: &str) -> Result<()> 
         }
     };
     let start = Instant::now();
-    let mut last_val = None;
+    let step0 = s.step() as usize;
     let mut saved_at = None;
     loop {
         // a step's line waits for its evaluation, which comes as the next event
@@ -272,21 +304,22 @@ fn run(s: &mut Session, a: &TrainArgs, steps: usize, first: &str) -> Result<()> 
         let mut save_due = false;
         let r = block_on(s.train_chunk(usize::MAX, |ev| match ev {
             Event::Step(st) => {
-                flush(&bar, last_val, &mut pending);
+                out.flush(&mut pending);
                 pending = Some((*st, None));
             }
             Event::Eval { val_loss, val_acc, train_exact, val_exact, .. } => {
                 let v = Val { loss: *val_loss, acc: *val_acc, train_exact: *train_exact, val_exact: *val_exact };
-                last_val = Some(v);
+                out.last_val = Some(v);
                 if let Some(p) = &mut pending {
                     p.1 = Some(v);
                 }
-                flush(&bar, last_val, &mut pending);
+                out.flush(&mut pending);
             }
+            Event::Plan { step, steps, ms_per_step, budget_ms } => out.plan(a.minutes.unwrap_or_default(), *step - step0, *steps, *ms_per_step, *budget_ms),
             Event::Save { .. } => save_due = true,
             Event::Sample { .. } => {}
         }));
-        flush(&bar, last_val, &mut pending);
+        out.flush(&mut pending);
         match r {
             Ok(end) => {
                 if save_due {
@@ -298,19 +331,22 @@ fn run(s: &mut Session, a: &TrainArgs, steps: usize, first: &str) -> Result<()> 
                 }
             }
             Err(e) => {
+                out.release();
                 // The failed step did not touch the weights: keep them.
                 save(s)?;
-                if let Some(b) = &bar {
+                if let Some(b) = &out.bar {
                     b.abandon();
                 }
                 return Err(e);
             }
         }
     }
+    // a run that ended before its plan (it never does with the open length) prints what it held
+    out.release();
     if saved_at != Some(s.step() as usize) {
         save(s)?;
     }
-    if let Some(b) = bar {
+    if let Some(b) = out.bar {
         b.finish();
         let secs = start.elapsed().as_secs_f64();
         eprintln!("tinygpt: done in {secs:.1} s{}", a.out.as_ref().map_or(String::new(), |o| format!("; saved {}", o.display())));
@@ -324,14 +360,101 @@ fn run(s: &mut Session, a: &TrainArgs, steps: usize, first: &str) -> Result<()> 
         }
         let prompt = if s.encode("\n").is_ok() { "\n".to_string() } else { first.to_string() };
         s.start_generation(&prompt, &SampleConfig { max_tokens: 300, ..SampleConfig::default() })?;
-        let mut out = String::new();
+        let mut text = String::new();
         while let Some(t) = block_on(s.next_token())? {
-            out.push_str(&t.text);
+            text.push_str(&t.text);
         }
-        out.push_str(&s.finish_generation());
-        println!("--- sample ---\n{out}");
+        text.push_str(&s.finish_generation());
+        println!("--- sample ---\n{text}");
     }
     Ok(())
+}
+
+/// The progress bar of a run of known length.
+const BAR: &str = "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}";
+
+/// Where a run's lines go: the progress bar, or JSON lines on stdout (held back, in a budget
+/// run, until its plan has been printed first).
+struct Out {
+    bar: Option<indicatif::ProgressBar>,
+    held: Option<Vec<serde_json::Value>>,
+    last_val: Option<Val>,
+}
+
+impl Out {
+    /// A budget's plan: `timed` steps took `ms` each; the run ends at step `steps`.
+    fn plan(&mut self, minutes: f64, timed: usize, steps: usize, ms: f64, budget_ms: f64) {
+        match &self.bar {
+            None => {
+                json_line(serde_json::json!({"plan": {"steps": steps, "ms_per_step": ms, "timed_steps": timed, "budget_ms": budget_ms}}));
+                self.release();
+            }
+            Some(b) => {
+                b.set_length(steps as u64);
+                b.set_style(indicatif::ProgressStyle::with_template(BAR).expect("valid template"));
+                let line = format!("tinygpt: --minutes {minutes}: {} steps ({ms:.1} ms a step over the first {})", thousands(steps), thousands(timed));
+                // a hidden bar (stderr is not a terminal) prints nothing
+                if b.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    b.println(line);
+                }
+            }
+        }
+    }
+
+    /// Prints the lines held back.
+    fn release(&mut self) {
+        for j in self.held.take().unwrap_or_default() {
+            json_line(j);
+        }
+    }
+
+    /// Prints a step (with its evaluation, if any) as a JSON line, or on the progress bar.
+    fn flush(&mut self, p: &mut Option<(StepReport, Option<Val>)>) {
+        let Some((st, val)) = p.take() else { return };
+        match &self.bar {
+            None => {
+                let mut j = serde_json::json!({
+                    "step": st.step, "loss": st.loss, "acc": st.acc, "lr": st.lr, "grad_norm": st.grad_norm,
+                    "ms_per_step": st.ms, "tokens_per_s": st.tokens_per_s,
+                });
+                if let Some(v) = val {
+                    j["val_loss"] = v.loss.into();
+                    j["val_acc"] = v.acc.into();
+                    if let (Some(t), Some(h)) = (v.train_exact, v.val_exact) {
+                        j["train_exact"] = t.into();
+                        j["val_exact"] = h.into();
+                    }
+                }
+                match &mut self.held {
+                    Some(h) => h.push(j),
+                    None => json_line(j),
+                }
+            }
+            Some(b) => {
+                b.set_position(st.step as u64);
+                let v = self.last_val.map_or(String::new(), |v| format!(" val {:.4} acc {:.1}%{}", v.loss, v.acc * 100.0, exact(&v)));
+                b.set_message(format!("loss {:.4} {:.0} ms/step{v}", st.loss, st.ms));
+                if let Some(v) = val {
+                    b.println(format!("step {}: train loss {:.4}, val loss {:.4}, val acc {:.1}%{}", st.step, st.loss, v.loss, v.acc * 100.0, exact(&v)));
+                }
+            }
+        }
+    }
+}
+
+/// 2145 -> "2,145".
+fn thousands(n: usize) -> String {
+    let d = n.to_string();
+    let mut out = String::new();
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// " exact: train 45.3%, held-out 12.1%" for a task's evaluation, else "".
@@ -339,35 +462,5 @@ fn exact(v: &Val) -> String {
     match (v.train_exact, v.val_exact) {
         (Some(t), Some(h)) => format!(", exact match: train {:.1}%, held-out {:.1}%", t * 100.0, h * 100.0),
         _ => String::new(),
-    }
-}
-
-/// Prints a step (with its evaluation, if any) as a JSON line, or on the progress bar.
-fn flush(bar: &Option<indicatif::ProgressBar>, last_val: Option<Val>, p: &mut Option<(StepReport, Option<Val>)>) {
-    let Some((st, val)) = p.take() else { return };
-    match bar {
-        None => {
-            let mut j = serde_json::json!({
-                "step": st.step, "loss": st.loss, "acc": st.acc, "lr": st.lr, "grad_norm": st.grad_norm,
-                "ms_per_step": st.ms, "tokens_per_s": st.tokens_per_s,
-            });
-            if let Some(v) = val {
-                j["val_loss"] = v.loss.into();
-                j["val_acc"] = v.acc.into();
-                if let (Some(t), Some(h)) = (v.train_exact, v.val_exact) {
-                    j["train_exact"] = t.into();
-                    j["val_exact"] = h.into();
-                }
-            }
-            json_line(j);
-        }
-        Some(b) => {
-            b.set_position(st.step as u64);
-            let v = last_val.map_or(String::new(), |v| format!(" val {:.4} acc {:.1}%{}", v.loss, v.acc * 100.0, exact(&v)));
-            b.set_message(format!("loss {:.4} {:.0} ms/step{v}", st.loss, st.ms));
-            if let Some(v) = val {
-                b.println(format!("step {}: train loss {:.4}, val loss {:.4}, val acc {:.1}%{}", st.step, st.loss, v.loss, v.acc * 100.0, exact(&v)));
-            }
-        }
     }
 }
