@@ -19,7 +19,13 @@
 //  - with --tasks, only this: Start to an induction head (`induction`) and Start to grokking
 //    (`modadd`), each task with its recipe, in the page on the CPU path and natively
 //    (`tinygpt bench --tasks`).
-//   node tests/e2e/bench.mjs [--seconds S] [--toy] [--profile] [--tasks]    (after ./build.sh web)
+//  - with --budgets M,M..., only this: for each budget, the page's default Shakespeare run (the
+//    shape and quick recipe it plans for the time, CPU path), Start to done, its planned steps,
+//    the page's last validation loss, and `tinygpt eval` over the whole validation split of
+//    the model it downloads; then the first 30 steps after a Start clicked at once, with the
+//    WebGPU flag on (the probe still timing, then paused) and off.
+//   node tests/e2e/bench.mjs [--seconds S] [--toy] [--profile] [--tasks] [--budgets 1,3,10]
+//   (after ./build.sh web)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -173,6 +179,71 @@ async function taskRuns(srv) {
   const native = execFileSync(BIN, ['bench', '--backend', 'cpu', '--tasks', '--json', '--steps', '3'], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR || '/tmp' } })
     .trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.circuit);
   return { date: new Date().toISOString(), page: out, native };
+}
+
+// --budgets: the page's default run for each time budget, and an immediate Start's first
+// steps with the WebGPU probe timing (flag on) against none (flag off).
+const BUDGETS = process.argv.includes('--budgets') ? process.argv[process.argv.indexOf('--budgets') + 1].split(',').map(Number) : null;
+
+async function budgetRun(srv, minutes) {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page } = await openPage(browser, srv.url);
+    await ready(page);
+    await page.waitForFunction(() => document.querySelectorAll('#etas tbody tr').length > 0, null, { timeout: 60_000 });
+    await page.selectOption('[data-testid=train-budget]', String(minutes));
+    await page.waitForFunction((m) => document.querySelector('[data-testid=budget-plan]').textContent.includes(`fit ${m} min here`), minutes, { timeout: 30_000 });
+    const before = { shape: await page.inputValue('#sizepreset'), steps: Number(await page.inputValue('#steps')), lr: Number(await page.inputValue('#lr')), plan: await page.textContent('[data-testid=budget-plan]') };
+    const t0 = Date.now();
+    await page.click('[data-testid=train-start]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=train-state]').dataset.state === 'done', null, { timeout: (minutes * 60 + 300) * 1000, polling: 200 });
+    const seconds = (Date.now() - t0) / 1000;
+    const planned = Number(await page.getAttribute('[data-testid=train-state]', 'data-planned'));
+    const pageVal = Number(await page.textContent('[data-testid=val-loss]'));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=model-download]')]);
+    const file = path.join(ROOT, `target/e2e/budget-${minutes}min.safetensors`);
+    await download.saveAs(file);
+    const ev = JSON.parse(execFileSync(BIN, ['eval', '--model', file, '--data', CORPUS, '--json'], { encoding: 'utf8' }).trim().split('\n').pop());
+    return { minutes, before, planned, step: Number(await page.textContent('[data-testid=train-step]')), seconds_start_to_done: +seconds.toFixed(1), page_val_loss: pageVal, eval_whole_val: ev, model: path.relative(ROOT, file) };
+  } finally {
+    await browser.close();
+  }
+}
+
+// The first 30 steps' wall time after Start clicked as soon as the page is ready (the default
+// 3-minute plan), flag on (SwiftShader: the probe is timing) or off.
+async function immediateStart(srv, webgpu) {
+  const browser = await launch({ webgpu });
+  try {
+    const { page } = await openPage(browser, srv.url);
+    await ready(page);
+    const probe = await page.getAttribute('#devchoice', 'data-state');
+    await page.click('[data-testid=train-start]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]').textContent) >= 1, null, { timeout: 120_000, polling: 20 });
+    const t1 = Date.now();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=train-step]').textContent) >= 31, null, { timeout: 300_000, polling: 20 });
+    const ms = (Date.now() - t1) / 30;
+    const during = await page.getAttribute('#devchoice', 'data-state');
+    await page.click('[data-testid=train-pause]');
+    return { webgpu, probe_at_start: probe, probe_during_run: during, shape: await page.inputValue('#sizepreset'), ms_per_step_first_30: +ms.toFixed(1) };
+  } finally {
+    await browser.close();
+  }
+}
+
+if (BUDGETS) {
+  const srv = await startServer();
+  try {
+    const runs = [];
+    for (const m of BUDGETS) runs.push(await budgetRun(srv, m));
+    const starts = [];
+    for (const webgpu of [false, true, false, true]) starts.push(await immediateStart(srv, webgpu));
+    const mean = (on) => starts.filter((r) => r.webgpu === on).reduce((a, r) => a + r.ms_per_step_first_30, 0) / 2;
+    console.log(JSON.stringify({ date: new Date().toISOString(), runs, immediate_start: starts, flag_on_over_off: +(mean(true) / mean(false)).toFixed(2) }, null, 1));
+  } finally {
+    srv.stop();
+  }
+  process.exit(0);
 }
 
 if (TASKS_ONLY) {

@@ -35,7 +35,10 @@ test('the controls, size presets and tokenizers come from the engine', async () 
   for (const [id, k] of [['maxtokens', 'max_tokens'], ['temperature', 'temperature'], ['topk', 'top_k'], ['topp', 'top_p'], ['seed', 'seed']]) {
     assert.equal(Number(await page.inputValue(`#${id}`)), d.sample[k], id);
   }
-  // the loaded default model is `page`-shaped and keeps its recipe (the preset's): the page shows both
+  // a new run defaults to the time budget's plan (budget.test.mjs); the `page` preset's whole
+  // recipe, the default model's, is one click away in the table of times
+  await page.waitForSelector('#etas tr[data-preset=page] [data-testid=use-preset]', { timeout: 60_000 });
+  await page.click('#etas tr[data-preset=page] [data-testid=use-preset]');
   const def = d.presets.find((p) => p.name === 'page');
   assert.equal(await page.inputValue('#sizepreset'), 'page');
   for (const [id, k] of [['nlayer', 'n_layer'], ['nhead', 'n_head'], ['nembd', 'n_embd'], ['blocksize', 'block_size']]) {

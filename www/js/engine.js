@@ -84,6 +84,13 @@ export function createEngine() {
     task_samples: method('task_samples'),
     // {events, step, total, done}.
     train_chunk: method('train_chunk'),
+    // The run ends within `minutes` of its first chunk (0: none): it fixes its step count
+    // from its own first steps and says so in a {type: 'plan'} event.
+    set_budget: method('set_budget'),
+    // A training step of {model, batch} timed on the CPU, in ms; and every size preset's
+    // time and the plan for a budget from such a step (budget::plan).
+    time_cpu_step: method('time_cpu_step'),
+    plan_budget: method('plan_budget'),
     // Data-parallel training (two workers, each with half of every batch; see train.js):
     // `port` (a MessagePort to the other worker) is moved there.
     connect_peer: (port, k, of) => call('connect_peer', [port, k, of], [port]),
@@ -97,7 +104,12 @@ export function createEngine() {
     test_fault: method('test_fault'),
     // Bytes of wasm memory (the page tests' leak check; not an Engine method).
     memory: method('memory'),
-    // Ends the worker (a calibration probe, once it has answered).
-    terminate: () => worker.terminate(),
+    // Ends the worker (a calibration probe, once it has answered, or stopped while it times):
+    // calls still waiting reject.
+    terminate: () => {
+      worker.terminate();
+      for (const p of pending.values()) p.reject(pageError('state', 'the worker was stopped'));
+      pending.clear();
+    },
   };
 }

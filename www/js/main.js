@@ -14,8 +14,10 @@ import { createAblation } from './lab.js';
 import { createLens } from './panels/lens.js';
 import { createLab } from './panels/lab.js';
 import { createScrubber } from './panels/scrubber.js';
+import { createRuns } from './panels/runs.js';
 import { createPlacement } from './placement.js';
 import * as store from './store.js';
+import { createShare } from './share.js';
 
 async function main() {
   const part = (id) => document.getElementById(id);
@@ -42,13 +44,25 @@ async function main() {
   const fake = f && { cpu: { train_step_ms: f[0], decode_token_ms: f[1] }, gpu: { train_step_ms: f[2], decode_token_ms: f[3] } };
   const placement = createPlacement({ engine, state, device, forced, fake });
   gen.setPlacement(placement);
-  const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device, placement, workers: params.get('workers') === '1' ? 1 : 2 });
+  // every training run kept in this browser; Open loads a run's model as an upload would
+  const openModel = async (bytes, label) => {
+    try {
+      await train.stop();
+      const i = await engine.load_checkpoint(bytes.slice(0), label);
+      state.loaded(i, 'upload');
+      msg.status(`Loaded ${label}. Generate with it, or Resume to train it further on the selected corpus.`);
+    } catch (e) {
+      msg.showError(describe(e));
+    }
+  };
+  const runs = createRuns(part('runs'), { ...deps, openModel });
+  const train = createTrain(part('train'), { ...deps, seed: () => gen.options().seed, setPrompt: gen.setPrompt, device, placement, runs, workers: params.get('workers') === '1' ? 1 : 2 });
   const model = createModel(part('model'), { ...deps, pauseTraining: train.stop, clearOutput: gen.clearOutput });
   model.prefetch();
   msg.onRecover(train.recover);
   // Hooks the page tests use to inject faults (only with ?testhooks in the URL).
   if (params.has('testhooks')) {
-    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults(), snapshots: () => scrubber.forTest(), setProfiling: (on) => engine.set_profiling(on), profile: () => engine.profile() };
+    window.tinygptTest = { fault: (kind) => engine.test_fault(kind), stallSaves: () => store.testStallSaves(), memory: () => engine.memory(), defaults: () => engine.defaults(), snapshots: () => scrubber.forTest(), setProfiling: (on) => engine.set_profiling(on), profile: () => engine.profile(), runs };
   }
 
   const preferGpu = forced !== 'cpu';
@@ -70,6 +84,8 @@ async function main() {
     train.restoreSettings(meta);
   } else await model.loadDefault();
   train.ready();
+  // a link's settings win over the loaded model's (share.js)
+  createShare(part('share'), { state, notice: part('linknotice'), train, gen }).restore();
   document.body.dataset.ready = state.info ? '1' : '0';
   if (state.info) {
     const w = train.workload();

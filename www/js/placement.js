@@ -5,13 +5,18 @@
 // checks its WebAssembly SIMD matmul against the plain loops (Engine::cpu_check). Before a
 // training run or a generation the model is moved to the faster backend for that job
 // (Engine::move_to: weights, AdamW moments and step go with it). `?cpu` and `?gpu` force a
-// backend and skip the timing.
+// backend and skip the timing. The probe times on the same cores as training: a run that
+// starts while it times stops it (pauseProbe), and it is timed again once the run pauses or
+// ends (resumeProbe); until then the run stays where the model is.
 import { createEngine } from './engine.js';
 
 // `forced`: 'cpu', 'gpu' or null; `fake`: made-up timings for the page tests
 // ({cpu, gpu} as Engine::choose_backends takes them), used instead of measuring.
 export function createPlacement({ engine, state, device, forced, fake }) {
   let choice = null; // {train, generate}: 'gpu' | 'cpu'
+  let probe = null; // the probe engine while it times
+  let paused = false; // a run stopped the probe; it is redone when the run pauses or ends
+  let workload = null; // {shape, batch}: what start was asked to time
   const set = (p) => state.setPlacement({ ...state.placement, ...p });
   const here = () => (state.device?.dev.backend === 'webgpu' ? 'gpu' : 'cpu');
 
@@ -22,7 +27,7 @@ export function createPlacement({ engine, state, device, forced, fake }) {
       const c = await engine.choose_backends(fake.cpu, fake.gpu);
       return { cal: { workload: 'made-up timings (page test)', cpu: fake.cpu, gpu: fake.gpu, gpu_error: null, ...c }, check: null, adapter: { gpu: null, adapter: 'made up' } };
     }
-    const probe = createEngine();
+    probe = createEngine();
     try {
       const dev = await probe.init(true);
       if (dev.backend !== 'webgpu') {
@@ -34,7 +39,8 @@ export function createPlacement({ engine, state, device, forced, fake }) {
       const check = await probe.self_check();
       return { cal, check, adapter: { gpu: dev.gpu, adapter: dev.adapter } };
     } finally {
-      probe.terminate();
+      probe?.terminate();
+      probe = null;
     }
   }
 
@@ -53,7 +59,13 @@ export function createPlacement({ engine, state, device, forced, fake }) {
       set({ state: 'done', cal: null, why: 'this browser has no WebGPU: the CPU for both' });
       return;
     }
-    set({ state: 'measuring' });
+    workload = { shape, batch };
+    await measureAndChoose();
+  }
+
+  async function measureAndChoose() {
+    const { shape, batch } = workload;
+    set({ state: 'measuring', workload });
     try {
       const m = await measure(shape, batch);
       const { cal, check, adapter = null } = m;
@@ -63,8 +75,23 @@ export function createPlacement({ engine, state, device, forced, fake }) {
       if (!state.training && !state.generating) await placeFor('generate');
     } catch (e) {
       choice = { train: here(), generate: here() };
-      set({ state: 'failed', error: String(e.message || e) });
+      if (paused) set({ state: 'paused' });
+      else set({ state: 'failed', error: String(e.message || e) });
     }
+  }
+
+  // A run starts: a probe still timing stops (its worker ends, freeing its core).
+  function pauseProbe() {
+    if (state.placement?.state !== 'measuring' || !probe) return;
+    paused = true;
+    probe.terminate();
+    probe = null;
+  }
+  // The run paused or ended: a stopped probe times again.
+  function resumeProbe() {
+    if (!paused) return;
+    paused = false;
+    measureAndChoose();
   }
 
   // With ?gpu the model is already on the GPU: only the self-check, in a probe.
@@ -101,5 +128,5 @@ export function createPlacement({ engine, state, device, forced, fake }) {
     set({ moved: `After the GPU failure everything runs on the ${where === 'gpu' ? 'new GPU device' : 'CPU'}, as chosen.` });
   }
 
-  return { start, placeFor, pin };
+  return { start, placeFor, pin, pauseProbe, resumeProbe };
 }

@@ -114,5 +114,26 @@ export function createCorpus(root, { state, msg, describe, changed }) {
     }
   };
   $('corpustext').oninput = changed;
-  return { kind, read, showPrepared, restore, task };
+
+  // The pick as a link carries it (never the text itself).
+  const settings = () => ({ corpus: kind(), task: kind() === 'toy' ? $('toytask').value : null });
+  // A link's pick ({corpus, task}); returns the names it rejected.
+  function apply(got) {
+    const bad = [];
+    if (got.task !== undefined) {
+      if (tasks().some((t) => t.name === got.task)) {
+        $('toytask').value = got.task;
+        if (got.corpus === undefined) got = { ...got, corpus: 'toy' };
+      } else bad.push('task');
+    }
+    if (got.corpus !== undefined) {
+      const r = root.querySelector(`input[name=corpus][value="${CSS.escape(got.corpus)}"]`);
+      if (r) {
+        r.checked = true;
+        r.onchange();
+      } else bad.push('corpus');
+    }
+    return bad;
+  }
+  return { kind, read, showPrepared, restore, task, settings, apply };
 }

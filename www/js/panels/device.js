@@ -28,7 +28,7 @@ export function createDevice(root, { badge, notice, state, msg }) {
       if (dev.compiled_ahead) rows.push(['Shaders', `${dev.compiled_ahead} pipelines compiled ahead when the model moved here, so its next job waits for none`]);
     } else {
       const measured = p && p.state === 'done' && p.adapter;
-      const timing = p && p.state === 'measuring';
+      const timing = p && (p.state === 'measuring' || p.state === 'paused');
       badge.textContent = measured ? 'CPU (WebAssembly) · measured faster here' : timing ? 'CPU (WebAssembly) · timing the GPU…' : 'CPU (WebAssembly) fallback';
       badge.title = measured ? p.why : `Why the CPU: ${dev.reason || 'unknown'}`;
       rows.push(['Backend', measured ? 'CPU (WebAssembly), measured faster than the GPU here' : 'CPU (WebAssembly) fallback']);
@@ -77,6 +77,7 @@ export function createDevice(root, { badge, notice, state, msg }) {
     const line = (t) => box.append(el('p', '', t));
     if (p.state === 'forced') line(`Forced by ?${p.forced} in the address: everything runs on the ${p.forced === 'gpu' ? 'GPU (WebGPU)' : 'CPU (WebAssembly)'}; nothing was timed.`);
     else if (p.state === 'measuring') line('Timing a training step and a generated token on each backend…');
+    else if (p.state === 'paused') line('The timing is paused while training runs (it shares the cores); it is done again when the run pauses or ends. The run stays on the CPU until then.');
     else if (p.state === 'failed') line(`The timing failed (${p.error}); the model stays where it started.`);
     else if (p.state === 'done' && !p.cal) line(`${capitalFirst(p.why)}.`);
     else if (p.state === 'done') {
@@ -112,7 +113,7 @@ export function createDevice(root, { badge, notice, state, msg }) {
     } else if (p.checkError) {
       check.append(el('p', '', `The self-check could not run: ${p.checkError}.`));
     } else {
-      check.append(el('p', 'hint', p.state === 'measuring' || p.forced === 'gpu' ? 'Running…' : 'No WebGPU adapter was checked.'));
+      check.append(el('p', 'hint', p.state === 'measuring' || p.forced === 'gpu' ? 'Running…' : p.state === 'paused' ? 'Paused while training runs.' : 'No WebGPU adapter was checked.'));
     }
   }
   // The CPU's SIMD matmul against its plain loops, on this CPU (Engine::cpu_check).

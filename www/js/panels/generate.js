@@ -1,6 +1,6 @@
 // The Generate panel: the prompt and its templates, the sampling settings, the output (each
 // token tinted by its probability) and the popover of a token's alternatives.
-import { byId, el } from '../dom.js';
+import { byId, el, numberFor } from '../dom.js';
 import { showChar, pct } from '../format.js';
 
 // The GPT-2 paper's zero-shot prompts (Radford et al., 2019). The summary's article is a
@@ -155,8 +155,21 @@ export function createGenerate(root, { engine, state, msg, describe }) {
   // while a GPT-2 folder is read, nothing generates
   state.on('loading', (on) => { $('generate').disabled = on || !state.info || state.generating; });
 
+  // A link's sampling settings ({name: text}); returns the names it rejected.
+  function apply(got) {
+    const bad = [];
+    for (const [k, id] of Object.entries(CONTROLS)) {
+      if (got[k] === undefined) continue;
+      const v = numberFor($(id), got[k]);
+      if (v === null) bad.push(k);
+      else $(id).value = v;
+    }
+    return bad;
+  }
+
   return {
     options,
+    apply,
     setPlacement(p) {
       placement = p;
     },

@@ -3,7 +3,7 @@
 // the tasks' recipes, the tokenizers and every starting value are the engine's (`defaults()`) or
 // those of the model just loaded; the recipe's other settings (warm-up, the final learning
 // rate, how often to evaluate) come from the last of those picked. Created with its fieldset.
-import { byId } from '../dom.js';
+import { byId, numberFor } from '../dom.js';
 import { pageError } from '../engine.js';
 import { shortF32 } from '../format.js';
 
@@ -14,7 +14,9 @@ const RECIPE = { batch_size: 'batch', lr: 'lr', steps: 'steps', weight_decay: 'w
 const tokenizerLabel = (t) => (t === 'char' ? 'characters' : t.replace('bpe:', 'BPE, '));
 
 // `changed()` is called on every edit (a prepared run no longer matches the settings).
-export function createRecipe(root, { state, changed }) {
+// `picked()` when the user picks a size or types a shape of their own.
+// `stepsTyped()` when the user types a step count (it wins over a time budget).
+export function createRecipe(root, { state, changed, picked = () => {}, stepsTyped = () => {} }) {
   const $ = byId(root);
   const presets = () => state.defaults.presets;
   let base = null; // a task's TrainConfig (or an autosave's settings): its schedule goes with the form's fields
@@ -85,6 +87,7 @@ export function createRecipe(root, { state, changed }) {
   $('sizepreset').onchange = () => {
     const p = presets().find((q) => q.name === $('sizepreset').value);
     if (p) for (const [k, id] of Object.entries(SHAPE)) $(id).value = p.model[k];
+    picked();
   };
   // the tokenizer of a task's model is the task's own; a text has no task schedule
   function setTask(on) {
@@ -92,7 +95,9 @@ export function createRecipe(root, { state, changed }) {
     $('tokenizer').disabled = on;
     $('tokenizer').title = on ? 'A task has its own tokens' : '';
   }
-  for (const id of Object.values(SHAPE)) $(id).addEventListener('input', () => { $('sizepreset').value = 'custom'; });
+  for (const id of Object.values(SHAPE)) $(id).addEventListener('input', () => { $('sizepreset').value = 'custom'; picked(); });
+  for (const id of ['batch', 'pos']) $(id).addEventListener('input', () => picked());
+  $('steps').addEventListener('input', () => stepsTyped());
   root.addEventListener('input', changed);
   // After a NaN step: the learning rate halved; returns it as shown.
   function halveLr() {
@@ -109,6 +114,52 @@ export function createRecipe(root, { state, changed }) {
     base = tc;
   }
 
+  // The time budget sets the steps (typing a count chooses all of the recipe's steps instead);
+  // back on all of the recipe's steps, a preset's shape gets its recipe's count.
+  function setSteps(n) {
+    if (Number($('steps').value) === n) return;
+    $('steps').value = n;
+    changed();
+  }
+  function lockSteps(on) {
+    $('steps').title = on ? 'Set by the time budget: the time over the time of a step (type a count to train exactly that many)' : '';
+  }
+  function restoreSteps() {
+    const p = presets().find((q) => sameShape(q.model, model()));
+    if (p) $('steps').value = p.train.steps;
+  }
+
+  // The settings a link carries: the shape, the tokenizer and the form's recipe.
+  const settings = () => ({ ...model(), ...Object.fromEntries(Object.entries(RECIPE).map(([k, id]) => [k, $(id).value])) });
+  // A link's settings ({name: text}); returns the names it rejected. A shape in it is the
+  // user's own (the time budget no longer picks one).
+  function apply(got) {
+    const bad = [];
+    let shape = false;
+    for (const [k, id] of Object.entries({ ...SHAPE, ...RECIPE })) {
+      if (got[k] === undefined) continue;
+      const v = numberFor($(id), got[k]);
+      if (v === null || (k === 'lr' && !(v > 0 && v < 1))) bad.push(k);
+      else {
+        $(id).value = v;
+        if (k in SHAPE) shape = true;
+      }
+    }
+    for (const [k, id] of [['pos', 'pos'], ['tokenizer', 'tokenizer']]) {
+      if (got[k] === undefined) continue;
+      if ([...$(id).options].some((o) => o.value === got[k]) && !$(id).disabled) {
+        $(id).value = got[k];
+        shape = true;
+      } else if (!$(id).disabled) bad.push(k);
+    }
+    setShape(model());
+    if (shape) picked();
+    changed();
+    return bad;
+  }
+
   state.on('defaults', setDefaults);
-  return { model, train, validate, showModel, restore, halveLr, useRecipe, setTask };
+  return {
+    settings,
+    apply, model, train, validate, showModel, restore, halveLr, useRecipe, setTask, setSteps, lockSteps, restoreSteps, changed: () => changed(), setShape };
 }

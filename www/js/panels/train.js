@@ -11,14 +11,16 @@ import { showChar } from '../format.js';
 import { bootPeer, startPeer, stopPeer, prepareOn } from '../peer.js';
 import { createCorpus } from './corpus.js';
 import { createRecipe } from './recipe.js';
+import { createBudget } from './budget.js';
 
 const CHUNK_MS = 300; // a chunk of steps about this long: a pause waits no longer
 const MAX_CHUNK = 16;
 
 // `seed()` is the Generate panel's seed (it seeds training too); `setPrompt(text)` replaces
 // the prompt when a new vocabulary cannot read it; `device` is the Device panel; `placement`
-// moves the model to the backend measured faster at training before a run.
-export function createTrain(root, { engine, state, msg, describe, seed, setPrompt, device, placement, workers = 2 }) {
+// moves the model to the backend measured faster at training before a run (and pauses its
+// probe while one runs); `runs` keeps every run (panels/runs.js).
+export function createTrain(root, { engine, state, msg, describe, seed, setPrompt, device, placement, runs, workers = 2 }) {
   const $ = byId(root);
   let prepared = false; // the engine holds the data and recipe of the current settings
   let resumable = false; // the model came from a checkpoint: Start continues it
@@ -29,7 +31,13 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
   let sampled = -1; // the step of the last sample
   let loop = null; // the running training, a promise
   let prep = null; // {text | task, m, t}: what the engine was last prepared with (the peer gets the same)
+  let run0 = null; // the run being trained: {id, startedAt, ms (trained before this stretch), budget, planned}
   const unprepare = () => { prepared = false; };
+  // idle, running, paused, done or failed: for people and for tests
+  const setState = (st) => {
+    $('trainstate').dataset.state = st;
+    $('trainstate').textContent = st;
+  };
   // a task starts from its own recipe (the engine's): a shape and schedule that learn it in minutes
   const corpus = createCorpus($('corpus'), {
     state, msg, describe,
@@ -38,19 +46,32 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
       const t = corpus.task();
       if (kind === 'toy' && t) recipe.useRecipe(t.model, t.train);
       recipe.setTask(kind === 'toy');
+      budget.setTask(kind === 'toy');
     },
   });
-  const recipe = createRecipe($('recipe'), { state, changed: unprepare });
+  const recipe = createRecipe($('recipe'), {
+    state,
+    changed: unprepare,
+    picked: () => budget.ownShape(),
+    stepsTyped: () => budget.set('all'),
+  });
+  const budget = createBudget($('budgetbox'), { engine, state, recipe, isTask: () => corpus.kind() === 'toy', workers: () => workers });
 
   async function prepare(fresh) {
     const c = await corpus.read();
     task = c.task;
     const m = recipe.model(), t = recipe.train(seed());
     recipe.validate(m, t);
+    // a budget's steps (the form's estimate until the run times its own) come after the
+    // model's own when it continues
+    const mins = budget.minutes();
+    if (mins !== null && !fresh) t.steps += state.info.step;
     const p = task ? { task: task.name, m, t } : { text: c.text, m, t };
     state.emit('prepared', c.text, task ? task.probe : null);
     state.setInfo(await prepareOn(engine, p, !fresh), 'prepare');
     prep = p;
+    if (mins !== null) await engine.set_budget(mins);
+    run0 = { id: null, startedAt: Date.now(), ms: 0, budget: mins, planned: null, fresh };
     // a task starts from its example's prompt; a new vocabulary may not cover the prompt:
     // start from a line of the new corpus instead
     if (task) setPrompt(task.example.prompt);
@@ -72,13 +93,18 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     msg.hideRecovery();
     // the second worker loads its module while this one places and prepares the model
     const booting = bootPeer(workers, describe);
+    // the backend probe times on the same cores: it waits until the run pauses or ends
+    placement.pauseProbe();
     try {
       await placement.placeFor('train');
       if (!prepared) await prepare(!resumable);
+      // a run paused before it planned its steps has the rest of its time
+      else if (run0?.budget != null && !run0.planned) await engine.set_budget(Math.max(0.05, run0.budget - run0.ms / 60_000));
       resumable = false;
     } catch (e) {
       booting.then((b) => b.peer?.terminate());
       msg.showError(describe(e));
+      placement.resumeProbe();
       return;
     }
     // a save of the starting point, so a GPU fault before the first autosave loses nothing
@@ -86,6 +112,8 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     await save(state.info.step);
     const peer = await startPeer(await booting, { engine, state, describe, prep, bytes: lastGood.bytes });
     state.setTraining(true);
+    setState('running');
+    await beginRun(peer);
     $('trainstart').disabled = true;
     $('trainpause').disabled = false;
     $('trainreset').disabled = false;
@@ -102,6 +130,8 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     if (peer) await stopPeer(engine, peer);
     state.setTraining(false);
     $('trainpause').disabled = true;
+    run0.ms += performance.now() - trainStart;
+    if (failure) setState('failed');
     // the message and the ways on are at the top of the page: bring them into view
     if (failure === 'gpu' || failure === 'numeric') msg.revealError();
     if (failure === 'gpu') {
@@ -109,10 +139,57 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
       document.body.dataset.training = '0';
       msg.offerRecovery(lastGood ? ['gpu', 'cpu'] : []);
       msg.status('The GPU failed; choose how to go on.');
+      await endRun('failed', lastGood?.bytes);
+      placement.resumeProbe();
       return;
     }
     if (failure === 'numeric') msg.offerRecovery(['lr']);
     await wrapUp(finished);
+    await endRun(failure ? 'failed' : finished ? 'done' : 'paused', lastGood?.bytes);
+    if (!failure) setState(finished ? 'done' : 'paused');
+    placement.resumeProbe();
+  }
+
+  // The run in the runs table: a record at a new run's first Start (a resumed one goes on
+  // under its id), its curves at each evaluation, its model when it pauses or ends.
+  async function beginRun(peer) {
+    if (!runs) return;
+    // a resumed run goes on under its id
+    if (run0.id !== null) return runs.progress(run0.id, { state: 'running' });
+    const c = corpus.kind();
+    try {
+      run0.id = await runs.begin({
+        startedAt: run0.startedAt,
+        state: 'running',
+        source: { corpus: c, task: task ? task.name : null, label: task ? task.name : c },
+        settings: { ...prep.m, ...prep.t },
+        budget: run0.budget === null ? 'all' : run0.budget,
+        backend: state.device.dev.backend,
+        workers: peer ? 2 : 1,
+        continued: !run0.fresh,
+        step: state.info.step,
+      });
+    } catch (e) {
+      msg.showError(describe(e));
+    }
+  }
+  const best = (pts, lo) => (pts.length ? pts.reduce((b, p) => (lo ? Math.min(b, p[1]) : Math.max(b, p[1])), lo ? Infinity : -Infinity) : null);
+  const runPatch = () => ({
+    step: state.info.step,
+    steps: totalSteps,
+    durationMs: Math.round(run0.ms + (state.training ? performance.now() - trainStart : 0)),
+    msPerStep: run0.planned?.ms_per_step ?? null,
+    curve: { loss: losses.slice(), val: vals.slice(), trainExact: trainExact.slice(), valExact: valExact.slice() },
+    bestVal: best(vals, true),
+    bestExact: task ? best(valExact, false) : null,
+  });
+  async function endRun(st, bytes) {
+    if (!runs || run0?.id == null) return;
+    try {
+      await runs.finish(run0.id, { ...runPatch(), state: st, sample: $('sample').textContent }, bytes ? bytes.slice(0) : null);
+    } catch (e) {
+      msg.showError(describe(e));
+    }
   }
 
   // Runs chunks of steps until paused or done (true when done). A chunk of about CHUNK_MS,
@@ -128,6 +205,9 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
           n = Math.min(MAX_CHUNK, Math.max(1, Math.round(CHUNK_MS / Math.max(ev.ms, 1))));
         } else if (ev.type === 'eval') {
           showEval(ev);
+          if (runs && run0?.id != null) runs.progress(run0.id, runPatch());
+        } else if (ev.type === 'plan') {
+          showPlan(ev);
         } else if (ev.type === 'sample') {
           await sample(ev.step);
         } else if (ev.type === 'save') {
@@ -256,6 +336,14 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     pushDecimated(accs, [s.step, s.acc]);
     drawChart();
   }
+  // The run timed its first steps and fixed its count.
+  function showPlan(ev) {
+    totalSteps = ev.steps;
+    run0.planned = ev;
+    $('trainstate').dataset.planned = ev.steps;
+    $('budgetplan').textContent = `This run: ${ev.steps.toLocaleString()} steps in ${run0.budget} min, from its first ${ev.step} steps (${ev.ms_per_step.toFixed(0)} ms a step with the time between them).`;
+    budget.observed({ ...prep.m, vocab_size: state.info.vocab_size }, prep.t.batch_size, ev.ms_per_step, state.device.dev.backend === 'webgpu' ? 'gpu' : 'cpu');
+  }
   function showEval(ev) {
     $('mval').textContent = ev.val_loss.toFixed(4);
     pushDecimated(vals, [ev.step, ev.val_loss]);
@@ -300,6 +388,9 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     pause();
     if (loop) await loop;
     prepared = false;
+    run0 = null;
+    setState('idle');
+    delete $('trainstate').dataset.planned;
     $('trainstart').textContent = 'Start';
     $('mstep').textContent = '0';
     $('mloss').textContent = $('mval').textContent = $('macc').textContent = '–';
@@ -317,26 +408,47 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     resumable = false;
   }
 
+  // the calibration chose the GPU for training: its step is what the estimates scale
+  state.on('placement', (p) => {
+    if (p.state === 'done' && p.cal?.train === 'gpu' && p.cal.gpu && p.workload) budget.useGpuTiming(p.cal, p.workload.shape, p.workload.batch);
+  });
   $('trainstart').onclick = start;
   $('trainpause').onclick = pause;
   $('trainreset').onclick = reset;
   // a model loaded from a file or the autosave continues training; a GPT-2 does not
   state.on('model', (i, origin) => {
     if (i.source === 'checkpoint') recipe.showModel(i);
+    budget.timeCpu();
     if (origin === 'default') return;
     prepared = false;
+    run0 = null;
+    setState('idle');
     resumable = origin !== 'hf';
+    // a model that continues keeps its own shape: the budget only sets its steps
+    if (resumable) budget.follow(false);
     $('trainstart').textContent = resumable ? 'Resume' : 'Start';
   });
+
+  // The settings a link carries (share.js), and a link's applied: the corpus or task first
+  // (it brings its recipe), then the form's fields, then the time.
+  const settings = () => ({ ...corpus.settings(), ...recipe.settings(), budget: budget.value() });
+  function apply(got) {
+    const bad = [...corpus.apply(got), ...recipe.apply(got)];
+    if (got.budget !== undefined && !budget.set(got.budget)) bad.push('budget');
+    return bad;
+  }
 
   return {
     recover,
     stop,
+    settings,
+    apply,
     // Puts the corpus and settings back as they were when an autosave was written.
     restoreSettings(meta) {
       corpus.restore(meta);
       if (!meta.settings) return;
       recipe.restore(meta.settings);
+      budget.follow(false);
       totalSteps = meta.settings.steps || 0;
     },
     // What a run would train now: the shape and batch of the settings, the model's vocabulary
