@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tinygpt's single entry point. Installs what is missing (idempotently), then builds or tests.
 #   ./build.sh test    every test: shellcheck, Rust unit + integration tests (CPU reference, PyTorch
-#                      fixtures, GPU kernels on lavapipe), then the page in headless Chromium
+#                      fixtures, GPU kernels on lavapipe), then the page in headless Chromium (and
+#                      its smoke subset in Firefox ESR and WebKitGTK)
 #   ./build.sh cli     build the native `tinygpt` binary (target/release/tinygpt)
 #   ./build.sh bench   speed figures for docs/benchmarks.md (tinygpt bench)
 #   ./build.sh web     build the page's wasm module into www/pkg (and www/pkg-relaxed) and its corpus into www/data
@@ -167,15 +168,20 @@ need_vulkan() {
   export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 }
 
-# The page tests drive Debian's Chromium with playwright-core (never a downloaded browser).
+# The page tests drive Debian's browsers, never a downloaded one: Chromium with playwright-core,
+# Firefox ESR with puppeteer-core (WebDriver BiDi), WebKitGTK's MiniBrowser with its WebDriver
+# under Xvfb.
 need_e2e() {
   [ -x /usr/bin/chromium ] || apt_install "headless browser for the page tests" chromium
+  [ -x /usr/bin/firefox-esr ] || apt_install "Firefox for the page's smoke test" firefox-esr
+  [ -x /usr/bin/WebKitWebDriver ] || apt_install "WebKit for the page's smoke test" webkit2gtk-driver
+  command -v Xvfb >/dev/null 2>&1 || apt_install "a display for WebKit's MiniBrowser" xvfb
   command -v node >/dev/null 2>&1 || apt_install "runs the page tests" nodejs
-  command -v npm >/dev/null 2>&1 || apt_install "installs playwright-core" npm
-  if [ ! -d tests/e2e/node_modules/playwright-core ]; then
-    say "npm install (tests/e2e: playwright-core)"
-    (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent) \
-      || die "npm install in tests/e2e failed (playwright-core)"
+  command -v npm >/dev/null 2>&1 || apt_install "installs playwright-core and puppeteer-core" npm
+  if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/puppeteer-core ]; then
+    say "npm install (tests/e2e: playwright-core, puppeteer-core)"
+    (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-audit --no-fund --silent) \
+      || die "npm install in tests/e2e failed (playwright-core, puppeteer-core)"
   fi
 }
 
@@ -193,7 +199,7 @@ case "$cmd" in
     # The page in a real headless browser (builds the wasm module and the corpus first).
     build_web
     need_e2e
-    say "node --test tests/e2e (the page in headless Chromium)"
+    say "node --test tests/e2e (the page in headless Chromium; the smoke subset in Firefox ESR and WebKitGTK)"
     node --test --test-concurrency=1 tests/e2e/
     ;;
   cli)
