@@ -138,6 +138,12 @@ export function createBudget(root, { engine, state, recipe, isTask, workers }) {
     minutes,
     refresh,
     timeCpu,
+    // Resolves once the steps are timed and the plan applied: a Start clicked before that
+    // would train the loaded model's shape (the default `page`) for the time.
+    async ready() {
+      if (!measured) await timeCpu();
+      await refresh();
+    },
     // The user picked a shape of their own: the plan no longer sets it.
     ownShape() { follow = false; refresh(); },
     // A task starts at its recipe's steps; a natural corpus at the default time.

@@ -96,6 +96,7 @@ export function createTrain(root, { engine, state, msg, describe, seed, setPromp
     // the backend probe times on the same cores: it waits until the run pauses or ends
     placement.pauseProbe();
     try {
+      if (!prepared) await budget.ready();
       await placement.placeFor('train');
       if (!prepared) await prepare(!resumable);
       // a run paused before it planned its steps has the rest of its time
