@@ -131,9 +131,15 @@ impl Trainer {
     /// scored whole (exact match, and the answer tokens' loss and accuracy) and the training
     /// sample's exact match.
     pub async fn estimate_val<B: Backend>(&self, model: &mut Gpt<B>) -> Result<ValReport> {
+        self.estimate_val_over(model, self.tc.eval_batches).await
+    }
+
+    /// `estimate_val` over `batches` batches of a text (a task's is always whole).
+    pub async fn estimate_val_over<B: Backend>(&self, model: &mut Gpt<B>, batches: usize) -> Result<ValReport> {
         match &self.data {
             TrainData::Text(d) => {
-                let (loss, acc) = estimate_val(model, d, &self.tc).await?;
+                let tc = TrainConfig { eval_batches: batches, ..self.tc.clone() };
+                let (loss, acc) = estimate_val(model, d, &tc).await?;
                 Ok(ValReport { loss, acc, train_exact: None, val_exact: None })
             }
             TrainData::Task(d) => {

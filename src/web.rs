@@ -89,10 +89,9 @@ struct PageModelConfig {
 
 /// The page's training controls: any TrainConfig field, the rest its defaults; without
 /// `min_lr` it is lr/10 and without `warmup` min(100, steps/10), as the CLI's --lr does, and
-/// without `eval_batches` enough batches of `block_size` windows for about 8,192 tokens, 4 to
-/// 20 (the page evaluates often, ten times a run, so each is cheaper than the CLI's 20; a small
-/// shape's 4 batches would be a noisy figure).
-fn page_train_config(v: JsValue, block_size: usize) -> Result<TrainConfig, JsValue> {
+/// without `eval_batches` 4 (the page evaluates often, ten times a run, so each is cheaper; the
+/// run's last evaluation takes the CLI's 20, `FINAL_EVAL_BATCHES`).
+fn page_train_config(v: JsValue) -> Result<TrainConfig, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(TrainConfig::default());
     }
@@ -106,7 +105,7 @@ fn page_train_config(v: JsValue, block_size: usize) -> Result<TrainConfig, JsVal
         tc.warmup = (tc.steps / 10).min(100);
     }
     if !eval_batches {
-        tc.eval_batches = 8192usize.div_ceil((tc.batch_size * block_size).max(1)).clamp(4, 20);
+        tc.eval_batches = 4;
     }
     Ok(tc)
 }
@@ -349,12 +348,11 @@ impl Engine {
     /// take their defaults; min_lr = lr/10 and warmup = min(100, steps/10) unless given).
     /// Returns `info()`. Nothing changes on error.
     pub async fn prepare_training(&mut self, corpus: String, model_cfg: JsValue, train_cfg: JsValue, continue_model: bool) -> Result<JsValue, JsValue> {
+        let tc = page_train_config(train_cfg)?;
         if continue_model && self.s.info().is_ok() {
-            let tc = page_train_config(train_cfg, self.s.config().map_err(js_err)?.block_size)?;
             self.s.prepare_training(&corpus, tc).map_err(js_err)?;
         } else {
             let pc: PageModelConfig = from_js(model_cfg, "model settings")?;
-            let tc = page_train_config(train_cfg, pc.block_size)?;
             let tokenizer: TokenizerKind = pc.tokenizer.as_deref().unwrap_or("char").parse().map_err(js_err)?;
             let shape = NewModel { n_layer: pc.n_layer, n_head: pc.n_head, n_embd: pc.n_embd, block_size: pc.block_size, pos: pc.pos, tokenizer };
             self.s.new_model(&corpus, &shape, tc).await.map_err(js_err)?;
@@ -370,8 +368,7 @@ impl Engine {
     /// "config").
     pub async fn prepare_task(&mut self, name: String, model_cfg: JsValue, train_cfg: JsValue, continue_model: bool) -> Result<JsValue, JsValue> {
         let task = crate::tasks::task(&name).map_err(js_err)?;
-        // a task's evaluation is its held-out set: eval_batches is not used
-        let tc = page_train_config(train_cfg, 1)?;
+        let tc = page_train_config(train_cfg)?;
         if continue_model && self.s.info().is_ok() {
             self.s.prepare_task(task, tc).map_err(js_err)?;
         } else {

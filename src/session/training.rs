@@ -78,6 +78,9 @@ impl Cadence {
     }
 }
 
+/// Batches of a text's validation estimate at a run's last step, at least.
+pub const FINAL_EVAL_BATCHES: usize = 20;
+
 /// The share of a time budget a plan fills with steps and evaluations; the rest is margin (the
 /// driver's own work between chunks, timing noise).
 pub const PLAN_SHARE: f64 = 0.97;
@@ -311,7 +314,9 @@ pub(super) async fn chunk<B: Backend>(
                 }
             }
             if eval {
-                let v = tr.estimate_val(m).await?;
+                // the run's last figure is the one people read and compare: at least the
+                // CLI's 20 batches (the page takes 4 along the way, each cheap)
+                let v = if step >= total { tr.estimate_val_over(m, tr.tc.eval_batches.max(FINAL_EVAL_BATCHES)).await? } else { tr.estimate_val(m).await? };
                 on_event(&Event::Eval { step, val_loss: v.loss, val_acc: v.acc, train_exact: v.train_exact, val_exact: v.val_exact });
             }
             if sample {
