@@ -56,7 +56,9 @@ export function createBudget(root, { engine, state, recipe, isTask, workers }) {
 
   // Fills the table and the plan; on a natural corpus with a time, the form gets the plan's
   // shape and recipe (until the user picks a size of their own).
+  let seq = 0; // the latest refresh: an older one, answered late, must not set the form
   async function refresh() {
+    const gen = ++seq;
     const mins = minutes();
     recipe.lockSteps(mins !== null);
     if (!measured || !state.info) return;
@@ -65,12 +67,14 @@ export function createBudget(root, { engine, state, recipe, isTask, workers }) {
     try {
       plan = await engine.plan_budget(measured.points, state.info.vocab_size, mins || 0, current);
     } catch (e) {
-      $('budgetplan').textContent = `No estimate for these settings: ${e.message}`;
+      if (gen === seq) $('budgetplan').textContent = `No estimate for these settings: ${e.message}`;
       return;
     }
+    if (gen !== seq) return;
     if (mins !== null && follow && !isTask() && !state.training) {
       recipe.useRecipe(plan.model, plan.train);
       plan = await engine.plan_budget(measured.points, state.info.vocab_size, mins, { model: { ...recipe.model(), vocab_size: state.info.vocab_size }, batch: recipe.train().batch_size });
+      if (gen !== seq) return;
     }
     const [ms, steps] = plan.current;
     if (mins !== null && !state.training) recipe.setSteps(Math.max(1, steps));
