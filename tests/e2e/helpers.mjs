@@ -27,7 +27,7 @@ export function checkBuilt() {
   }
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();

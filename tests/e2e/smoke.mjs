@@ -13,10 +13,10 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startServer, cliGenerate, BIN, SHOTS, MODEL, MODEL_CONFIG } from './helpers.mjs';
+import { startServer, cliGenerate, freePort, BIN, SHOTS, MODEL, MODEL_CONFIG } from './helpers.mjs';
+export { freePort };
 
 // TINYGPT_SKIP_BROWSERS=firefox,webkit (or 1 / all) skips these suites with a message; by
 // default they run, and a missing browser fails them.
@@ -25,18 +25,6 @@ export function skipReason(browser) {
   return v.includes(browser) || v.includes('all') || v.includes('1')
     ? `${browser} skipped: TINYGPT_SKIP_BROWSERS=${process.env.TINYGPT_SKIP_BROWSERS}`
     : false;
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
