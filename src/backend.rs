@@ -47,7 +47,8 @@ pub struct AdamWStep {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
-    /// Decoupled weight decay; the model passes 0 for biases, LayerNorm and other 1-D params.
+    /// Decoupled weight decay, applied to the `decayed` ranges `Backend::adamw` is given (the
+    /// matrices), not to biases, LayerNorm and other 1-D params.
     pub weight_decay: f32,
     /// 1-based step count, for bias correction.
     pub t: u32,
@@ -106,6 +107,10 @@ pub trait Backend {
     fn zero(&mut self, t: Tensor);
     /// Releases a whole buffer (pass the tensor `alloc` returned); its handle must not be used again.
     fn free(&mut self, t: Tensor);
+    /// A hint that ops will take ever-changing views of buffer `t` (the KV cache's rows, the
+    /// probabilities of a growing context): the GPU binds it whole, with the view's offset in
+    /// the op's parameters, so each token reuses the same bind groups. No effect on the CPU.
+    fn bind_whole(&mut self, _t: Tensor) {}
     /// The most elements one buffer (one shader binding) may hold: the model cuts its
     /// parameters into buffers of at most this size.
     fn max_elems(&self) -> usize;
@@ -179,12 +184,15 @@ pub trait Backend {
     fn sum(&mut self, out: Tensor, x: Tensor);
     /// out[0] = sum(x²): the squared global gradient norm when x is the flat gradient buffer.
     fn norm_sq(&mut self, out: Tensor, x: Tensor);
-    /// One AdamW update of p from g with moments m, v; g is scaled by min(1, max_norm/‖g‖)
-    /// where ‖g‖² is read from grad_norm_sq[0] (kept on the device; no readback needed).
-    /// When ‖g‖² is NaN or infinite the update is skipped, so a blown-up step never reaches
-    /// the weights and training can stop with the last good ones.
+    /// One AdamW update of p from g with moments m, v (views of equal length: a whole parameter
+    /// buffer, every tensor in it at once); g is scaled by min(1, max_norm/‖g‖) where ‖g‖² is
+    /// read from grad_norm_sq[0] (kept on the device; no readback needed). Weight decay
+    /// `h.weight_decay` applies to the elements in `decayed`, sorted disjoint (start, len)
+    /// ranges of the views, and none to the rest. When ‖g‖² is NaN or infinite the update is
+    /// skipped, so a blown-up step never reaches the weights and training can stop with the
+    /// last good ones.
     #[allow(clippy::too_many_arguments)]
-    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep);
+    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, decayed: &[(usize, usize)], h: &AdamWStep);
     /// The failure guard of pipelined steps, both [1] and updated in place (in two buffers):
     /// norm_sq += guard, then guard = norm_sq·0. The guard is 0 while norms are finite and NaN
     /// from the first that is not, so every later norm is NaN and AdamW skips every update

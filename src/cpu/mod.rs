@@ -370,10 +370,10 @@ impl Backend for CpuBackend {
         self.lap(t0, || "norm_sq".to_string());
     }
 
-    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
+    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, decayed: &[(usize, usize)], h: &AdamWStep) {
         let t0 = self.clock();
         let ([p, m, v], [g, n]) = self.views([p, m, v], [g, grad_norm_sq]);
-        adamw::adamw(p, g, m, v, n[0], h);
+        adamw::adamw_ranges(p, g, m, v, n[0], decayed, h);
         self.lap(t0, || "adamw".to_string());
     }
 

@@ -50,6 +50,12 @@ pub struct GpuBackend {
     pipelines: HashMap<(Kernel, Option<&'static str>), Pipeline>,
     /// Work recorded since the last submit, and the buffers it touches.
     encoder: Option<wgpu::CommandEncoder>,
+    /// The compute pass consecutive dispatches are recorded into (ended by any other command
+    /// on the encoder, and by a submit).
+    pass: Option<wgpu::ComputePass<'static>>,
+    /// Dispatches and compute passes recorded so far (`bench` reports them per step and token).
+    dispatches: u64,
+    passes: u64,
     pending: HashSet<usize>,
     uniforms: Uniforms,
     groups: HashMap<GroupKey, wgpu::BindGroup>,
@@ -62,6 +68,10 @@ pub struct GpuBackend {
     groups_created: usize,
     /// Backend-internal scratch buffers by purpose (attention row dots, reduction partials).
     scratch: HashMap<&'static str, Tensor>,
+    /// Buffers bound whole whatever the view (`Backend::bind_whole`).
+    whole: HashSet<usize>,
+    /// AdamW's decay tables on the device, by content ((start, end) pairs).
+    decay_tables: HashMap<Vec<u32>, Tensor>,
     matmul: MatmulVariant,
     /// Per entry point: (dispatches, seconds), when profiling (native only).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
@@ -84,6 +94,9 @@ impl GpuBackend {
             modules: HashMap::new(),
             pipelines: HashMap::new(),
             encoder: None,
+            pass: None,
+            dispatches: 0,
+            passes: 0,
             pending: HashSet::new(),
             uniforms: Uniforms::default(),
             groups: HashMap::new(),
@@ -92,6 +105,8 @@ impl GpuBackend {
             submitted: None,
             groups_created: 0,
             scratch: HashMap::new(),
+            decay_tables: HashMap::new(),
+            whole: HashSet::new(),
             matmul,
             profile: None,
             stamps: None,
@@ -118,6 +133,12 @@ impl GpuBackend {
     /// How many bind groups have been created (the rest came from the cache).
     pub fn bind_groups_created(&self) -> usize {
         self.groups_created
+    }
+
+    /// (dispatches, compute passes) recorded since the backend was made: `bench` reports the
+    /// difference over a training step and over a decoded token.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.dispatches, self.passes)
     }
 
     pub fn matmul_variant(&self) -> MatmulVariant {
@@ -188,7 +209,12 @@ impl Backend for GpuBackend {
         self.encoder().clear_buffer(&raw, (t.off * 4) as u64, Some((t.len * 4) as u64));
     }
 
+    fn bind_whole(&mut self, t: Tensor) {
+        self.whole.insert(t.buf);
+    }
+
     fn free(&mut self, t: Tensor) {
+        self.whole.remove(&t.buf);
         // Work already recorded keeps its own reference; wgpu frees the memory after it.
         if let Some(slot) = self.bufs.get_mut(t.buf) {
             *slot = None;
@@ -285,8 +311,8 @@ impl Backend for GpuBackend {
         reduce::reduce(self, out, x, true);
     }
 
-    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
-        adamw::update(self, p, g, m, v, grad_norm_sq, h);
+    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, decayed: &[(usize, usize)], h: &AdamWStep) {
+        adamw::update(self, p, g, m, v, grad_norm_sq, decayed, h);
     }
 
     fn failure_guard(&mut self, norm_sq: Tensor, guard: Tensor) {

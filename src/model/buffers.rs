@@ -181,6 +181,10 @@ impl<B: Backend> Gpt<B> {
             logits: f(v, "logits")?,
             tokens: be.alloc_u32(t, "tokens")?,
         };
+        // each token writes the next row and attends over one more: views that move
+        for &q in &inf.qkv {
+            be.bind_whole(q);
+        }
         self.infer = Some(inf);
         Ok(())
     }
@@ -199,7 +203,10 @@ impl<B: Backend> Gpt<B> {
                     if let Some(t) = old {
                         be.free(t);
                     }
-                    be.alloc(len, "attention probabilities")
+                    let t = be.alloc(len, "attention probabilities")?;
+                    // [NH, n, tk] grows by a column a token
+                    be.bind_whole(t);
+                    Ok(t)
                 }
             }
         };
