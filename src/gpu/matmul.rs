@@ -48,6 +48,15 @@ const GELU: u32 = 32;
 const RESIDUAL: u32 = 64;
 const GELU_GRAD: u32 = 128;
 const DBIAS: u32 = 256;
+const A_VEC: u32 = 512;
+const B_VEC: u32 = 1024;
+
+/// `flag` when operand `t`, whose non-unit stride is `stride`, may be read as vec4 by the tiled
+/// kernels: its offset where it is bound and its stride multiples of 4 (a view of at least one
+/// vec4). The kernels still read edges and partial quads one element at a time.
+fn vec_flag(g: &GpuBackend, t: Tensor, stride: usize, flag: u32) -> u32 {
+    if t.len >= 4 && g.off(t) % 4 == 0 && stride % 4 == 0 { flag } else { 0 }
+}
 
 /// One operand of `batched`: the view, and its strides in elements per row, per column, per
 /// batch and per head: element (r, c) of matrix (b, h) is at
@@ -88,7 +97,7 @@ fn launch(g: &GpuBackend, k: Pair, rows: usize, cols: usize) -> (Kernel, [u32; 3
     let groups = match g.matmul {
         // 8x1 invocations of 16x16 outputs = 16 rows x 128 columns per workgroup
         MatmulVariant::Blocked => [u(cols.div_ceil(128)), u(rows.div_ceil(16)), 1],
-        // 16x16 invocations of 4x4 outputs = 64x64 per workgroup
+        // 8x16 invocations of 4x8 outputs = 64x64 per workgroup
         MatmulVariant::Tiled => [u(cols.div_ceil(64)), u(rows.div_ceil(64)), 1],
     };
     (variant(g, k), groups)
@@ -115,14 +124,20 @@ fn dispatch(g: &mut GpuBackend, k: Kernel, flag: Option<&'static str>, p: &Param
     let bias = bias.unwrap_or(unused);
     let aux = aux.unwrap_or(unused);
     let out2 = out2.unwrap_or_else(|| g.scratch("unused written binding", 4));
-    g.dispatch_with(k, flag, p, &[(1, out), (2, a), (3, b), (4, bias), (5, aux), (6, out2)], groups);
+    let mut bindings = vec![(1, out), (2, a), (3, b), (4, bias), (5, aux), (6, out2)];
+    if g.matmul == MatmulVariant::Tiled {
+        // the vec4 views of a and b (a binding of a runtime array of vec4 holds at least one)
+        let v = |t: Tensor| if t.len >= 4 { t } else { unused };
+        bindings.extend([(7, v(a)), (8, v(b))]);
+    }
+    g.dispatch_with(k, flag, p, &bindings, groups);
 }
 
 /// The matmul forward with an epilogue: pre[N,OC] = inp[N,C] · w[OC,C]ᵀ + bias[OC], then with
 /// `gelu` out[N,OC] = gelu(pre) too; with `res` pre = res + (inp · wᵀ + bias). One dispatch.
 #[allow(clippy::too_many_arguments)]
 fn forward_ex(g: &mut GpuBackend, pre: Tensor, gelu: Option<Tensor>, res: Option<Tensor>, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
-    let flags = (bias.is_some() as u32 * BIAS) | (gelu.is_some() as u32 * GELU) | (res.is_some() as u32 * RESIDUAL);
+    let flags = (bias.is_some() as u32 * BIAS) | (gelu.is_some() as u32 * GELU) | (res.is_some() as u32 * RESIDUAL) | vec_flag(g, inp, c, A_VEC) | vec_flag(g, w, c, B_VEC);
     let p = Params {
         n: u(n), c: u(c), oc: u(oc), flags,
         out_off: g.off(pre), a_off: g.off(inp), b_off: g.off(w), bias_off: bias.map_or(0, |b| g.off(b)),
@@ -158,10 +173,10 @@ pub(super) fn forward_residual(g: &mut GpuBackend, out: Tensor, res: Tensor, inp
 pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, pre: Option<Tensor>, n: usize, c: usize, oc: usize) {
     let base = Params { n: u(n), c: u(c), oc: u(oc), a_off: g.off(dout), ..Params::zeroed() };
     let (k, groups) = launch(g, (blocked::BACKWARD_DINP, tiled::BACKWARD_DINP), n, c);
-    let p = Params { out_off: g.off(dinp), b_off: g.off(w), flags: pre.is_some() as u32 * GELU_GRAD, aux_off: pre.map_or(0, |t| g.off(t)), ..base };
+    let p = Params { out_off: g.off(dinp), b_off: g.off(w), flags: pre.is_some() as u32 * GELU_GRAD | vec_flag(g, dout, oc, A_VEC) | vec_flag(g, w, c, B_VEC), aux_off: pre.map_or(0, |t| g.off(t)), ..base };
     dispatch(g, k, None, &p, dinp, dout, Some(w), None, pre, None, groups);
     let (k, groups) = launch(g, (blocked::BACKWARD_DW, tiled::BACKWARD_DW), oc, c);
-    let p = Params { out_off: g.off(dw), b_off: g.off(inp), flags: dbias.is_some() as u32 * DBIAS, out2_off: dbias.map_or(0, |t| g.off(t)), ..base };
+    let p = Params { out_off: g.off(dw), b_off: g.off(inp), flags: dbias.is_some() as u32 * DBIAS | vec_flag(g, dout, oc, A_VEC) | vec_flag(g, inp, c, B_VEC), out2_off: dbias.map_or(0, |t| g.off(t)), ..base };
     dispatch(g, k, None, &p, dw, dout, Some(inp), None, None, dbias, groups);
 }
 
