@@ -6,7 +6,7 @@
 // are issued before the current slice is computed (prefetched into registers). Global loads
 // are vec4 where the launcher says the operand allows (flags 512/1024: its offset and its
 // non-unit stride multiples of 4), with a scalar path for edges and unaligned views.
-// Workgroup memory: 2 x 272 vec4 = 8.5 KiB.
+// Workgroup memory: 2 x 288 vec4 = 9 KiB.
 //
 // Bindings, Params, flags and epilogues: as matmul_blocked.wgsl (the Rust side shares them),
 // plus two vec4 views of the inputs:
@@ -19,8 +19,9 @@
 //   6 out2  matmul_forward with flags & 32: gelu(out)[N,OC] | _dw with flags & 256: dbias[OC] (+=)
 //   7 a4    a's view as vec4 (read when flags & 512)
 //   8 b4    b's view as vec4 (read when flags & 1024)
-// matmul_backward_dw with flags & 256 also sums dout's columns into dbias: the workgroups of
-// dw's first column tile add up the rows of A (doutᵀ) they stage, k ascending (a fixed order).
+// matmul_backward_dw: 32x32 tiles with K split four ways inside the workgroup (see gemm_dw);
+// with flags & 256 it also sums dout's columns into dbias: the workgroups of dw's first column
+// of tiles add up the rows of A (doutᵀ) they stage, in a fixed order.
 // matmul_batched: attention's batched strided products, as in matmul_blocked.wgsl (same
 // Params, flags 4/8/16 and override B_IN_A), one 64x64 tile per workgroup, workgroup z = the
 // matrix (b*NH + h); scalar loads.
@@ -59,7 +60,7 @@ const K_FROM: u32 = 16u;    // k >= m only (A(m,k) is zero for k < m)
 const GELU: u32 = 32u;      // out2 = gelu(out)
 const RESIDUAL: u32 = 64u;  // out = aux + (product + bias)
 const GELU_GRAD: u32 = 128u; // out = gelu'(aux) · product
-const DBIAS: u32 = 256u;    // out2 += row sums of A (dw's first column tile)
+const DBIAS: u32 = 256u;    // out2 += row sums of A (dw's first column of tiles)
 const A_VEC: u32 = 512u;    // A may be read as vec4 (offset and non-unit stride multiples of 4)
 const B_VEC: u32 = 1024u;   // B likewise
 
@@ -84,8 +85,9 @@ const S4: u32 = 17u; // vec4s per staged k row: 64/4 + 1 of padding
 const NT: u32 = 128u; // invocations
 
 // [TK][S4]: As[k*S4 + i][j] = A(mb + 4i + j, k0 + k), Bs[k*S4 + i][j] = B(k0 + k, nb + 4i + j)
-var<workgroup> As: array<vec4<f32>, 272>;
-var<workgroup> Bs: array<vec4<f32>, 272>;
+// (matmul_backward_dw: [32][9] over 32x32 tiles, see gemm_dw)
+var<workgroup> As: array<vec4<f32>, 288>;
+var<workgroup> Bs: array<vec4<f32>, 288>;
 
 // Where C's rows and columns lie in out, and the factor applied.
 struct Out { base: u32, sm: u32, sn: u32, scale: f32 }
@@ -182,10 +184,8 @@ fn stage(x: Operand, is_b: bool, q: u32, v: vec4<f32>) {
     }
 }
 
-// The 64x64 tile at (wg.y, wg.x) of C[M,N] (+)= A·B over k in [k_lo, k_hi). With `sums` (a
-// literal) each invocation also sums its 4 rows of A over k; those of the first column tile add
-// them into out2 when flags & DBIAS.
-fn gemm(lid: vec2<u32>, wg: vec2<u32>, M: u32, N: u32, k_lo: u32, k_hi: u32, A: Operand, B: Operand, o: Out, flags: u32, sums: bool) {
+// The 64x64 tile at (wg.y, wg.x) of C[M,N] (+)= A·B over k in [k_lo, k_hi).
+fn gemm(lid: vec2<u32>, wg: vec2<u32>, M: u32, N: u32, k_lo: u32, k_hi: u32, A: Operand, B: Operand, o: Out, flags: u32) {
     let t = lid.y * 8u + lid.x;
     let mb = wg.y * TM;
     let nb = wg.x * TM;
@@ -193,7 +193,6 @@ fn gemm(lid: vec2<u32>, wg: vec2<u32>, M: u32, N: u32, k_lo: u32, k_hi: u32, A: 
     var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
     var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0);
     var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0);
-    var rs = vec4<f32>(0.0);
     var pa0 = fetch(A, false, mb, k_lo, k_hi, t);
     var pa1 = fetch(A, false, mb, k_lo, k_hi, t + NT);
     var pb0 = fetch(B, true, nb, k_lo, k_hi, t);
@@ -217,13 +216,105 @@ fn gemm(lid: vec2<u32>, wg: vec2<u32>, M: u32, N: u32, k_lo: u32, k_hi: u32, A: 
             c10 = fma(vec4<f32>(av.y), b0, c10); c11 = fma(vec4<f32>(av.y), b1, c11);
             c20 = fma(vec4<f32>(av.z), b0, c20); c21 = fma(vec4<f32>(av.z), b1, c21);
             c30 = fma(vec4<f32>(av.w), b0, c30); c31 = fma(vec4<f32>(av.w), b1, c31);
-            if sums { rs += av; }
         }
         workgroupBarrier();
     }
     let m0 = mb + lid.y * 4u;
     let n0 = nb + lid.x * 8u;
-    if sums && (flags & DBIAS) != 0u && wg.x == 0u && lid.x == 0u {
+    store_row(o, m0, n0, M, N, c00, c01, flags);
+    store_row(o, m0 + 1u, n0, M, N, c10, c11, flags);
+    store_row(o, m0 + 2u, n0, M, N, c20, c21, flags);
+    store_row(o, m0 + 3u, n0, M, N, c30, c31, flags);
+}
+
+// dW's products have small outputs ([OC, C]: 4-36 tiles of 64x64 for the presets) over a long
+// K (B·T rows), so matmul_backward_dw splits K inside the workgroup instead: 32x32 output
+// tiles (4x the workgroups), and the 128 invocations are 4 slices of 32, each a 4x8 register
+// tile of the whole 32x32 tile over its own quarter of every 32-deep staged slice of K. The
+// slices' partial sums are added in a fixed order (((s0 + s1) + s2) + s3) through workgroup
+// memory at the end, so the result is deterministic; then dw is added to. With flags & DBIAS
+// every invocation also sums its 4 rows of A (doutᵀ) over its k, reduced alike, and the first
+// column of tiles adds the sums into dbias.
+// Both operands of dw are contiguous along their rows (dout along OC, inp along C).
+const DW_T: u32 = 32u;  // output tile rows and columns
+const DW_S4: u32 = 9u;  // vec4s per staged k row: 32/4 + 1 of padding
+
+// Quad q (0..256) of X's 32x32 slice: rows r0 + 4(q%8).. at depth k0 + q/8.
+fn fetch_dw(x: Operand, is_b: bool, r0: u32, k0: u32, K: u32, q: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    let r = r0 + 4u * (q % 8u);
+    let k = k0 + q / 8u;
+    if k < K {
+        let i = x.off + r * x.sr + k * x.sk;
+        if x.vec && r + 3u < x.rows {
+            v = ld4(is_b, i / 4u);
+        } else {
+            for (var j = 0u; j < 4u; j++) {
+                if r + j < x.rows { v[j] = ld(is_b, i + j * x.sr); }
+            }
+        }
+    }
+    return v;
+}
+
+fn gemm_dw(t: u32, wg: vec2<u32>, M: u32, N: u32, K: u32, A: Operand, B: Operand, o: Out, flags: u32) {
+    let slice = t / 32u;
+    let u = t % 32u;
+    let lx = u % 4u;
+    let ly = u / 4u;
+    let mb = wg.y * DW_T;
+    let nb = wg.x * DW_T;
+    var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0);
+    var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+    var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0);
+    var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0);
+    var rs = vec4<f32>(0.0);
+    var pa0 = fetch_dw(A, false, mb, 0u, K, t);
+    var pa1 = fetch_dw(A, false, mb, 0u, K, t + NT);
+    var pb0 = fetch_dw(B, true, nb, 0u, K, t);
+    var pb1 = fetch_dw(B, true, nb, 0u, K, t + NT);
+    for (var k0 = 0u; k0 < K; k0 += DW_T) {
+        As[(t / 8u) * DW_S4 + t % 8u] = pa0;
+        As[((t + NT) / 8u) * DW_S4 + t % 8u] = pa1;
+        Bs[(t / 8u) * DW_S4 + t % 8u] = pb0;
+        Bs[((t + NT) / 8u) * DW_S4 + t % 8u] = pb1;
+        workgroupBarrier();
+        pa0 = fetch_dw(A, false, mb, k0 + DW_T, K, t);
+        pa1 = fetch_dw(A, false, mb, k0 + DW_T, K, t + NT);
+        pb0 = fetch_dw(B, true, nb, k0 + DW_T, K, t);
+        pb1 = fetch_dw(B, true, nb, k0 + DW_T, K, t + NT);
+        for (var kk = 0u; kk < 8u; kk++) {
+            let k = slice * 8u + kk;
+            let av = As[k * DW_S4 + ly];
+            let b0 = Bs[k * DW_S4 + 2u * lx];
+            let b1 = Bs[k * DW_S4 + 2u * lx + 1u];
+            c00 = fma(vec4<f32>(av.x), b0, c00); c01 = fma(vec4<f32>(av.x), b1, c01);
+            c10 = fma(vec4<f32>(av.y), b0, c10); c11 = fma(vec4<f32>(av.y), b1, c11);
+            c20 = fma(vec4<f32>(av.z), b0, c20); c21 = fma(vec4<f32>(av.z), b1, c21);
+            c30 = fma(vec4<f32>(av.w), b0, c30); c31 = fma(vec4<f32>(av.w), b1, c31);
+            rs += av;
+        }
+        workgroupBarrier();
+    }
+    // slice 0 adds slices 1, 2, 3 in turn (each writes its partials, then slice 0 reads them)
+    for (var s = 1u; s < 4u; s++) {
+        if slice == s {
+            As[u * 8u] = c00; As[u * 8u + 1u] = c01; As[u * 8u + 2u] = c10; As[u * 8u + 3u] = c11;
+            As[u * 8u + 4u] = c20; As[u * 8u + 5u] = c21; As[u * 8u + 6u] = c30; As[u * 8u + 7u] = c31;
+            Bs[u] = rs;
+        }
+        workgroupBarrier();
+        if slice == 0u {
+            c00 += As[u * 8u]; c01 += As[u * 8u + 1u]; c10 += As[u * 8u + 2u]; c11 += As[u * 8u + 3u];
+            c20 += As[u * 8u + 4u]; c21 += As[u * 8u + 5u]; c30 += As[u * 8u + 6u]; c31 += As[u * 8u + 7u];
+            rs += Bs[u];
+        }
+        workgroupBarrier();
+    }
+    if slice != 0u { return; }
+    let m0 = mb + ly * 4u;
+    let n0 = nb + lx * 8u;
+    if (flags & DBIAS) != 0u && wg.x == 0u && lx == 0u {
         for (var j = 0u; j < 4u; j++) {
             if m0 + j < M { out2[p.out2_off + m0 + j] += rs[j]; }
         }
@@ -239,7 +330,7 @@ fn matmul_forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
     // out[N,OC] = inp[N,C] · w[OC,C]ᵀ: A(m,k) = inp[m*C+k], B(k,n) = w[n*C+k]
     let A = Operand(p.a_off, p.C, 1u, p.N, (p.flags & A_VEC) != 0u);
     let B = Operand(p.b_off, p.C, 1u, p.OC, (p.flags & B_VEC) != 0u);
-    gemm(lid.xy, wg.xy, p.N, p.OC, 0u, p.C, A, B, Out(p.out_off, p.OC, 1u, 1.0), p.flags & (BIAS | GELU | RESIDUAL), false);
+    gemm(lid.xy, wg.xy, p.N, p.OC, 0u, p.C, A, B, Out(p.out_off, p.OC, 1u, 1.0), p.flags & (BIAS | GELU | RESIDUAL));
 }
 
 @compute @workgroup_size(8, 16)
@@ -247,15 +338,15 @@ fn matmul_backward_dinp(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(w
     // dinp[N,C] = dout[N,OC] · w[OC,C]: A(m,k) = dout[m*OC+k], B(k,n) = w[k*C+n]
     let A = Operand(p.a_off, p.OC, 1u, p.N, (p.flags & A_VEC) != 0u);
     let B = Operand(p.b_off, 1u, p.C, p.C, (p.flags & B_VEC) != 0u);
-    gemm(lid.xy, wg.xy, p.N, p.C, 0u, p.OC, A, B, Out(p.out_off, p.C, 1u, 1.0), p.flags & GELU_GRAD, false);
+    gemm(lid.xy, wg.xy, p.N, p.C, 0u, p.OC, A, B, Out(p.out_off, p.C, 1u, 1.0), p.flags & GELU_GRAD);
 }
 
-@compute @workgroup_size(8, 16)
-fn matmul_backward_dw(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+@compute @workgroup_size(128)
+fn matmul_backward_dw(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     // dw[OC,C] += dout[N,OC]ᵀ · inp[N,C]: A(m,k) = dout[k*OC+m], B(k,n) = inp[k*C+n]
     let A = Operand(p.a_off, 1u, p.OC, p.OC, (p.flags & A_VEC) != 0u);
     let B = Operand(p.b_off, 1u, p.C, p.C, (p.flags & B_VEC) != 0u);
-    gemm(lid.xy, wg.xy, p.OC, p.C, 0u, p.N, A, B, Out(p.out_off, p.C, 1u, 1.0), ACCUMULATE | (p.flags & DBIAS), true);
+    gemm_dw(t, wg.xy, p.OC, p.C, p.N, A, B, Out(p.out_off, p.C, 1u, 1.0), ACCUMULATE | (p.flags & DBIAS));
 }
 
 @compute @workgroup_size(8, 16)
@@ -273,5 +364,5 @@ fn matmul_batched(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
     let o = Out(p.out_off + bi * p.o_sb + h * p.o_sh, p.o_sm, p.o_sn, p.scale);
     let A = Operand(p.a_off + bi * p.a_sb + h * p.a_sh, p.a_sm, p.a_sk, p.N, false);
     let B = Operand(p.b_off + bi * p.b_sb + h * p.b_sh, p.b_sn, p.b_sk, p.OC, false);
-    gemm(lid.xy, wg.xy, p.N, p.OC, k_lo, k_hi, A, B, o, 0u, false);
+    gemm(lid.xy, wg.xy, p.N, p.OC, k_lo, k_hi, A, B, o, 0u);
 }

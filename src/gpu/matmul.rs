@@ -175,7 +175,11 @@ pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Opti
     let (k, groups) = launch(g, (blocked::BACKWARD_DINP, tiled::BACKWARD_DINP), n, c);
     let p = Params { out_off: g.off(dinp), b_off: g.off(w), flags: pre.is_some() as u32 * GELU_GRAD | vec_flag(g, dout, oc, A_VEC) | vec_flag(g, w, c, B_VEC), aux_off: pre.map_or(0, |t| g.off(t)), ..base };
     dispatch(g, k, None, &p, dinp, dout, Some(w), None, pre, None, groups);
-    let (k, groups) = launch(g, (blocked::BACKWARD_DW, tiled::BACKWARD_DW), oc, c);
+    let (k, mut groups) = launch(g, (blocked::BACKWARD_DW, tiled::BACKWARD_DW), oc, c);
+    if g.matmul == MatmulVariant::Tiled {
+        // 32x32 tiles, K split inside the workgroup (matmul_tiled.wgsl, gemm_dw)
+        groups = [u(c.div_ceil(32)), u(oc.div_ceil(32)), 1];
+    }
     let p = Params { out_off: g.off(dw), b_off: g.off(inp), flags: dbias.is_some() as u32 * DBIAS | vec_flag(g, dout, oc, A_VEC) | vec_flag(g, inp, c, B_VEC), out2_off: dbias.map_or(0, |t| g.off(t)), ..base };
     dispatch(g, k, None, &p, dw, dout, Some(inp), None, None, dbias, groups);
 }
