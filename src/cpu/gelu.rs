@@ -61,7 +61,7 @@ simd_fn! {
 /// d[N] = gelu'(inp) * d in place: gelu_backward with dout and dinp one buffer.
 pub fn gelu_backward_in_place(d: &mut [f32], inp: &[f32], n: usize) {
     for (di, &x) in d[..n].iter_mut().zip(&inp[..n]) {
-        *di = gelu_grad(x) * *di;
+        *di *= gelu_grad(x);
     }
 }
 }

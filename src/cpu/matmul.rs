@@ -98,7 +98,7 @@ pub fn matmul_forward_gelu(out: &mut [f32], pre: &mut [f32], inp: &[f32], w: &[f
 pub fn matmul_forward_residual(out: &mut [f32], res: &[f32], inp: &[f32], w: &[f32], bias: Option<&[f32]>, n: usize, c: usize, oc: usize) {
     matmul_forward(out, inp, w, bias, n, c, oc);
     for (o, &r) in out[..n * oc].iter_mut().zip(&res[..n * oc]) {
-        *o = r + *o;
+        *o += r; // = r + o: the same bits as residual_forward(out, res, o)
     }
 }
 

@@ -55,7 +55,7 @@ const B_VEC: u32 = 1024;
 /// kernels: its offset where it is bound and its stride multiples of 4 (a view of at least one
 /// vec4). The kernels still read edges and partial quads one element at a time.
 fn vec_flag(g: &GpuBackend, t: Tensor, stride: usize, flag: u32) -> u32 {
-    if t.len >= 4 && g.off(t) % 4 == 0 && stride % 4 == 0 { flag } else { 0 }
+    if t.len >= 4 && g.off(t).is_multiple_of(4) && stride.is_multiple_of(4) { flag } else { 0 }
 }
 
 /// One operand of `batched`: the view, and its strides in elements per row, per column, per
@@ -118,6 +118,7 @@ fn operands(g: &mut GpuBackend, a: Tensor, b: Tensor) -> (Option<Tensor>, u32, u
 /// Records `k` with the bindings every matmul entry point declares: out and out2 written, a,
 /// b, bias and aux read. An operand the op lacks gets a placeholder: `unused` for the read-only
 /// ones, a second buffer for out2 (one buffer may not be bound writable and read-only at once).
+#[allow(clippy::too_many_arguments)]
 fn dispatch(g: &mut GpuBackend, k: Kernel, flag: Option<&'static str>, p: &Params, out: Tensor, a: Tensor, b: Option<Tensor>, bias: Option<Tensor>, aux: Option<Tensor>, out2: Option<Tensor>, groups: [u32; 3]) {
     let unused = g.unused();
     let b = b.unwrap_or(unused);
@@ -173,14 +174,14 @@ pub(super) fn forward_residual(g: &mut GpuBackend, out: Tensor, res: Tensor, inp
 pub(super) fn backward(g: &mut GpuBackend, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, pre: Option<Tensor>, n: usize, c: usize, oc: usize) {
     let base = Params { n: u(n), c: u(c), oc: u(oc), a_off: g.off(dout), ..Params::zeroed() };
     let (k, groups) = launch(g, (blocked::BACKWARD_DINP, tiled::BACKWARD_DINP), n, c);
-    let p = Params { out_off: g.off(dinp), b_off: g.off(w), flags: pre.is_some() as u32 * GELU_GRAD | vec_flag(g, dout, oc, A_VEC) | vec_flag(g, w, c, B_VEC), aux_off: pre.map_or(0, |t| g.off(t)), ..base };
+    let p = Params { out_off: g.off(dinp), b_off: g.off(w), flags: (pre.is_some() as u32 * GELU_GRAD) | vec_flag(g, dout, oc, A_VEC) | vec_flag(g, w, c, B_VEC), aux_off: pre.map_or(0, |t| g.off(t)), ..base };
     dispatch(g, k, None, &p, dinp, dout, Some(w), None, pre, None, groups);
     let (k, mut groups) = launch(g, (blocked::BACKWARD_DW, tiled::BACKWARD_DW), oc, c);
     if g.matmul == MatmulVariant::Tiled {
         // 32x32 tiles, K split inside the workgroup (matmul_tiled.wgsl, gemm_dw)
         groups = [u(c.div_ceil(32)), u(oc.div_ceil(32)), 1];
     }
-    let p = Params { out_off: g.off(dw), b_off: g.off(inp), flags: dbias.is_some() as u32 * DBIAS | vec_flag(g, dout, oc, A_VEC) | vec_flag(g, inp, c, B_VEC), out2_off: dbias.map_or(0, |t| g.off(t)), ..base };
+    let p = Params { out_off: g.off(dw), b_off: g.off(inp), flags: (dbias.is_some() as u32 * DBIAS) | vec_flag(g, dout, oc, A_VEC) | vec_flag(g, inp, c, B_VEC), out2_off: dbias.map_or(0, |t| g.off(t)), ..base };
     dispatch(g, k, None, &p, dw, dout, Some(inp), None, None, dbias, groups);
 }
 
