@@ -141,6 +141,18 @@ pub trait Backend {
     fn matmul_forward(&mut self, out: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize);
     #[allow(clippy::too_many_arguments)]
     fn matmul_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, n: usize, c: usize, oc: usize);
+    /// The matmul with GELU in its epilogue (c_fc): pre[N,OC] = inp · wᵀ + bias and
+    /// out[N,OC] = gelu(pre), as matmul_forward then gelu_forward.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_forward_gelu(&mut self, out: Tensor, pre: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize);
+    /// The matmul with the residual add in its epilogue (the projections into the residual
+    /// stream): out[N,OC] = res[N,OC] + (inp · wᵀ + bias), as matmul_forward then residual_forward.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_forward_residual(&mut self, out: Tensor, res: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize);
+    /// matmul_backward followed by GELU's backward (mlp.c_proj, whose input was gelu(pre)):
+    /// dinp[N,C] = (dout · w) ⊙ gelu'(pre[N,C]) (overwritten); dw, dbias added to as in matmul_backward.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_backward_gelu(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, pre: Tensor, n: usize, c: usize, oc: usize);
 
     // ---- causal multi-head attention ----
     /// qkv[B,Tk,3C] holds q,k,v rows; the Tq queries are the last Tq of the Tk positions

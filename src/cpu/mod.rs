@@ -291,6 +291,51 @@ impl Backend for CpuBackend {
         self.lap(t0, || format!("matmul_backward {n}x{c}->{oc}"));
     }
 
+    fn matmul_forward_gelu(&mut self, out: Tensor, pre: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
+        let t0 = self.clock();
+        match bias {
+            Some(bias) => {
+                let ([o, h], [x, w, b]) = self.views([out, pre], [inp, w, bias]);
+                matmul::matmul_forward_gelu(o, h, x, w, Some(b), n, c, oc);
+            }
+            None => {
+                let ([o, h], [x, w]) = self.views([out, pre], [inp, w]);
+                matmul::matmul_forward_gelu(o, h, x, w, None, n, c, oc);
+            }
+        }
+        self.lap(t0, || format!("matmul_forward_gelu {n}x{c}->{oc}"));
+    }
+
+    fn matmul_forward_residual(&mut self, out: Tensor, res: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
+        let t0 = self.clock();
+        match bias {
+            Some(bias) => {
+                let ([o], [r, x, w, b]) = self.views([out], [res, inp, w, bias]);
+                matmul::matmul_forward_residual(o, r, x, w, Some(b), n, c, oc);
+            }
+            None => {
+                let ([o], [r, x, w]) = self.views([out], [res, inp, w]);
+                matmul::matmul_forward_residual(o, r, x, w, None, n, c, oc);
+            }
+        }
+        self.lap(t0, || format!("matmul_forward_residual {n}x{c}->{oc}"));
+    }
+
+    fn matmul_backward_gelu(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, pre: Tensor, n: usize, c: usize, oc: usize) {
+        let t0 = self.clock();
+        match dbias {
+            Some(dbias) => {
+                let ([di, dw, db], [d, x, w, h]) = self.views([dinp, dw, dbias], [dout, inp, w, pre]);
+                matmul::matmul_backward_gelu(di, dw, Some(db), d, x, w, h, n, c, oc);
+            }
+            None => {
+                let ([di, dw], [d, x, w, h]) = self.views([dinp, dw], [dout, inp, w, pre]);
+                matmul::matmul_backward_gelu(di, dw, None, d, x, w, h, n, c, oc);
+            }
+        }
+        self.lap(t0, || format!("matmul_backward_gelu {n}x{c}->{oc}"));
+    }
+
     fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
         let t0 = self.clock();
         let ([o, a], [q]) = self.views([out, att], [qkv]);

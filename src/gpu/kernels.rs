@@ -56,7 +56,6 @@ shaders! {
         FORWARD = "matmul_forward",
         BACKWARD_DINP = "matmul_backward_dinp",
         BACKWARD_DW = "matmul_backward_dw",
-        BACKWARD_DBIAS = "matmul_backward_dbias",
         BATCHED = "matmul_batched",
     }
     matmul_tiled { FORWARD = "matmul_forward", BACKWARD_DINP = "matmul_backward_dinp", BACKWARD_DW = "matmul_backward_dw", BATCHED = "matmul_batched" }

@@ -264,7 +264,19 @@ impl Backend for GpuBackend {
     }
 
     fn matmul_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, n: usize, c: usize, oc: usize) {
-        matmul::backward(self, dinp, dw, dbias, dout, inp, w, n, c, oc);
+        matmul::backward(self, dinp, dw, dbias, dout, inp, w, None, n, c, oc);
+    }
+
+    fn matmul_forward_gelu(&mut self, out: Tensor, pre: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
+        matmul::forward_gelu(self, out, pre, inp, w, bias, n, c, oc);
+    }
+
+    fn matmul_forward_residual(&mut self, out: Tensor, res: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
+        matmul::forward_residual(self, out, res, inp, w, bias, n, c, oc);
+    }
+
+    fn matmul_backward_gelu(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, pre: Tensor, n: usize, c: usize, oc: usize) {
+        matmul::backward(self, dinp, dw, dbias, dout, inp, w, Some(pre), n, c, oc);
     }
 
     fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {

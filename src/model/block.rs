@@ -68,7 +68,6 @@ pub(super) struct BlockGrads {
     pub datty: Tensor,   // [N,C]
     pub dqkv: Tensor,    // [N,3C]
     pub dfch: Tensor,    // [N,4C]
-    pub dfchg: Tensor,   // [N,4C]
 }
 
 /// a = the block with parameters p applied to x [N,C]. With `keep` [NH] (1 kept, 0 ablated:
@@ -83,20 +82,26 @@ pub(super) fn forward<B: Backend>(be: &mut B, a: &BlockActs, x: Tensor, p: &Bloc
     if let Some(keep) = keep {
         be.head_mask(a.atty, keep, n, c, nh);
     }
-    be.matmul_forward(a.attproj, a.atty, p.attn_c_proj_w, Some(p.attn_c_proj_b), n, c, c);
-    // attproj and fcproj are not read by backward, so their dropout can be in place
-    if let Some(d) = drop {
-        be.dropout(a.attproj, &d.attn, n * c);
+    // attproj and fcproj are not read by backward (nor by anything else), so their dropout can
+    // be in place; without dropout the projections add into the stream in their epilogue
+    match drop {
+        None => be.matmul_forward_residual(a.res2, x, a.atty, p.attn_c_proj_w, Some(p.attn_c_proj_b), n, c, c),
+        Some(d) => {
+            be.matmul_forward(a.attproj, a.atty, p.attn_c_proj_w, Some(p.attn_c_proj_b), n, c, c);
+            be.dropout(a.attproj, &d.attn, n * c);
+            be.residual_forward(a.res2, x, a.attproj, n * c);
+        }
     }
-    be.residual_forward(a.res2, x, a.attproj, n * c);
     be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, p.ln_2_w, p.ln_2_b, n, c);
-    be.matmul_forward(a.fch, a.ln2, p.c_fc_w, Some(p.c_fc_b), n, c, 4 * c);
-    be.gelu_forward(a.fchg, a.fch, n * 4 * c);
-    be.matmul_forward(a.fcproj, a.fchg, p.mlp_c_proj_w, Some(p.mlp_c_proj_b), n, 4 * c, c);
-    if let Some(d) = drop {
-        be.dropout(a.fcproj, &d.mlp, n * c);
+    be.matmul_forward_gelu(a.fchg, a.fch, a.ln2, p.c_fc_w, Some(p.c_fc_b), n, c, 4 * c);
+    match drop {
+        None => be.matmul_forward_residual(a.res3, a.res2, a.fchg, p.mlp_c_proj_w, Some(p.mlp_c_proj_b), n, 4 * c, c),
+        Some(d) => {
+            be.matmul_forward(a.fcproj, a.fchg, p.mlp_c_proj_w, Some(p.mlp_c_proj_b), n, 4 * c, c);
+            be.dropout(a.fcproj, &d.mlp, n * c);
+            be.residual_forward(a.res3, a.res2, a.fcproj, n * c);
+        }
     }
-    be.residual_forward(a.res3, a.res2, a.fcproj, n * c);
 }
 
 /// Back-propagates d.dstream = d(res3) through the block of `forward(a, x, p, keep, drop,
@@ -116,8 +121,8 @@ pub(super) fn backward<B: Backend>(be: &mut B, g: &Block, d: &BlockGrads, a: &Bl
     };
     // res3 = res2 + fcproj passes d(res3) to both unchanged
     let dfcproj = through(be, drop.map(|d| &d.mlp));
-    be.matmul_backward(d.dfchg, g.mlp_c_proj_w, Some(g.mlp_c_proj_b), dfcproj, a.fchg, p.mlp_c_proj_w, n, 4 * c, c);
-    be.gelu_backward(d.dfch, a.fch, d.dfchg, n * 4 * c);
+    // through mlp.c_proj and the GELU before it in one op: d(fch) straight
+    be.matmul_backward_gelu(d.dfch, g.mlp_c_proj_w, Some(g.mlp_c_proj_b), dfcproj, a.fchg, p.mlp_c_proj_w, a.fch, n, 4 * c, c);
     be.matmul_backward(d.dln, g.c_fc_w, Some(g.c_fc_b), d.dfch, a.ln2, p.c_fc_w, n, c, 4 * c);
     be.layernorm_backward(d.dstream, g.ln_2_w, g.ln_2_b, d.dln, a.res2, p.ln_2_w, a.ln2_mean, a.ln2_rstd, n, c);
     // now dstream = d(res2); res2 = x + attproj

@@ -139,7 +139,6 @@ impl<B: Backend> Gpt<B> {
             datty: f(n * c, "datt")?,
             dqkv: f(n * 3 * c, "dqkv")?,
             dfch: f(n * 4 * c, "dfch")?,
-            dfchg: f(n * 4 * c, "dgelu")?,
         };
         let inputs = be.alloc_u32(n, "inputs")?;
         let targets = be.alloc_u32(n, "targets")?;
