@@ -11,8 +11,10 @@ mod common;
 use common::{assert_close, gpu_or_skip};
 use pollster::block_on;
 use tinygpt::backend::{Backend, Tensor};
+use tinygpt::config::{ModelConfig, PosEncoding, TrainConfig};
 use tinygpt::cpu::{crossentropy, CpuBackend};
 use tinygpt::gpu::{GpuBackend, MatmulVariant};
+use tinygpt::model::{Gpt, Slot};
 use tinygpt::rng::Rng;
 
 fn rand(n: usize, seed: u64) -> Vec<f32> {
@@ -232,6 +234,59 @@ fn encoder_backward_and_reductions_are_deterministic() {
             be.norm_sq(out.view(3, 1), x);
             vec![("sum / norm_sq", whole(be, out))]
         });
+    }
+}
+
+/// A small model and one batch of it (B=3, T=13, V=65, 2 layers of 3 heads, C=48).
+fn small_model<Be: Backend>(be: Be) -> (Gpt<Be>, Vec<u32>, Vec<u32>) {
+    let cfg = ModelConfig { vocab_size: 65, n_layer: 2, n_head: 3, n_embd: 48, block_size: 13, pos: PosEncoding::Learned };
+    let model = Gpt::new(cfg, be, 42).unwrap();
+    (model, ids(3 * 13, 65, 5), ids(3 * 13, 65, 6))
+}
+
+/// The gradients of a training step's forward and backward (`shard_grads`: the loss and its
+/// gradient in one fused pass), and of `forward` (evaluation: the loss alone) then `backward`;
+/// the two models.
+#[allow(clippy::type_complexity)]
+fn fused_and_unfused_grads<Be: Backend>(be1: Be, be2: Be) -> (Vec<f32>, Vec<f32>, f32, f32, Gpt<Be>, Gpt<Be>) {
+    let tc = TrainConfig::default();
+    let (mut a, x, y) = small_model(be1);
+    let shard = block_on(a.shard_grads(&x, &y, None, 3, 13, 0, 39.0, &tc)).unwrap();
+    let (mut b, _, _) = small_model(be2);
+    let (loss, _) = block_on(b.forward(&x, Some(&y), 3, 13)).unwrap().unwrap();
+    b.backward();
+    let unfused = block_on(b.read_flat(Slot::Grad));
+    (shard.grads, unfused, shard.loss_sum / 39.0, loss, a, b)
+}
+
+#[test]
+fn training_fuses_the_loss_and_its_gradient() {
+    // CPU: the fused path gives the unfused one's bits
+    let (fused, unfused, l1, l2, _, _) = fused_and_unfused_grads(CpuBackend::new(), CpuBackend::new());
+    assert_eq!(l1.to_bits(), l2.to_bits(), "loss");
+    assert!(fused.iter().zip(&unfused).all(|(a, b)| a.to_bits() == b.to_bits()), "CPU gradients");
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    for variant in VARIANTS {
+        let gpu = || {
+            let mut g = GpuBackend::new_blocking().unwrap();
+            g.set_matmul_variant(variant);
+            g
+        };
+        let (gf, gu, _, _, mut a, mut b) = fused_and_unfused_grads(gpu(), gpu());
+        assert_close(&format!("{variant:?} fused gradients"), &gf, &fused, 1e-5, 1e-3);
+        assert_close(&format!("{variant:?} unfused gradients"), &gu, &fused, 1e-5, 1e-3);
+        // a training step dispatches the fused kernel alone; evaluation the forward alone
+        let ce = |rows: Vec<(&'static str, usize, f64)>| rows.into_iter().filter(|r| r.0.starts_with("crossentropy")).map(|r| (r.0.trim_end_matches("_serial"), r.1)).collect::<Vec<_>>();
+        let (x, y) = (ids(3 * 13, 65, 5), ids(3 * 13, 65, 6));
+        let tc = TrainConfig { batch_size: 3, ..TrainConfig::default() };
+        a.backend.set_profiling(true);
+        block_on(a.train_step(&x, &y, 3, 13, 1e-3, &tc)).unwrap();
+        assert_eq!(ce(a.backend.profile()), [("crossentropy_fused", 1)], "{variant:?} training step");
+        b.backend.set_profiling(true);
+        block_on(b.forward(&x, Some(&y), 3, 13)).unwrap();
+        assert_eq!(ce(b.backend.profile()), [("crossentropy_forward", 1)], "{variant:?} evaluation");
     }
 }
 
