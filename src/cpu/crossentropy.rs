@@ -89,9 +89,9 @@ pub fn crossentropy_fused(losses: &mut [f32], hits: &mut [f32], dlogits: &mut [f
         hits[r] = if arg == tgt { w } else { 0.0 };
         let inv = 1.0 / sum;
         let s = scale * w;
-        for i in 0..v {
-            let p = d[i] * inv;
-            d[i] = s * (p - if i == tgt { 1.0 } else { 0.0 });
+        for (i, di) in d.iter_mut().enumerate() {
+            let p = *di * inv;
+            *di = s * (p - if i == tgt { 1.0 } else { 0.0 });
         }
     }
 }
