@@ -190,6 +190,10 @@ pub trait Backend {
     /// dlogits[N,V] = scale·w·(softmax(logits) - onehot(target)); overwritten.
     #[allow(clippy::too_many_arguments)]
     fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32);
+    /// `crossentropy_forward` then `crossentropy_backward` (the same numbers, bit for bit on
+    /// the CPU) in one pass over the logits: a training step's loss and dlogits at once.
+    #[allow(clippy::too_many_arguments)]
+    fn crossentropy_fused(&mut self, losses: Tensor, hits: Tensor, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32);
 
     // ---- reductions and the optimizer ----
     /// out[0] = sum(x).

@@ -401,6 +401,14 @@ impl Backend for CpuBackend {
         self.lap(t0, || "crossentropy_backward".to_string());
     }
 
+    fn crossentropy_fused(&mut self, losses: Tensor, hits: Tensor, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32) {
+        let t0 = self.clock();
+        let tg = self.ids(targets).to_vec();
+        let ([l, h, d], [x, w]) = self.views([losses, hits, dlogits], [logits, weights]);
+        crossentropy::crossentropy_fused(l, h, d, x, &tg, w, n, v, scale);
+        self.lap(t0, || "crossentropy_fused".to_string());
+    }
+
     fn sum(&mut self, out: Tensor, x: Tensor) {
         let t0 = self.clock();
         let ([o], [x]) = self.views([out], [x]);

@@ -315,6 +315,10 @@ impl Backend for GpuBackend {
         crossentropy::backward(self, dlogits, logits, targets, weights, n, v, scale);
     }
 
+    fn crossentropy_fused(&mut self, losses: Tensor, hits: Tensor, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32) {
+        crossentropy::fused(self, losses, hits, dlogits, logits, targets, weights, n, v, scale);
+    }
+
     fn sum(&mut self, out: Tensor, x: Tensor) {
         reduce::reduce(self, out, x, false);
     }

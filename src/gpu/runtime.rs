@@ -236,8 +236,14 @@ impl GpuBackend {
             super::MatmulVariant::Tiled => matmul_blocked::FORWARD.shader,
         };
         let before = self.pipelines.len();
+        let cpu = self.matmul == super::MatmulVariant::Blocked;
         for sh in SHADERS.iter().filter(|s| s.name != skip) {
+            // of a kernel with a `_serial` twin, only the one this variant dispatches
+            let has_twin = |k: Kernel| sh.kernels.iter().any(|o| o.entry.strip_suffix(super::kernels::SERIAL) == Some(k.entry));
             for &k in sh.kernels {
+                if (cpu && has_twin(k)) || (!cpu && k.entry.ends_with(super::kernels::SERIAL)) {
+                    continue;
+                }
                 self.pipeline(k, None);
                 if k == matmul_blocked::BATCHED || k == matmul_tiled::BATCHED {
                     self.pipeline(k, Some(super::kernels::B_IN_A));

@@ -24,6 +24,9 @@ pub(super) struct Acts {
     /// `weights` holds all ones (text), so a text batch need not write it again.
     pub weights_ones: bool,
     pub dlogits: Tensor, // [N,V]
+    /// The scale of the dlogits the last forward pass left with its loss (fused), if any:
+    /// backward with that scale need not compute them again.
+    pub dlogits_scale: Option<f32>,
     /// The blocks' gradient scratch; ln_f's backward uses its dln and dstream too.
     pub d: BlockGrads,
     pub all: Vec<Tensor>,
@@ -146,7 +149,7 @@ impl<B: Backend> Gpt<B> {
         all.push(targets);
         self.acts = Some(Acts {
             b, t, inputs, targets, encoded, layers, lnf, lnf_mean, lnf_rstd, logits, losses, hits,
-            weights, weights_ones: false, dlogits, d, all,
+            weights, weights_ones: false, dlogits, dlogits_scale: None, d, all,
         });
         Ok(())
     }

@@ -151,7 +151,9 @@ impl<B: Backend> Gpt<B> {
     pub async fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
         // a lagged step still unread is settled first (its statistics are dropped)
         self.finish_lagged().await?;
-        self.record_forward(inputs, Some(targets), None, b, t, self.step_dropout(tc, 0))?;
+        // the scale backward() uses: the loss and dlogits in one fused pass
+        let scale = 1.0 / (b * t) as f32;
+        self.record_forward(inputs, Some(targets), None, b, t, self.step_dropout(tc, 0), Some(scale))?;
         self.backward();
         let updated = self.record_update(lr, tc);
         let s = self.backend.read(self.stats.view(0, 3)).await;
@@ -180,7 +182,7 @@ impl<B: Backend> Gpt<B> {
     #[allow(clippy::too_many_arguments)]
     pub async fn train_step_lagged(&mut self, inputs: &[u32], targets: &[u32], weights: Option<&[f32]>, b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<Option<StepStats>> {
         let n = Self::positions(positions(weights, b * t))?;
-        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, 0))?;
+        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, 0), Some(1.0 / n))?;
         self.backward_over(n);
         if !self.record_update(lr, tc) {
             // a failure known now (non-finite lr): settle the step before, then report this one
@@ -222,7 +224,7 @@ impl<B: Backend> Gpt<B> {
     pub async fn shard_grads(&mut self, inputs: &[u32], targets: &[u32], weights: Option<&[f32]>, b: usize, t: usize, row0: usize, n_total: f32, tc: &TrainConfig) -> Result<Shard> {
         self.finish_lagged().await?;
         let n_total = Self::positions(n_total)?;
-        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, row0))?;
+        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, row0), Some(1.0 / n_total))?;
         self.backward_over(n_total);
         let s = self.backend.read(self.stats.view(0, 2)).await;
         let tb = self.train.as_ref().expect("record_forward with targets allocates it");
