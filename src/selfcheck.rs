@@ -75,11 +75,11 @@ async fn run_all<X: Backend>(be: &mut X) -> Vec<(&'static str, Vec<f32>)> {
     out.push(("matmul_backward dw", be.read(mdw).await));
     out.push(("matmul_backward dbias", be.read(mdb).await));
 
-    let (ay, att) = (b.zeros(be, N * C), b.zeros(be, B * NH * T * T));
-    be.attention_forward(ay, att, qkv, B, T, T, C, NH);
-    out.push(("attention_forward", [be.read(ay).await, be.read(att).await].concat()));
+    let (ay, lse, att) = (b.zeros(be, N * C), b.zeros(be, B * NH * T), b.zeros(be, B * NH * T * T));
+    be.attention_forward(ay, lse, Some(att), qkv, B, T, T, C, NH);
+    out.push(("attention_forward", [be.read(ay).await, be.read(lse).await, be.read(att).await].concat()));
     let dqkv = b.zeros(be, N * oc);
-    be.attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
+    be.attention_backward(dqkv, dout, qkv, ay, lse, B, T, C, NH);
     out.push(("attention_backward", be.read(dqkv).await));
 
     let (g, dg) = (b.zeros(be, N * C), b.zeros(be, N * C));
