@@ -442,3 +442,67 @@ fn attention_backward_dkv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
         }
     }
 }
+
+// ---- CPU adapters (lavapipe, SwiftShader) ----
+// There every workgroup-memory or storage load whose address differs per invocation is a loop
+// over the SIMD lanes and barriers are costly, so the products run as batched register-blocked
+// matmuls (matmul_blocked.wgsl matmul_batched; src/gpu/attention.rs) with these row kernels
+// between, one invocation per (b, h, row), binding 3 holding the rows:
+// attention_softmax_forward:  the scaled scores of keys 0..=pos -> the probabilities in place
+//                             (zeros past pos), and the row's lse.
+// attention_probs:            backward (T = Tq = Tk): the scaled scores -> exp(s - lse) in
+//                             place (zeros past the row), the forward's probabilities again.
+// attention_softmax_backward: binding 1 holds the row of datt = dout·vᵀ [B,NH,T,T]; replaced in
+//                             place by the scores' gradient att·(datt - Σ_j att·datt)/sqrt(hs),
+//                             zero past the row.
+
+fn flat(id: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return id.y * nwg.x * 64u + id.x;
+}
+
+@compute @workgroup_size(64)
+fn attention_softmax_forward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(id, nwg);
+    if r >= p.B * p.NH * p.Tq { return; }
+    let pos = p.Tk - p.Tq + r % p.Tq;
+    let a = p.att_off + r * p.Tk;
+    var mx = NEG;
+    for (var j = 0u; j <= pos; j++) { mx = max(mx, att[a + j]); }
+    var sum = 0.0;
+    for (var j = 0u; j <= pos; j++) {
+        let e = exp(att[a + j] - mx);
+        att[a + j] = e;
+        sum += e;
+    }
+    let inv = 1.0 / sum;
+    for (var j = 0u; j <= pos; j++) { att[a + j] *= inv; }
+    for (var j = pos + 1u; j < p.Tk; j++) { att[a + j] = 0.0; }
+    lse[p.lse_off + r] = mx + log(sum);
+}
+
+@compute @workgroup_size(64)
+fn attention_probs(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(id, nwg);
+    let T = p.Tk;
+    if r >= p.B * p.NH * T { return; }
+    let i = r % T;
+    let a = p.att_off + r * T;
+    let L = lse[p.lse_off + r];
+    for (var j = 0u; j <= i; j++) { att[a + j] = exp(att[a + j] - L); }
+    for (var j = i + 1u; j < T; j++) { att[a + j] = 0.0; }
+}
+
+@compute @workgroup_size(64)
+fn attention_softmax_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat(id, nwg);
+    let T = p.Tk;
+    if r >= p.B * p.NH * T { return; }
+    let i = r % T;
+    let scale = 1.0 / sqrt(f32(p.C / p.NH));
+    let a = p.att_off + r * T;
+    let d = p.out_off + r * T;
+    var dot = 0.0;
+    for (var j = 0u; j <= i; j++) { dot += att[a + j] * out[d + j]; }
+    for (var j = 0u; j <= i; j++) { out[d + j] = att[a + j] * (out[d + j] - dot) * scale; }
+    for (var j = i + 1u; j < T; j++) { out[d + j] = 0.0; }
+}

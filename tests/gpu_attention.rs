@@ -1,6 +1,8 @@
 //! Fused (flash) attention on the GPU against the CPU's unfused attention: forward (out, lse,
 //! and the probabilities when asked for) and backward, at T not a multiple of any block, head
 //! sizes 5, 8, 32 and 64, B > 1, and KV-cached decoding shapes (a few queries over many keys).
+//! Both paths: the fused kernels (`MatmulVariant::Tiled`, real GPUs) and the batched products
+//! with row kernels (`Blocked`, CPU adapters).
 //! Every buffer has random padding around its view and the whole buffer is compared, so a
 //! kernel writing outside its view (or ignoring an offset) fails too.
 
@@ -9,7 +11,7 @@ use common::{assert_close, gpu_or_skip};
 use pollster::block_on;
 use tinygpt::backend::{Backend, Tensor};
 use tinygpt::cpu::CpuBackend;
-use tinygpt::gpu::GpuBackend;
+use tinygpt::gpu::{GpuBackend, MatmulVariant};
 use tinygpt::rng::Rng;
 
 /// Padding before a view: odd, so views are not 16-byte aligned either.
@@ -85,15 +87,18 @@ fn train_case<Be: Backend>(be: &mut Be, b: usize, t: usize, c: usize, nh: usize)
 fn attention_training_shapes() {
     let Some(mut g) = gpu_or_skip() else { return };
     // (head size, heads): hs 5 is not a multiple of 4
-    for (hs, nh) in [(8, 3), (32, 2), (64, 2), (5, 3)] {
-        let c = hs * nh;
-        for t in [1, 7, 33, 65, 100] {
-            if hs == 5 && t > 33 {
-                continue;
+    for variant in [MatmulVariant::Tiled, MatmulVariant::Blocked] {
+        g.set_matmul_variant(variant);
+        for (hs, nh) in [(8, 3), (32, 2), (64, 2), (5, 3)] {
+            let c = hs * nh;
+            for t in [1, 7, 33, 65, 100] {
+                if hs == 5 && t > 33 {
+                    continue;
+                }
+                let b = if t > 65 { 2 } else { 3 };
+                println!("attention ({variant:?}) B={b} T={t} C={c} NH={nh} (hs {hs})");
+                compare!(&mut g, 1e-4, 1e-3, |be| { train_case(be, b, t, c, nh) });
             }
-            let b = if t > 65 { 2 } else { 3 };
-            println!("attention B={b} T={t} C={c} NH={nh} (hs {hs})");
-            compare!(&mut g, 1e-4, 1e-3, |be| { train_case(be, b, t, c, nh) });
         }
     }
 }
@@ -103,12 +108,13 @@ fn attention_decoding_shapes() {
     let Some(mut g) = gpu_or_skip() else { return };
     // tq new queries after pos0 cached positions, two sequences, the cache at an offset in its
     // buffer; tq <= 4 take the per-query kernel, more the 16-row blocks with the diagonal shifted
-    for (hs, nh) in [(8, 3), (32, 2), (64, 2)] {
+    for (variant, (hs, nh)) in [(MatmulVariant::Tiled, (8, 3)), (MatmulVariant::Tiled, (32, 2)), (MatmulVariant::Tiled, (64, 2)), (MatmulVariant::Blocked, (32, 2))] {
+        g.set_matmul_variant(variant);
         let c = hs * nh;
         for (tq, pos0s) in [(1, &[0, 1, 15, 16, 63, 64, 90][..]), (3, &[0, 5, 62, 90][..]), (7, &[50][..]), (20, &[45][..])] {
             for &pos0 in pos0s {
                 let tk = pos0 + tq;
-                println!("decoding B=2 Tq={tq} Tk={tk} C={c} NH={nh}");
+                println!("decoding ({variant:?}) B=2 Tq={tq} Tk={tk} C={c} NH={nh}");
                 compare!(&mut g, 1e-4, 1e-3, |be| {
                     let qkv = put(be, &rand(3 * tk * 3 * c, 21, 2.0), 22).view(tk * 3 * c, 2 * tk * 3 * c);
                     let out = put(be, &rand(2 * tq * c, 23, 1.0), 24);
@@ -134,11 +140,14 @@ fn attention_decoding_shapes() {
 #[test]
 fn attention_backward_is_deterministic() {
     let Some(mut g) = gpu_or_skip() else { return };
-    let first = train_case(&mut g, 2, 50, 64, 2);
-    let second = train_case(&mut g, 2, 50, 64, 2);
-    assert!(g.fault().is_none());
-    for ((name, a), (_, b)) in first.iter().zip(&second) {
-        assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} differs between runs");
+    for variant in [MatmulVariant::Tiled, MatmulVariant::Blocked] {
+        g.set_matmul_variant(variant);
+        let first = train_case(&mut g, 2, 50, 64, 2);
+        let second = train_case(&mut g, 2, 50, 64, 2);
+        assert!(g.fault().is_none());
+        for ((name, a), (_, b)) in first.iter().zip(&second) {
+            assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} differs between runs ({variant:?})");
+        }
     }
 }
 
@@ -166,8 +175,11 @@ fn attention_baby_timing() {
         block_on(g.read(lse.view(0, 1)));
         t0.elapsed().as_secs_f64() * 1e3 / reps as f64
     };
-    fwd(&mut g);
-    let (f, bk) = (time(&mut g, &fwd), time(&mut g, &bwd));
-    println!("baby attention on {}: forward {f:.2} ms, backward {bk:.2} ms, both {:.2} ms", g.adapter_info().name, f + bk);
+    for variant in [MatmulVariant::Tiled, MatmulVariant::Blocked] {
+        g.set_matmul_variant(variant);
+        fwd(&mut g);
+        let (f, bk) = (time(&mut g, &fwd), time(&mut g, &bwd));
+        println!("baby attention ({variant:?}) on {}: forward {f:.2} ms, backward {bk:.2} ms, both {:.2} ms", g.adapter_info().name, f + bk);
+    }
     assert!(g.fault().is_none());
 }

@@ -65,6 +65,9 @@ shaders! {
         DECODE = "attention_decode",
         BACKWARD_DQ = "attention_backward_dq",
         BACKWARD_DKV = "attention_backward_dkv",
+        SOFTMAX_FORWARD = "attention_softmax_forward",
+        PROBS = "attention_probs",
+        SOFTMAX_BACKWARD = "attention_softmax_backward",
     }
     gelu { FORWARD = "gelu_forward", BACKWARD = "gelu_backward" }
     residual { FORWARD = "residual_forward" }

@@ -17,9 +17,6 @@ mod dropout;
 mod head_mask;
 pub mod kernels;
 mod layernorm;
-// `batched` (and its Strided, Causal) lost its only caller when attention was fused; its
-// owner decides its fate
-#[allow(dead_code)]
 mod matmul;
 mod profile;
 mod reduce;
