@@ -453,8 +453,8 @@ fn attention_backward_dkv(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
 // attention_probs:            backward (T = Tq = Tk): the scaled scores -> exp(s - lse) in
 //                             place (zeros past the row), the forward's probabilities again.
 // attention_softmax_backward: binding 1 holds the row of datt = dout·vᵀ [B,NH,T,T]; replaced in
-//                             place by the scores' gradient att·(datt - Σ_j att·datt)/sqrt(hs),
-//                             zero past the row.
+//                             place by the scores' gradient att·(datt - D)/sqrt(hs), zero past
+//                             the row, D = dout·y for the row.
 
 fn flat(id: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return id.y * nwg.x * 64u + id.x;
@@ -498,11 +498,16 @@ fn attention_softmax_backward(@builtin(global_invocation_id) id: vec3<u32>, @bui
     let T = p.Tk;
     if r >= p.B * p.NH * T { return; }
     let i = r % T;
-    let scale = 1.0 / sqrt(f32(p.C / p.NH));
+    let h = (r / T) % p.NH;
+    let b = r / (T * p.NH);
+    let hs = p.C / p.NH;
+    let scale = 1.0 / sqrt(f32(hs));
     let a = p.att_off + r * T;
     let d = p.out_off + r * T;
+    // D = dout_i·y_i, as the fused kernels and the CPU compute it (= Σ_j att·datt)
+    let ro = (b * T + i) * p.C + h * hs;
     var dot = 0.0;
-    for (var j = 0u; j <= i; j++) { dot += att[a + j] * out[d + j]; }
+    for (var e = 0u; e < hs; e++) { dot += dout[p.dout_off + ro + e] * y[p.y_off + ro + e]; }
     for (var j = 0u; j <= i; j++) { out[d + j] = att[a + j] * (out[d + j] - dot) * scale; }
     for (var j = i + 1u; j < T; j++) { out[d + j] = 0.0; }
 }

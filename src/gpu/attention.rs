@@ -91,7 +91,7 @@ pub(super) fn backward(g: &mut GpuBackend, dqkv: Tensor, dout: Tensor, qkv: Tens
         dout_off: g.off(dout), y_off: g.off(out), dsum_off: g.off(dsum), write_att: 0, _pad: [0; 3],
     };
     if g.matmul == MatmulVariant::Blocked {
-        return backward_batched(g, dqkv, dout, qkv, lse, p, b, t, c, nh);
+        return backward_batched(g, dqkv, dout, qkv, out, lse, p, b, t, c, nh);
     }
     let groups = [u(t.div_ceil(ROWS)), u(nh), u(b)];
     g.dispatch(kernels::attention::BACKWARD_DQ, &p, &[(1, dqkv), (2, lse), (4, qkv), (5, dout), (6, out), (7, dsum)], groups);
@@ -102,7 +102,7 @@ pub(super) fn backward(g: &mut GpuBackend, dqkv: Tensor, dout: Tensor, qkv: Tens
 /// lse) in place), datt = dout·vᵀ, the scores' gradient in place (softmax backward), then
 /// dq = dpre·k, dk = dpreᵀ·q, dv = attᵀ·dout, each skipping what the mask zeroes.
 #[allow(clippy::too_many_arguments)]
-fn backward_batched(g: &mut GpuBackend, dqkv: Tensor, dout: Tensor, qkv: Tensor, lse: Tensor, p: Params, b: usize, t: usize, c: usize, nh: usize) {
+fn backward_batched(g: &mut GpuBackend, dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, p: Params, b: usize, t: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
     let len = b * nh * t * t;
@@ -124,7 +124,7 @@ fn backward_batched(g: &mut GpuBackend, dqkv: Tensor, dout: Tensor, qkv: Tensor,
     let vt = Strided { t: part(qkv, 2), sr: 1, sc: 3 * c, sb: s3, sh: hs };
     batched(g, d, dout_rows, vt, b, nh, t, t, hs, 1.0, Causal::Out, 0);
     let sp = Params { out_off: g.off(datt), att_off: g.off(att), ..p };
-    g.dispatch(kernels::attention::SOFTMAX_BACKWARD, &sp, &[(1, datt), (3, att)], groups);
+    g.dispatch(kernels::attention::SOFTMAX_BACKWARD, &sp, &[(1, datt), (3, att), (5, dout), (6, out)], groups);
     batched(g, rows(dqkv, 0), d, rows(qkv, 1), b, nh, t, hs, t, 1.0, Causal::KUpTo, 0);
     batched(g, rows(dqkv, 1), dt, rows(qkv, 0), b, nh, t, hs, t, 1.0, Causal::KFrom, 0);
     batched(g, rows(dqkv, 2), at, dout_rows, b, nh, t, hs, t, 1.0, Causal::KFrom, 0);
