@@ -21,6 +21,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// One sequence's work in attention_forward: (batch index, ((out, lse), att)).
+type Seq<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), Option<&'a mut [f32]>));
+
 /// out[B,Tq,C], lse[B,NH,Tq] (each row's log Σ exp(score): what backward needs in place of the
 /// probabilities), att[B,NH,Tq,Tk] the probabilities (zero where masked) when asked for;
 /// qkv[B,Tk,3C]. Query i (0..Tq) sits at position Tk-Tq+i and sees keys 0..=that position.
@@ -33,7 +36,7 @@ pub fn attention_forward(out: &mut [f32], lse: &mut [f32], att: Option<&mut [f32
         Some(a) => a[..b * nh * tq * tk].chunks_mut(nh * tq * tk).map(Some).collect(),
         None => (0..b).map(|_| None).collect(),
     };
-    let one = |(bi, ((o, l), a)): (usize, ((&mut [f32], &mut [f32]), Option<&mut [f32]>))| {
+    let one = |(bi, ((o, l), a)): Seq| {
         attention_forward_one(o, l, a, &qkv[bi * tk * 3 * c..][..tk * 3 * c], tq, tk, c, nh)
     };
     #[cfg(not(target_arch = "wasm32"))]
@@ -126,18 +129,18 @@ fn attention_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f3
             let qo = i * c3 + h * hs;
             let big_d = dot(d, &out[i * c + h * hs..][..hs]);
             // the probabilities of row i again, from the scores and the row's lse
-            for j in 0..=i {
+            for (j, aj) in a[..=i].iter_mut().enumerate() {
                 let ko = j * c3 + c + h * hs;
-                a[j] = exp_approx(dot(&qkv[qo..qo + hs], &qkv[ko..ko + hs]) * scale - lse[h * t + i]);
+                *aj = exp_approx(dot(&qkv[qo..qo + hs], &qkv[ko..ko + hs]) * scale - lse[h * t + i]);
             }
-            for j in 0..=i {
+            for (j, &aj) in a[..=i].iter().enumerate() {
                 // datt_j = dout_i · v_j ; dv_j += a[j] * dout_i
                 let vo = j * c3 + 2 * c + h * hs;
                 let datt = dot(d, &qkv[vo..vo + hs]);
                 for (dv, &g) in dqkv[vo..vo + hs].iter_mut().zip(d) {
-                    *dv += a[j] * g;
+                    *dv += aj * g;
                 }
-                let dpre = a[j] * (datt - big_d) * scale;
+                let dpre = aj * (datt - big_d) * scale;
                 let ko = j * c3 + c + h * hs;
                 // dq_i += dpre·k_j and dk_j += dpre·q_i (q_i and k_j are disjoint ranges)
                 let (lo, hi) = dqkv.split_at_mut(qo.max(ko));
