@@ -276,6 +276,10 @@ mod tests {
         let c = ModelConfig { n_embd: 130, n_head: 4, ..ModelConfig::default() };
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("n_embd 130") && e.contains("n_head 4"), "{e}");
+        // the GPU's fused attention holds at most 64 channels per head
+        let c = ModelConfig { n_embd: 130, n_head: 2, ..ModelConfig::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("head size n_embd/n_head must be at most 64"));
+        ModelConfig { n_embd: 130, n_head: 5, ..ModelConfig::default() }.validate().unwrap();
         let c = ModelConfig { n_layer: 1_000_000_000, ..ModelConfig::default() };
         assert!(c.validate().unwrap_err().to_string().contains("got 1000000000"));
         let c = ModelConfig { block_size: 0, ..ModelConfig::default() };
