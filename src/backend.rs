@@ -157,12 +157,15 @@ pub trait Backend {
     // ---- causal multi-head attention ----
     /// qkv[B,Tk,3C] holds q,k,v rows; the Tq queries are the last Tq of the Tk positions
     /// (training: Tq = Tk = T; KV-cached decoding: Tq new rows after Tk-Tq cached ones).
-    /// out[B,Tq,C]; att[B,NH,Tq,Tk] keeps the softmax probabilities (zero above the diagonal).
+    /// out[B,Tq,C]; lse[B,NH,Tq] each query row's log Σ_j exp(score_j) (what backward needs
+    /// instead of the probabilities); att[B,NH,Tq,Tk], only when asked for (the attention
+    /// views; training never), the softmax probabilities (zero above the diagonal).
     #[allow(clippy::too_many_arguments)]
-    fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize);
-    /// Training shapes only (Tq = Tk = T). dqkv[B,T,3C] is overwritten.
+    fn attention_forward(&mut self, out: Tensor, lse: Tensor, att: Option<Tensor>, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize);
+    /// Training shapes only (Tq = Tk = T). dqkv[B,T,3C] is overwritten; dout[B,T,C], and the
+    /// forward's qkv[B,T,3C], out[B,T,C] and lse[B,NH,T] (the probabilities are recomputed).
     #[allow(clippy::too_many_arguments)]
-    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, att: Tensor, b: usize, t: usize, c: usize, nh: usize);
+    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, b: usize, t: usize, c: usize, nh: usize);
 
     // ---- GELU, tanh approximation (GPT-2) ----
     fn gelu_forward(&mut self, out: Tensor, inp: Tensor, n: usize);

@@ -18,11 +18,11 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// Small and odd: every kernel's edges and the row kernels of short attention (T < 16).
+    /// Small and odd: every kernel's edges, one partial block or tile of each.
     pub const SMALL: Shape = Shape { b: 2, t: 7, c: 24, nh: 3, v: 11 };
 
     /// A model's training shape: its batch, context (attention at T = the context), width and
-    /// heads, as a training step runs them (the batched attention products, multi-tile grids),
+    /// heads, as a training step runs them (attention's many query blocks, multi-tile grids),
     /// with B cut so B·T stays within 4,096 rows and V within 4,096 columns, which keeps the
     /// CPU's half of the check to a second or so for any model the page trains.
     pub fn training(b: usize, t: usize, c: usize, nh: usize, v: usize) -> Shape {
@@ -102,12 +102,27 @@ async fn run_all<X: Backend>(be: &mut X, s: Shape) -> Vec<(&'static str, Vec<f32
     out.push(("matmul_backward dinp", be.read(mdx).await));
     out.push(("matmul_backward dw", be.read(mdw).await));
     out.push(("matmul_backward dbias", be.read(mdb).await));
+    // the epilogues a block's matmuls run with: c_fc's GELU, the projections' residual add,
+    // mlp.c_proj's backward through GELU's derivative
+    let (fo, fpre) = (b.zeros(be, N * oc), b.zeros(be, N * oc));
+    be.matmul_forward_gelu(fo, fpre, x, mw, Some(mb), N, C, oc);
+    out.push(("matmul_forward_gelu", [be.read(fo).await, be.read(fpre).await].concat()));
+    let (ro, rres) = (b.zeros(be, N * oc), b.put(be, &rand(N * oc, 16)));
+    be.matmul_forward_residual(ro, rres, x, mw, Some(mb), N, C, oc);
+    out.push(("matmul_forward_residual", be.read(ro).await));
+    let (gdx, gdw, gdb) = (b.zeros(be, N * C), b.zeros(be, oc * C), b.zeros(be, oc));
+    be.matmul_backward_gelu(gdx, gdw, Some(gdb), dq, x, mw, dout, N, C, oc);
+    out.push(("matmul_backward_gelu", [be.read(gdx).await, be.read(gdw).await, be.read(gdb).await].concat()));
 
-    let (ay, att) = (b.zeros(be, N * C), b.zeros(be, B * NH * T * T));
-    be.attention_forward(ay, att, qkv, B, T, T, C, NH);
-    out.push(("attention_forward", [be.read(ay).await, be.read(att).await].concat()));
+    // attention's own q, k, v ~ N(0,1): the matmul's output (std ~5) gives scores of std ~24,
+    // one-hot rows whose backward cancels to values near 1e-5 that f32 rounding alone moves by
+    // 1e-3 of this check's measure, on the CPU too (against f64)
+    let qkv = b.put(be, &rand(N * oc, 15));
+    let (ay, lse, att) = (b.zeros(be, N * C), b.zeros(be, B * NH * T), b.zeros(be, B * NH * T * T));
+    be.attention_forward(ay, lse, Some(att), qkv, B, T, T, C, NH);
+    out.push(("attention_forward", [be.read(ay).await, be.read(lse).await, be.read(att).await].concat()));
     let dqkv = b.zeros(be, N * oc);
-    be.attention_backward(dqkv, dout, qkv, att, B, T, C, NH);
+    be.attention_backward(dqkv, dout, qkv, ay, lse, B, T, C, NH);
     out.push(("attention_backward", be.read(dqkv).await));
 
     let (g, dg) = (b.zeros(be, N * C), b.zeros(be, N * C));
@@ -139,6 +154,10 @@ async fn run_all<X: Backend>(be: &mut X, s: Shape) -> Vec<(&'static str, Vec<f32
     out.push(("crossentropy_forward", [be.read(losses).await, be.read(hits).await].concat()));
     be.crossentropy_backward(dl, logits, targets, weights, N, V, 0.1);
     out.push(("crossentropy_backward", be.read(dl).await));
+    // a training step's loss and gradient in one pass
+    let (fl, fh, fd) = (b.zeros(be, N), b.zeros(be, N), b.zeros(be, N * V));
+    be.crossentropy_fused(fl, fh, fd, logits, targets, weights, N, V, 0.1);
+    out.push(("crossentropy_fused", [be.read(fl).await, be.read(fh).await, be.read(fd).await].concat()));
 
     let (s, nsq) = (b.zeros(be, 1), b.zeros(be, 1));
     be.sum(s, x);

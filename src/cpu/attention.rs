@@ -21,31 +21,48 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// out[B,Tq,C], att[B,NH,Tq,Tk] (probabilities; zero where masked), qkv[B,Tk,3C].
-/// Query i (0..Tq) sits at position Tk-Tq+i and sees keys 0..=that position.
+/// One sequence's work in attention_forward: (batch index, ((out, lse), att)).
+type Seq<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), Option<&'a mut [f32]>));
+
+/// out[B,Tq,C], lse[B,NH,Tq] (each row's log Σ exp(score): what backward needs in place of the
+/// probabilities), att[B,NH,Tq,Tk] the probabilities (zero where masked) when asked for;
+/// qkv[B,Tk,3C]. Query i (0..Tq) sits at position Tk-Tq+i and sees keys 0..=that position.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+pub fn attention_forward(out: &mut [f32], lse: &mut [f32], att: Option<&mut [f32]>, qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
     let out = out[..b * tq * c].chunks_mut(tq * c);
-    let att = att[..b * nh * tq * tk].chunks_mut(nh * tq * tk);
-    let one = |(bi, (o, a)): (usize, (&mut [f32], &mut [f32]))| attention_forward_one(o, a, &qkv[bi * tk * 3 * c..][..tk * 3 * c], tq, tk, c, nh);
+    let lse = lse[..b * nh * tq].chunks_mut(nh * tq);
+    // without att, each sequence gets a row of scratch for its scores instead
+    let att: Vec<Option<&mut [f32]>> = match att {
+        Some(a) => a[..b * nh * tq * tk].chunks_mut(nh * tq * tk).map(Some).collect(),
+        None => (0..b).map(|_| None).collect(),
+    };
+    let one = |(bi, ((o, l), a)): Seq| {
+        attention_forward_one(o, l, a, &qkv[bi * tk * 3 * c..][..tk * 3 * c], tq, tk, c, nh)
+    };
     #[cfg(not(target_arch = "wasm32"))]
-    out.zip(att).enumerate().par_bridge().for_each(one);
+    out.zip(lse).zip(att).enumerate().par_bridge().for_each(one);
     #[cfg(target_arch = "wasm32")]
-    out.zip(att).enumerate().for_each(one);
+    out.zip(lse).zip(att).enumerate().for_each(one);
 }
 
 simd_fn! {
-/// One sequence: out[Tq,C], att[NH,Tq,Tk], qkv[Tk,3C].
-fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usize, tk: usize, c: usize, nh: usize) {
+/// One sequence: out[Tq,C], lse[NH,Tq], att[NH,Tq,Tk] if any, qkv[Tk,3C].
+#[allow(clippy::too_many_arguments)]
+fn attention_forward_one(out: &mut [f32], lse: &mut [f32], att: Option<&mut [f32]>, qkv: &[f32], tq: usize, tk: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let c3 = 3 * c;
     let scale = 1.0 / (hs as f32).sqrt();
     let past = tk - tq;
+    let mut att = att;
+    let mut row = vec![0.0f32; tk];
     for h in 0..nh {
         for i in 0..tq {
             let pos = past + i;
             let q = &qkv[pos * c3 + h * hs..][..hs];
-            let a = &mut att[(h * tq + i) * tk..][..tk];
+            let a = match att.as_deref_mut() {
+                Some(att) => &mut att[(h * tq + i) * tk..][..tk],
+                None => &mut row[..],
+            };
             // scores, with the running max for a safe softmax
             let mut max = f32::NEG_INFINITY;
             for j in 0..=pos {
@@ -60,6 +77,7 @@ fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usiz
                 *x = exp_approx(*x - max);
             }
             let sum: f32 = a[..=pos].iter().sum();
+            lse[h * tq + i] = max + sum.ln();
             let inv = 1.0 / sum;
             for x in a[..=pos].iter_mut() {
                 *x *= inv;
@@ -78,13 +96,17 @@ fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usiz
 }
 }
 
-/// dqkv[B,T,3C] (overwritten) from dout[B,T,C], with qkv and the saved probabilities att.
-/// Through softmax: dpre = att ⊙ (datt - Σ att·datt), then dq = dpre·k·scale, dk = dpreᵀ·q·scale.
+/// dqkv[B,T,3C] (overwritten) from dout[B,T,C], with qkv, the forward's out[B,T,C] and
+/// lse[B,NH,T] (training shapes: Tq = Tk = T). The probabilities are recomputed,
+/// att_ij = exp(q_i·k_j·scale - lse_i), as FlashAttention-2 does; through softmax:
+/// dpre = att ⊙ (datt - D_i) with D_i = Σ_j att_ij·datt_ij = dout_i·out_i, then
+/// dq = dpre·k·scale, dk = dpreᵀ·q·scale, dv = attᵀ·dout.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b: usize, t: usize, c: usize, nh: usize) {
+pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], b: usize, t: usize, c: usize, nh: usize) {
     let dq = dqkv[..b * t * 3 * c].chunks_mut(t * 3 * c);
     let one = |(bi, d): (usize, &mut [f32])| {
-        attention_backward_one(d, &dout[bi * t * c..][..t * c], &qkv[bi * t * 3 * c..][..t * 3 * c], &att[bi * nh * t * t..][..nh * t * t], t, c, nh)
+        let (dout, out) = (&dout[bi * t * c..][..t * c], &out[bi * t * c..][..t * c]);
+        attention_backward_one(d, dout, &qkv[bi * t * 3 * c..][..t * 3 * c], out, &lse[bi * nh * t..][..nh * t], t, c, nh)
     };
     #[cfg(not(target_arch = "wasm32"))]
     dq.enumerate().par_bridge().for_each(one);
@@ -93,30 +115,32 @@ pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f3
 }
 
 simd_fn! {
-/// One sequence: dqkv[T,3C], dout[T,C], qkv[T,3C], att[NH,T,T].
-fn attention_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], t: usize, c: usize, nh: usize) {
+/// One sequence: dqkv[T,3C], dout[T,C], qkv[T,3C], out[T,C], lse[NH,T].
+#[allow(clippy::too_many_arguments)]
+fn attention_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], t: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let c3 = 3 * c;
     let scale = 1.0 / (hs as f32).sqrt();
     dqkv.fill(0.0);
-    let mut datt = vec![0.0f32; t];
+    let mut a = vec![0.0f32; t];
     for h in 0..nh {
         for i in 0..t {
-            let a = &att[(h * t + i) * t..][..t];
             let d = &dout[i * c + h * hs..][..hs];
-            // datt[j] = dout_i · v_j ; dv_j += a[j] * dout_i
-            let mut sum_ad = 0.0f32;
-            for j in 0..=i {
-                let vo = j * c3 + 2 * c + h * hs;
-                datt[j] = dot(d, &qkv[vo..vo + hs]);
-                sum_ad += a[j] * datt[j];
-                for (dv, &g) in dqkv[vo..vo + hs].iter_mut().zip(d) {
-                    *dv += a[j] * g;
-                }
-            }
             let qo = i * c3 + h * hs;
-            for j in 0..=i {
-                let dpre = a[j] * (datt[j] - sum_ad) * scale;
+            let big_d = dot(d, &out[i * c + h * hs..][..hs]);
+            // the probabilities of row i again, from the scores and the row's lse
+            for (j, aj) in a[..=i].iter_mut().enumerate() {
+                let ko = j * c3 + c + h * hs;
+                *aj = exp_approx(dot(&qkv[qo..qo + hs], &qkv[ko..ko + hs]) * scale - lse[h * t + i]);
+            }
+            for (j, &aj) in a[..=i].iter().enumerate() {
+                // datt_j = dout_i · v_j ; dv_j += a[j] * dout_i
+                let vo = j * c3 + 2 * c + h * hs;
+                let datt = dot(d, &qkv[vo..vo + hs]);
+                for (dv, &g) in dqkv[vo..vo + hs].iter_mut().zip(d) {
+                    *dv += aj * g;
+                }
+                let dpre = aj * (datt - big_d) * scale;
                 let ko = j * c3 + c + h * hs;
                 // dq_i += dpre·k_j and dk_j += dpre·q_i (q_i and k_j are disjoint ranges)
                 let (lo, hi) = dqkv.split_at_mut(qo.max(ko));

@@ -336,17 +336,25 @@ impl Backend for CpuBackend {
         self.lap(t0, || format!("matmul_backward_gelu {n}x{c}->{oc}"));
     }
 
-    fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+    fn attention_forward(&mut self, out: Tensor, lse: Tensor, att: Option<Tensor>, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
         let t0 = self.clock();
-        let ([o, a], [q]) = self.views([out, att], [qkv]);
-        attention::attention_forward(o, a, q, b, tq, tk, c, nh);
+        match att {
+            Some(att) => {
+                let ([o, l, a], [q]) = self.views([out, lse, att], [qkv]);
+                attention::attention_forward(o, l, Some(a), q, b, tq, tk, c, nh);
+            }
+            None => {
+                let ([o, l], [q]) = self.views([out, lse], [qkv]);
+                attention::attention_forward(o, l, None, q, b, tq, tk, c, nh);
+            }
+        }
         self.lap(t0, || "attention_forward".to_string());
     }
 
-    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, att: Tensor, b: usize, t: usize, c: usize, nh: usize) {
+    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, b: usize, t: usize, c: usize, nh: usize) {
         let t0 = self.clock();
-        let ([dq], [d, q, a]) = self.views([dqkv], [dout, qkv, att]);
-        attention::attention_backward(dq, d, q, a, b, t, c, nh);
+        let ([dq], [d, q, o, l]) = self.views([dqkv], [dout, qkv, out, lse]);
+        attention::attention_backward(dq, d, q, o, l, b, t, c, nh);
         self.lap(t0, || "attention_backward".to_string());
     }
 

@@ -72,9 +72,11 @@ shaders! {
     matmul_tiled { FORWARD = "matmul_forward", BACKWARD_DINP = "matmul_backward_dinp", BACKWARD_DW = "matmul_backward_dw", BATCHED = "matmul_batched" }
     attention {
         FORWARD = "attention_forward",
+        DECODE = "attention_decode",
         BACKWARD_DQ = "attention_backward_dq",
         BACKWARD_DKV = "attention_backward_dkv",
         SOFTMAX_FORWARD = "attention_softmax_forward",
+        PROBS = "attention_probs",
         SOFTMAX_BACKWARD = "attention_softmax_backward",
     }
     gelu { FORWARD = "gelu_forward", BACKWARD = "gelu_backward" }

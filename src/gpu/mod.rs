@@ -279,12 +279,12 @@ impl Backend for GpuBackend {
         matmul::backward(self, dinp, dw, dbias, dout, inp, w, Some(pre), n, c, oc);
     }
 
-    fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
-        attention::forward(self, out, att, qkv, b, tq, tk, c, nh);
+    fn attention_forward(&mut self, out: Tensor, lse: Tensor, att: Option<Tensor>, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+        attention::forward(self, out, lse, att, qkv, b, tq, tk, c, nh);
     }
 
-    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, att: Tensor, b: usize, t: usize, c: usize, nh: usize) {
-        attention::backward(self, dqkv, dout, qkv, att, b, t, c, nh);
+    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, b: usize, t: usize, c: usize, nh: usize) {
+        attention::backward(self, dqkv, dout, qkv, out, lse, b, t, c, nh);
     }
 
     fn gelu_forward(&mut self, out: Tensor, inp: Tensor, n: usize) {

@@ -16,7 +16,8 @@ pub(super) struct BlockActs {
     pub ln1_rstd: Tensor, // [N]
     pub qkv: Tensor,      // [N,3C] c_attn out (decoding: the new rows of the KV cache)
     pub atty: Tensor,     // [N,C] attention out, attn.c_proj's input
-    pub att: Tensor,      // [B,NH,Tq,Tk] attention probabilities
+    pub lse: Tensor,      // [B,NH,Tq] attention's log-sum-exp per query row (for backward)
+    pub att: Option<Tensor>, // [B,NH,Tq,Tk] attention probabilities, only when wanted (views)
     pub attproj: Tensor,  // [N,C] attn.c_proj out
     pub res2: Tensor,     // [N,C] x + attn
     pub ln2: Tensor,      // [N,C] ln_2 out
@@ -78,7 +79,7 @@ pub(super) fn forward<B: Backend>(be: &mut B, a: &BlockActs, x: Tensor, p: &Bloc
     let n = at.b * at.tq;
     be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, p.ln_1_w, p.ln_1_b, n, c);
     be.matmul_forward(a.qkv, a.ln1, p.c_attn_w, Some(p.c_attn_b), n, c, 3 * c);
-    be.attention_forward(a.atty, a.att, at.kv, at.b, at.tq, at.tk, c, nh);
+    be.attention_forward(a.atty, a.lse, a.att, at.kv, at.b, at.tq, at.tk, c, nh);
     if let Some(keep) = keep {
         be.head_mask(a.atty, keep, n, c, nh);
     }
@@ -132,7 +133,8 @@ pub(super) fn backward<B: Backend>(be: &mut B, g: &Block, d: &BlockGrads, a: &Bl
     if let Some(keep) = keep {
         be.head_mask(d.datty, keep, n, c, nh);
     }
-    be.attention_backward(d.dqkv, d.datty, a.qkv, a.att, b, t, c, nh);
+    // out = atty as forward left it (ablated heads zeroed, as is their datty: D = 0 there)
+    be.attention_backward(d.dqkv, d.datty, a.qkv, a.atty, a.lse, b, t, c, nh);
     be.matmul_backward(d.dln, g.c_attn_w, Some(g.c_attn_b), d.dqkv, a.ln1, p.c_attn_w, n, c, 3 * c);
     be.layernorm_backward(d.dstream, g.ln_1_w, g.ln_1_b, d.dln, x, p.ln_1_w, a.ln1_mean, a.ln1_rstd, n, c);
 }
