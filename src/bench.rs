@@ -109,11 +109,14 @@ fn model_speed<B: Backend>(mk: &mut dyn FnMut() -> Result<B>, label: &str, name:
 }
 
 /// Dispatches and compute passes of one training step (the second: the first allocates) and of
-/// one KV-cached decoded token, per preset, on the adapter's own matmul variant. Counting
-/// needs no timing, so `page` is counted even where it would be slow to time.
-fn gpu_counts(name: &str, out: &mut Vec<Value>) -> Result<()> {
+/// one KV-cached decoded token, per preset, with each kernel set: `tiled` is what a real GPU
+/// runs (fused attention, a workgroup per row), `blocked` what a CPU adapter runs. Counting
+/// needs no timing, so both are counted on any adapter, and `page` even where it is slow.
+fn gpu_counts(name: &str, variant: MatmulVariant, out: &mut Vec<Value>) -> Result<()> {
     let p = preset(name)?;
-    let mut model = Gpt::new(p.model.clone(), GpuBackend::new_blocking()?, 1)?;
+    let mut g = GpuBackend::new_blocking()?;
+    g.set_matmul_variant(variant);
+    let mut model = Gpt::new(p.model.clone(), g, 1)?;
     let (b, t) = (p.train.batch_size, p.model.block_size);
     let (x, y) = (rand_ids(b * t, p.model.vocab_size, 2), rand_ids(b * t, p.model.vocab_size, 3));
     block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
@@ -156,8 +159,10 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
     }
     if o.counts_only {
         out.push(json!({"backend": "gpu", "adapter": GpuBackend::new_blocking()?.describe()}));
-        for name in counted {
-            gpu_counts(name, &mut out)?;
+        for v in [MatmulVariant::Tiled, MatmulVariant::Blocked] {
+            for name in &counted {
+                gpu_counts(name, v, &mut out)?;
+            }
         }
         return Ok(out);
     }
@@ -202,8 +207,10 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
             matmuls(&mut g, &label, |g| g.sync(), &mut out)?;
         }
         g.set_matmul_variant(default);
-        for name in counted {
-            gpu_counts(name, &mut out)?;
+        for v in [MatmulVariant::Tiled, MatmulVariant::Blocked] {
+            for name in &counted {
+                gpu_counts(name, v, &mut out)?;
+            }
         }
         for name in &presets {
             // every pipeline compiled before anything is timed (seconds each on a CPU adapter)
@@ -296,8 +303,8 @@ pub fn describe(r: &Value) -> String {
         format!("{be:<12} matmul {}x{}x{}: {:.2} ms, {:.1} GFLOP/s", r["n"], r["c"], r["oc"], f("ms"), f("gflops"))
     } else if r.get("dispatches_per_step").is_some() {
         format!(
-            "{be:<12} {} ({} layers): {} dispatches in {} passes a training step, {} dispatches in {} passes a decoded token",
-            r["preset"].as_str().unwrap_or(""), r["n_layer"], r["dispatches_per_step"], r["passes_per_step"], r["dispatches_per_token"], r["passes_per_token"]
+            "{be:<12} {} ({} layers, {} kernels): {} dispatches in {} passes a training step, {} dispatches in {} passes a decoded token",
+            r["preset"].as_str().unwrap_or(""), r["n_layer"], r["matmul"].as_str().unwrap_or(""), r["dispatches_per_step"], r["passes_per_step"], r["dispatches_per_token"], r["passes_per_token"]
         )
     } else if r.get("dispatches").is_some() {
         format!("{be:<12} {} step, {:<28} {:>4} dispatches {:>9.3} ms ({})", r["preset"].as_str().unwrap_or(""), r["kernel"].as_str().unwrap_or(""), r["dispatches"], f("ms"), r["timing"].as_str().unwrap_or(""))

@@ -224,7 +224,8 @@ struct BenchArgs {
     #[arg(long, default_value = "all", value_parser = ["all", "cpu", "gpu"])]
     backend: String,
     /// Only count the GPU's dispatches and compute passes per training step and per decoded
-    /// token (tiny, baby, page; small with --small): seconds, nothing timed.
+    /// token (tiny, baby, page; small with --small), with the real-GPU kernels (tiled) and the
+    /// CPU-adapter ones (blocked): nothing timed.
     #[arg(long)]
     counts: bool,
     #[arg(long)]
