@@ -1,6 +1,10 @@
 //! Causal multi-head self-attention: softmax(q·kᵀ/sqrt(hs)) · v per head.
 //! qkv rows are [q (C) | k (C) | v (C)], head h using channels h*hs..(h+1)*hs of each part.
 //! Batches are independent, so natively they run in parallel (rayon); in wasm, in turn.
+//! Natively each head's products (q·kᵀ, p·v and the four of the backward) go through the
+//! matmul's packed GEMM (`gemm_*_one`): the plain loops (`*_loops`, what WebAssembly runs) sum
+//! one score at a time, a dependency chain per score that left attention a third of a `baby`
+//! step. The loops stay as the oracle the GEMM path is tested against.
 
 use super::gelu::exp_approx;
 #[cfg(not(target_arch = "wasm32"))]
@@ -25,9 +29,25 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Query i (0..Tq) sits at position Tk-Tq+i and sees keys 0..=that position.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+    #[cfg(not(target_arch = "wasm32"))]
+    forward_batches(gemm_forward_one, out, att, qkv, b, tq, tk, c, nh);
+    #[cfg(target_arch = "wasm32")]
+    forward_batches(attention_forward_one, out, att, qkv, b, tq, tk, c, nh);
+}
+
+/// `attention_forward` with the plain loops everywhere (the oracle).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_forward_loops(out: &mut [f32], att: &mut [f32], qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+    forward_batches(attention_forward_one, out, att, qkv, b, tq, tk, c, nh);
+}
+
+type ForwardOne = fn(&mut [f32], &mut [f32], &[f32], usize, usize, usize, usize);
+
+#[allow(clippy::too_many_arguments)]
+fn forward_batches(one: ForwardOne, out: &mut [f32], att: &mut [f32], qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
     let out = out[..b * tq * c].chunks_mut(tq * c);
     let att = att[..b * nh * tq * tk].chunks_mut(nh * tq * tk);
-    let one = |(bi, (o, a)): (usize, (&mut [f32], &mut [f32]))| attention_forward_one(o, a, &qkv[bi * tk * 3 * c..][..tk * 3 * c], tq, tk, c, nh);
+    let one = |(bi, (o, a)): (usize, (&mut [f32], &mut [f32]))| one(o, a, &qkv[bi * tk * 3 * c..][..tk * 3 * c], tq, tk, c, nh);
     #[cfg(not(target_arch = "wasm32"))]
     out.zip(att).enumerate().par_bridge().for_each(one);
     #[cfg(target_arch = "wasm32")]
@@ -82,10 +102,24 @@ fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usiz
 /// Through softmax: dpre = att ⊙ (datt - Σ att·datt), then dq = dpre·k·scale, dk = dpreᵀ·q·scale.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b: usize, t: usize, c: usize, nh: usize) {
+    #[cfg(not(target_arch = "wasm32"))]
+    backward_batches(gemm_backward_one, dqkv, dout, qkv, att, b, t, c, nh);
+    #[cfg(target_arch = "wasm32")]
+    backward_batches(attention_backward_one, dqkv, dout, qkv, att, b, t, c, nh);
+}
+
+/// `attention_backward` with the plain loops everywhere (the oracle).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_loops(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b: usize, t: usize, c: usize, nh: usize) {
+    backward_batches(attention_backward_one, dqkv, dout, qkv, att, b, t, c, nh);
+}
+
+type BackwardOne = fn(&mut [f32], &[f32], &[f32], &[f32], usize, usize, usize);
+
+#[allow(clippy::too_many_arguments)]
+fn backward_batches(one: BackwardOne, dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b: usize, t: usize, c: usize, nh: usize) {
     let dq = dqkv[..b * t * 3 * c].chunks_mut(t * 3 * c);
-    let one = |(bi, d): (usize, &mut [f32])| {
-        attention_backward_one(d, &dout[bi * t * c..][..t * c], &qkv[bi * t * 3 * c..][..t * 3 * c], &att[bi * nh * t * t..][..nh * t * t], t, c, nh)
-    };
+    let one = |(bi, d): (usize, &mut [f32])| one(d, &dout[bi * t * c..][..t * c], &qkv[bi * t * 3 * c..][..t * 3 * c], &att[bi * nh * t * t..][..nh * t * t], t, c, nh);
     #[cfg(not(target_arch = "wasm32"))]
     dq.enumerate().par_bridge().for_each(one);
     #[cfg(target_arch = "wasm32")]
@@ -127,6 +161,137 @@ fn attention_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f3
                     dk[x] += dpre * q[x];
                 }
             }
+        }
+    }
+}
+}
+
+/// Σ x with eight independent partial sums, so the compiler can use SIMD.
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn sum8(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let c = x.chunks_exact(8);
+    let tail: f32 = c.remainder().iter().sum();
+    for v in c {
+        for l in 0..8 {
+            acc[l] += v[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The largest of x (not empty), eight lanes at a time with selects (f32::max is a NaN-aware
+/// call that does not vectorise).
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn max8(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let c = x.chunks_exact(8);
+    let mut m = f32::NEG_INFINITY;
+    for &v in c.remainder() {
+        m = if v > m { v } else { m };
+    }
+    for v in c {
+        for l in 0..8 {
+            acc[l] = if v[l] > acc[l] { v[l] } else { acc[l] };
+        }
+    }
+    for v in acc {
+        m = if v > m { v } else { m };
+    }
+    m
+}
+
+/// dst[m,n] = lhs[m,k] · rhs[k,n] through the matmul's GEMM (operands by (row, column) strides).
+#[cfg(not(target_arch = "wasm32"))]
+#[allow(clippy::too_many_arguments)]
+fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: &[f32], lhs_rs: usize, lhs_cs: usize, rhs: &[f32], rhs_rs: usize, rhs_cs: usize) {
+    use super::matmul::{gemm_with, Kernel};
+    gemm_with(Kernel::host(), m, n, k, dst, false, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+simd_fn! {
+/// One sequence, as `attention_forward_one`, each head's products through the GEMM: the scores
+/// of every (query, key) pair straight into att (the masked ones then zeroed), out = att · v.
+fn gemm_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usize, tk: usize, c: usize, nh: usize) {
+    let hs = c / nh;
+    let c3 = 3 * c;
+    let scale = 1.0 / (hs as f32).sqrt();
+    let past = tk - tq;
+    let mut o = vec![0.0f32; tq * hs]; // [Tq,hs]: this head's output
+    for h in 0..nh {
+        let a = &mut att[h * tq * tk..][..tq * tk];
+        // a[Tq,Tk] = q[Tq,hs] · kᵀ[hs,Tk]
+        gemm(tq, tk, hs, a, &qkv[past * c3 + h * hs..], c3, 1, &qkv[c + h * hs..], 1, c3);
+        for (i, row) in a.chunks_exact_mut(tk).enumerate() {
+            let n = past + i + 1;
+            for x in row[..n].iter_mut() {
+                *x *= scale;
+            }
+            // exp_approx (GELU's, ~2 ulp) vectorises; libm's expf is a call per score
+            let max = max8(&row[..n]);
+            for x in row[..n].iter_mut() {
+                *x = exp_approx(*x - max);
+            }
+            let inv = 1.0 / sum8(&row[..n]);
+            for x in row[..n].iter_mut() {
+                *x *= inv;
+            }
+            row[n..].fill(0.0);
+        }
+        // o[Tq,hs] = a[Tq,Tk] · v[Tk,hs] (the masked probabilities are zeros)
+        gemm(tq, hs, tk, &mut o, a, tk, 1, &qkv[2 * c + h * hs..], c3, 1);
+        for (i, r) in o.chunks_exact(hs).enumerate() {
+            out[i * c + h * hs..][..hs].copy_from_slice(r);
+        }
+    }
+}
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+simd_fn! {
+/// One sequence, as `attention_backward_one`, each head's four products through the GEMM:
+/// datt = dout·vᵀ, dv = attᵀ·dout, then through softmax dpre, dq = dpre·k, dk = dpreᵀ·q.
+fn gemm_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], t: usize, c: usize, nh: usize) {
+    let hs = c / nh;
+    let c3 = 3 * c;
+    let scale = 1.0 / (hs as f32).sqrt();
+    // every element of dqkv is written once, head by head (none left over to zero)
+    assert_eq!(hs * nh, c, "attention: C must be a multiple of NH");
+    let mut dp = vec![0.0f32; t * t]; // [T,T]: datt, then dpre
+    let mut g = vec![0.0f32; 3 * t * hs]; // [3][T,hs]: this head's dq, dk, dv
+    for h in 0..nh {
+        let a = &att[h * t * t..][..t * t];
+        let d = &dout[h * hs..];
+        let (dq, rest) = g.split_at_mut(t * hs);
+        let (dk, dv) = rest.split_at_mut(t * hs);
+        // dp[T,T] = dout[T,hs] · vᵀ[hs,T]; dv[T,hs] = attᵀ[T,T] · dout[T,hs]
+        gemm(t, t, hs, &mut dp, d, c, 1, &qkv[2 * c + h * hs..], 1, c3);
+        gemm(t, hs, t, dv, a, 1, t, d, c, 1);
+        for (i, (row, ar)) in dp.chunks_exact_mut(t).zip(a.chunks_exact(t)).enumerate() {
+            let n = i + 1;
+            let mut ad = [0.0f32; 8];
+            for (x, y) in ar[..n].chunks(8).zip(row[..n].chunks(8)) {
+                for l in 0..x.len() {
+                    ad[l] += x[l] * y[l];
+                }
+            }
+            let sum_ad: f32 = ad.iter().sum();
+            for (x, &p) in row[..n].iter_mut().zip(&ar[..n]) {
+                *x = p * (*x - sum_ad) * scale;
+            }
+            row[n..].fill(0.0);
+        }
+        // dq[T,hs] = dpre[T,T] · k[T,hs]; dk[T,hs] = dpreᵀ[T,T] · q[T,hs]
+        gemm(t, hs, t, dq, &dp, t, 1, &qkv[c + h * hs..], c3, 1);
+        gemm(t, hs, t, dk, &dp, 1, t, &qkv[h * hs..], c3, 1);
+        for j in 0..t {
+            let row = &mut dqkv[j * c3..][..c3];
+            row[h * hs..][..hs].copy_from_slice(&dq[j * hs..][..hs]);
+            row[c + h * hs..][..hs].copy_from_slice(&dk[j * hs..][..hs]);
+            row[2 * c + h * hs..][..hs].copy_from_slice(&dv[j * hs..][..hs]);
         }
     }
 }
