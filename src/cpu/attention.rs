@@ -208,7 +208,7 @@ fn max8(x: &[f32]) -> f32 {
 #[allow(clippy::too_many_arguments)]
 fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: &[f32], lhs_rs: usize, lhs_cs: usize, rhs: &[f32], rhs_rs: usize, rhs_cs: usize) {
     use super::matmul::{gemm_with, Kernel};
-    gemm_with(Kernel::host(), m, n, k, dst, false, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs);
+    gemm_with(Kernel::for_rows(m), m, n, k, dst, false, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs);
 }
 
 #[cfg(not(target_arch = "wasm32"))]

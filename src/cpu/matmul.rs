@@ -28,6 +28,18 @@ impl Kernel {
             _ => Kernel::Gemm,
         })
     }
+
+    /// The one for a product of m rows: below 64 rows (decoding, a prompt) matrixmultiply,
+    /// whose every output is the same bits however the columns are split (a model whose wte is
+    /// cut into row blocks, as on a small GPU, decodes the same logits: tests/model.rs), which
+    /// gemm's small-size paths do not keep; from 64 rows (training: B·T, OC) `host()`.
+    pub fn for_rows(m: usize) -> Kernel {
+        if m < 64 {
+            Kernel::Matrixmultiply
+        } else {
+            Kernel::host()
+        }
+    }
 }
 
 /// dst[m,n] (row-major, contiguous) = (acc ? dst : 0) + lhs[m,k] · rhs[k,n], where lhs and rhs
@@ -54,7 +66,7 @@ fn gemm_strided(m: usize, n: usize, k: usize, dst: &mut [f32], acc: bool, lhs: &
         SCRATCH.with(|s| super::sgemm::sgemm(&mut s.borrow_mut(), m, n, k, dst, acc, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs));
     }
     #[cfg(not(target_arch = "wasm32"))]
-    gemm_with(Kernel::host(), m, n, k, dst, acc, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs);
+    gemm_with(Kernel::for_rows(m), m, n, k, dst, acc, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs);
 }
 
 /// `gemm_strided` natively with the library named (tests run each one).
