@@ -1,13 +1,16 @@
 // Token embedding + positional encoding.
 //
-// Bindings (group 0; every storage buffer is read_write so that views of one buffer may be
-// bound twice in a dispatch; offsets are in elements, into whole bound buffers):
+// Bindings (group 0; offsets are in elements, into whole bound buffers). Inputs are
+// read-only: no caller passes a view of an output's buffer as an input (WebGPU forbids one
+// buffer bound read-only and writable in one dispatch).
 //   0 p     uniform Params
 //   1 out   [B,T,C]        encoder_forward: written
-//   2 inp   u32 [B,T]      token ids
-//   3 wte   [V,C]          forward: read;  encoder_backward: dwte, accumulated
-//   4 pe    [>=pos0+T, C]  forward: read;  encoder_backward_dwpe: dwpe, accumulated
+//   2 inp   u32 [B,T]      token ids, read
+//   3 wte   [V,C]          forward: read
+//   4 pe    [>=pos0+T, C]  forward: read
 //   5 dout  [B,T,C]        backward: read
+//   6 dwte  [V,C]          encoder_backward: accumulated
+//   7 dwpe  [T,C]          encoder_backward_dwpe: accumulated
 //
 // encoder_forward:       one invocation per (b,t,c): out = wte[inp[b,t]] + pe[pos0+t].
 // encoder_backward:      one invocation per (row range r, channel c): walks every token in
@@ -26,10 +29,12 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> inp: array<u32>;
-@group(0) @binding(3) var<storage, read_write> wte: array<f32>;
-@group(0) @binding(4) var<storage, read_write> pe: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dout: array<f32>;
+@group(0) @binding(2) var<storage, read> inp: array<u32>;
+@group(0) @binding(3) var<storage, read> wte: array<f32>;
+@group(0) @binding(4) var<storage, read> pe: array<f32>;
+@group(0) @binding(5) var<storage, read> dout: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dwte: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dwpe: array<f32>;
 
 // Flat index of a 1-D launch spread over a 2-D grid of 256-wide workgroups.
 fn flat(id: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -60,7 +65,7 @@ fn encoder_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_w
         let tok = inp[p.inp_off + bt];
         if tok >= lo && tok < hi {
             let w = p.wte_off + tok * p.C + c;
-            wte[w] = wte[w] + dout[p.dout_off + bt * p.C + c];
+            dwte[w] = dwte[w] + dout[p.dout_off + bt * p.C + c];
         }
     }
 }
@@ -69,9 +74,9 @@ fn encoder_backward(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_w
 fn encoder_backward_dwpe(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(id, nwg);
     if i >= p.T * p.C { return; }
-    var acc = pe[p.pe_off + i];
+    var acc = dwpe[p.pe_off + i];
     for (var b = 0u; b < p.B; b++) {
         acc += dout[p.dout_off + b * p.T * p.C + i];
     }
-    pe[p.pe_off + i] = acc;
+    dwpe[p.pe_off + i] = acc;
 }

@@ -1,6 +1,7 @@
 // Sum and sum of squares of a vector: a deterministic two-pass tree reduction.
 //
-// Bindings (group 0; storage buffers read_write so views of one buffer may share a dispatch):
+// Bindings (group 0; x is read-only: no caller sums into a view of x's own buffer, and
+// WebGPU forbids one buffer bound read-only and writable in one dispatch):
 //   0 p         uniform Params
 //   1 out       [1] written at out_off (reduce_final)
 //   2 x         [n] read (reduce_partials)
@@ -18,7 +19,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 
 const WG: u32 = 256u;

@@ -47,7 +47,8 @@ pub struct AdamWStep {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
-    /// Decoupled weight decay; the model passes 0 for biases, LayerNorm and other 1-D params.
+    /// Decoupled weight decay, applied to the `decayed` ranges `Backend::adamw` is given (the
+    /// matrices), not to biases, LayerNorm and other 1-D params.
     pub weight_decay: f32,
     /// 1-based step count, for bias correction.
     pub t: u32,
@@ -106,6 +107,10 @@ pub trait Backend {
     fn zero(&mut self, t: Tensor);
     /// Releases a whole buffer (pass the tensor `alloc` returned); its handle must not be used again.
     fn free(&mut self, t: Tensor);
+    /// A hint that ops will take ever-changing views of buffer `t` (the KV cache's rows, the
+    /// probabilities of a growing context): the GPU binds it whole, with the view's offset in
+    /// the op's parameters, so each token reuses the same bind groups. No effect on the CPU.
+    fn bind_whole(&mut self, _t: Tensor) {}
     /// The most elements one buffer (one shader binding) may hold: the model cuts its
     /// parameters into buffers of at most this size.
     fn max_elems(&self) -> usize;
@@ -136,16 +141,31 @@ pub trait Backend {
     fn matmul_forward(&mut self, out: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize);
     #[allow(clippy::too_many_arguments)]
     fn matmul_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, n: usize, c: usize, oc: usize);
+    /// The matmul with GELU in its epilogue (c_fc): pre[N,OC] = inp · wᵀ + bias and
+    /// out[N,OC] = gelu(pre), as matmul_forward then gelu_forward.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_forward_gelu(&mut self, out: Tensor, pre: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize);
+    /// The matmul with the residual add in its epilogue (the projections into the residual
+    /// stream): out[N,OC] = res[N,OC] + (inp · wᵀ + bias), as matmul_forward then residual_forward.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_forward_residual(&mut self, out: Tensor, res: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize);
+    /// matmul_backward followed by GELU's backward (mlp.c_proj, whose input was gelu(pre)):
+    /// dinp[N,C] = (dout · w) ⊙ gelu'(pre[N,C]) (overwritten); dw, dbias added to as in matmul_backward.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_backward_gelu(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, pre: Tensor, n: usize, c: usize, oc: usize);
 
     // ---- causal multi-head attention ----
     /// qkv[B,Tk,3C] holds q,k,v rows; the Tq queries are the last Tq of the Tk positions
     /// (training: Tq = Tk = T; KV-cached decoding: Tq new rows after Tk-Tq cached ones).
-    /// out[B,Tq,C]; att[B,NH,Tq,Tk] keeps the softmax probabilities (zero above the diagonal).
+    /// out[B,Tq,C]; lse[B,NH,Tq] each query row's log Σ_j exp(score_j) (what backward needs
+    /// instead of the probabilities); att[B,NH,Tq,Tk], only when asked for (the attention
+    /// views; training never), the softmax probabilities (zero above the diagonal).
     #[allow(clippy::too_many_arguments)]
-    fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize);
-    /// Training shapes only (Tq = Tk = T). dqkv[B,T,3C] is overwritten.
+    fn attention_forward(&mut self, out: Tensor, lse: Tensor, att: Option<Tensor>, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize);
+    /// Training shapes only (Tq = Tk = T). dqkv[B,T,3C] is overwritten; dout[B,T,C], and the
+    /// forward's qkv[B,T,3C], out[B,T,C] and lse[B,NH,T] (the probabilities are recomputed).
     #[allow(clippy::too_many_arguments)]
-    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, att: Tensor, b: usize, t: usize, c: usize, nh: usize);
+    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, b: usize, t: usize, c: usize, nh: usize);
 
     // ---- GELU, tanh approximation (GPT-2) ----
     fn gelu_forward(&mut self, out: Tensor, inp: Tensor, n: usize);
@@ -173,18 +193,25 @@ pub trait Backend {
     /// dlogits[N,V] = scale·w·(softmax(logits) - onehot(target)); overwritten.
     #[allow(clippy::too_many_arguments)]
     fn crossentropy_backward(&mut self, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32);
+    /// `crossentropy_forward` then `crossentropy_backward` (the same numbers, bit for bit on
+    /// the CPU) in one pass over the logits: a training step's loss and dlogits at once.
+    #[allow(clippy::too_many_arguments)]
+    fn crossentropy_fused(&mut self, losses: Tensor, hits: Tensor, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32);
 
     // ---- reductions and the optimizer ----
     /// out[0] = sum(x).
     fn sum(&mut self, out: Tensor, x: Tensor);
     /// out[0] = sum(x²): the squared global gradient norm when x is the flat gradient buffer.
     fn norm_sq(&mut self, out: Tensor, x: Tensor);
-    /// One AdamW update of p from g with moments m, v; g is scaled by min(1, max_norm/‖g‖)
-    /// where ‖g‖² is read from grad_norm_sq[0] (kept on the device; no readback needed).
-    /// When ‖g‖² is NaN or infinite the update is skipped, so a blown-up step never reaches
-    /// the weights and training can stop with the last good ones.
+    /// One AdamW update of p from g with moments m, v (views of equal length: a whole parameter
+    /// buffer, every tensor in it at once); g is scaled by min(1, max_norm/‖g‖) where ‖g‖² is
+    /// read from grad_norm_sq[0] (kept on the device; no readback needed). Weight decay
+    /// `h.weight_decay` applies to the elements in `decayed`, sorted disjoint (start, len)
+    /// ranges of the views, and none to the rest. When ‖g‖² is NaN or infinite the update is
+    /// skipped, so a blown-up step never reaches the weights and training can stop with the
+    /// last good ones.
     #[allow(clippy::too_many_arguments)]
-    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep);
+    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, decayed: &[(usize, usize)], h: &AdamWStep);
     /// The failure guard of pipelined steps, both [1] and updated in place (in two buffers):
     /// norm_sq += guard, then guard = norm_sq·0. The guard is 0 while norms are finite and NaN
     /// from the first that is not, so every later norm is NaN and AdamW skips every update

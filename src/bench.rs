@@ -18,12 +18,16 @@ pub struct BenchOptions {
     pub gpu: bool,
     /// Also time the `small` preset.
     pub small: bool,
+    /// Also time the `page` preset.
+    pub page: bool,
     /// Timed training steps per preset.
     pub steps: usize,
     /// Also time generation with GPT-2 124M's shapes.
     pub gpt2: bool,
     /// Also time Start to a circuit: `induction` to an induction head, `modadd` to grokking.
     pub tasks: bool,
+    /// Only the GPU's dispatch and pass counts (`gpu_counts`), nothing timed.
+    pub counts_only: bool,
 }
 
 /// Matmul shapes: the baby model's (N = B·T = 768) and two squares.
@@ -104,6 +108,29 @@ fn model_speed<B: Backend>(mk: &mut dyn FnMut() -> Result<B>, label: &str, name:
     Ok(model)
 }
 
+/// Dispatches and compute passes of one training step (the second: the first allocates) and of
+/// one KV-cached decoded token, per preset, on the adapter's own matmul variant. Counting
+/// needs no timing, so `page` is counted even where it would be slow to time.
+fn gpu_counts(name: &str, out: &mut Vec<Value>) -> Result<()> {
+    let p = preset(name)?;
+    let mut model = Gpt::new(p.model.clone(), GpuBackend::new_blocking()?, 1)?;
+    let (b, t) = (p.train.batch_size, p.model.block_size);
+    let (x, y) = (rand_ids(b * t, p.model.vocab_size, 2), rand_ids(b * t, p.model.vocab_size, 3));
+    block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
+    let (d0, p0) = model.backend.counts();
+    block_on(model.train_step(&x, &y, b, t, 1e-4, &p.train))?;
+    let (d1, p1) = model.backend.counts();
+    block_on(model.decode_with(&x[..4], 0, false))?;
+    let (d2, p2) = model.backend.counts();
+    block_on(model.decode_with(&x[4..5], 4, false))?;
+    let (d3, p3) = model.backend.counts();
+    let variant = format!("{:?}", model.backend.matmul_variant()).to_lowercase();
+    out.push(json!({"backend": "gpu", "preset": name, "n_layer": p.model.n_layer, "matmul": variant,
+        "dispatches_per_step": d1 - d0, "passes_per_step": p1 - p0,
+        "dispatches_per_token": d3 - d2, "passes_per_token": p3 - p2}));
+    Ok(())
+}
+
 /// Generation tokens/s (KV cache, greedy) with GPT-2 124M's shapes and random weights: the
 /// cost per token does not depend on the weights, and no real GPT-2 is needed to measure it.
 fn gpt2_speed<B: Backend>(backend: B, label: &str, out: &mut Vec<Value>) -> Result<()> {
@@ -123,7 +150,21 @@ fn gpt2_speed<B: Backend>(backend: B, label: &str, out: &mut Vec<Value>) -> Resu
 
 pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
     let mut out = Vec::new();
+    let mut counted = vec!["tiny", "baby", "page"];
+    if o.small {
+        counted.push("small");
+    }
+    if o.counts_only {
+        out.push(json!({"backend": "gpu", "adapter": GpuBackend::new_blocking()?.describe()}));
+        for name in counted {
+            gpu_counts(name, &mut out)?;
+        }
+        return Ok(out);
+    }
     let mut presets = vec!["baby"];
+    if o.page {
+        presets.push("page");
+    }
     if o.small {
         presets.push("small");
     }
@@ -161,6 +202,9 @@ pub fn run(o: &BenchOptions) -> Result<Vec<Value>> {
             matmuls(&mut g, &label, |g| g.sync(), &mut out)?;
         }
         g.set_matmul_variant(default);
+        for name in counted {
+            gpu_counts(name, &mut out)?;
+        }
         for name in &presets {
             // every pipeline compiled before anything is timed (seconds each on a CPU adapter)
             let mut warmed = || {
@@ -250,6 +294,11 @@ pub fn describe(r: &Value) -> String {
         format!("{be}: adapter {a}")
     } else if r.get("gflops").is_some() {
         format!("{be:<12} matmul {}x{}x{}: {:.2} ms, {:.1} GFLOP/s", r["n"], r["c"], r["oc"], f("ms"), f("gflops"))
+    } else if r.get("dispatches_per_step").is_some() {
+        format!(
+            "{be:<12} {} ({} layers): {} dispatches in {} passes a training step, {} dispatches in {} passes a decoded token",
+            r["preset"].as_str().unwrap_or(""), r["n_layer"], r["dispatches_per_step"], r["passes_per_step"], r["dispatches_per_token"], r["passes_per_token"]
+        )
     } else if r.get("dispatches").is_some() {
         format!("{be:<12} {} step, {:<28} {:>4} dispatches {:>9.3} ms ({})", r["preset"].as_str().unwrap_or(""), r["kernel"].as_str().unwrap_or(""), r["dispatches"], f("ms"), r["timing"].as_str().unwrap_or(""))
     } else if r.get("generate_tokens").is_some() {

@@ -38,6 +38,8 @@ impl std::fmt::Display for PosEncoding {
 pub const MAX_LAYERS: usize = 128;
 pub const MAX_HEADS: usize = 128;
 pub const MAX_EMBD: usize = 8192;
+/// Channels per attention head (GPT-2's are 64 at every size).
+pub const MAX_HEAD_SIZE: usize = 64;
 pub const MAX_BLOCK: usize = 8192;
 pub const MAX_VOCAB: usize = 1 << 20;
 
@@ -88,6 +90,15 @@ impl ModelConfig {
                 self.n_embd,
                 self.n_head,
                 self.n_embd % self.n_head
+            ));
+        }
+        if self.head_size() > MAX_HEAD_SIZE {
+            // the GPU's fused attention holds a head's channels in 64-wide tiles
+            return bad(format!(
+                "head size n_embd/n_head must be at most {MAX_HEAD_SIZE}: got n_embd {} / n_head {} = {}",
+                self.n_embd,
+                self.n_head,
+                self.head_size()
             ));
         }
         Ok(())
@@ -265,6 +276,10 @@ mod tests {
         let c = ModelConfig { n_embd: 130, n_head: 4, ..ModelConfig::default() };
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("n_embd 130") && e.contains("n_head 4"), "{e}");
+        // the GPU's fused attention holds at most 64 channels per head
+        let c = ModelConfig { n_embd: 130, n_head: 2, ..ModelConfig::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("head size n_embd/n_head must be at most 64"));
+        ModelConfig { n_embd: 130, n_head: 5, ..ModelConfig::default() }.validate().unwrap();
         let c = ModelConfig { n_layer: 1_000_000_000, ..ModelConfig::default() };
         assert!(c.validate().unwrap_err().to_string().contains("got 1000000000"));
         let c = ModelConfig { block_size: 0, ..ModelConfig::default() };

@@ -200,20 +200,26 @@ impl Engine {
         backend_report(self.s.move_to(choice).await.map_err(js_err)?)
     }
 
-    /// Runs every op on a GPU device and on the CPU backend with the same random inputs:
-    /// `[{op, rel_err}]` (largest relative difference per op). Empty when new models run on the CPU.
-    pub async fn self_check(&mut self) -> Result<JsValue, JsValue> {
+    /// Runs every op on a GPU device and on the CPU backend with the same random inputs, at a
+    /// small odd shape and at the training shape (the current model's, or `shape` as
+    /// `calibrate` takes it when there is none, with `batch` sequences): `[{op, shape: "B,T,C,NH", rel_err}]` (largest
+    /// relative difference per op and shape). Empty when new models run on the CPU.
+    pub async fn self_check(&mut self, shape: JsValue, batch: u32) -> Result<JsValue, JsValue> {
         if !self.s.uses_gpu() {
             return check_rows(Vec::new());
         }
+        let shape: Option<crate::config::ModelConfig> = if shape.is_undefined() || shape.is_null() { None } else { Some(from_js(shape, "self-check shape")?) };
+        // as `calibrate`: the loaded model's shape first
+        let m = self.s.config().ok().or(shape).unwrap_or_default();
+        let train = crate::selfcheck::Shape::training(batch.max(1) as usize, m.block_size, m.n_embd, m.n_head, m.vocab_size);
         let mut g = crate::gpu::GpuBackend::new().await.map_err(js_err)?;
-        check_rows(crate::selfcheck::compare(&mut crate::cpu::CpuBackend::new(), &mut g).await)
+        check_rows(crate::selfcheck::compare(&mut crate::cpu::CpuBackend::new(), &mut g, &[crate::selfcheck::Shape::SMALL, train]).await)
     }
 
     /// The CPU backend's fast matmul (here the WebAssembly SIMD kernel) against its plain loops
     /// on awkward sizes (`selfcheck::cpu_kernels`): `[{op, rel_err}]`. Milliseconds.
     pub fn cpu_check(&self) -> Result<JsValue, JsValue> {
-        check_rows(crate::selfcheck::cpu_kernels())
+        check_rows(crate::selfcheck::cpu_kernels().into_iter().map(|(op, e)| (op, String::new(), e)).collect())
     }
 
     /// Times a training step and a decoded token on the CPU and on a GPU device for the
@@ -587,14 +593,16 @@ impl Default for Engine {
 }
 
 /// `init`'s and `move_to`'s answer: the report, the adapter named as the browser's WebGPU one.
-/// A kernel check's (op, largest error) rows as `[{op, rel_err}]`.
-fn check_rows(rows: Vec<(&'static str, f32)>) -> Result<JsValue, JsValue> {
+/// A kernel check's (op, shape, largest error) rows as `[{op, shape, rel_err}]` (the shape
+/// "B,T,C,NH", empty for the CPU's own check).
+fn check_rows(rows: Vec<(&'static str, String, f32)>) -> Result<JsValue, JsValue> {
     #[derive(Serialize)]
     struct Row {
         op: &'static str,
+        shape: String,
         rel_err: f32,
     }
-    to_js(&rows.into_iter().map(|(op, rel_err)| Row { op, rel_err }).collect::<Vec<_>>())
+    to_js(&rows.into_iter().map(|(op, shape, rel_err)| Row { op, shape, rel_err }).collect::<Vec<_>>())
 }
 
 fn backend_report(mut r: crate::session::BackendReport) -> Result<JsValue, JsValue> {

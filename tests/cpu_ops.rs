@@ -190,56 +190,71 @@ fn attention_gradients_causality_and_cached_rows() {
     let qkv = randn(&mut r, b * t * 3 * c, 1.0);
     let g = randn(&mut r, b * t * c, 1.0);
     let fwd = |qkv: &[f32]| {
-        let (mut o, mut a) = (vec![0.0; b * t * c], vec![0.0; b * nh * t * t]);
-        attention::attention_forward(&mut o, &mut a, qkv, b, t, t, c, nh);
-        (o, a)
+        let (mut o, mut l, mut a) = (vec![0.0; b * t * c], vec![0.0; b * nh * t], vec![0.0; b * nh * t * t]);
+        attention::attention_forward(&mut o, &mut l, Some(&mut a), qkv, b, t, t, c, nh);
+        (o, l, a)
     };
-    let (out, att) = fwd(&qkv);
+    let (out, lse, att) = fwd(&qkv);
     for row in att.chunks(t).enumerate() {
         let i = row.0 % t;
         assert!((row.1.iter().sum::<f32>() - 1.0).abs() < 1e-5, "probabilities sum to 1");
         assert!(row.1[i + 1..].iter().all(|&p| p == 0.0), "nothing above the diagonal");
     }
     let mut dqkv = vec![7.0; b * t * 3 * c];
-    attention::attention_backward(&mut dqkv, &g, &qkv, &att, b, t, c, nh);
+    attention::attention_backward(&mut dqkv, &g, &qkv, &out, &lse, b, t, c, nh);
     assert_close("dqkv", &dqkv, &numgrad(&qkv, &g, |x| fwd(x).0), 2e-3, 1e-2);
     // Tq < Tk: the last 2 query rows over all 5 keys equal the last 2 rows of the full pass.
     let one = &qkv[..t * 3 * c];
-    let (mut o2, mut a2) = (vec![0.0; 2 * c], vec![0.0; nh * 2 * t]);
-    attention::attention_forward(&mut o2, &mut a2, one, 1, 2, t, c, nh);
+    let (mut o2, mut l2, mut a2) = (vec![0.0; 2 * c], vec![0.0; nh * 2], vec![0.0; nh * 2 * t]);
+    attention::attention_forward(&mut o2, &mut l2, Some(&mut a2), one, 1, 2, t, c, nh);
     assert_close("cached rows out", &o2, &out[(t - 2) * c..t * c], 1e-6, 1e-6);
+    // without the probabilities: the same out and lse
+    let (mut o3, mut l3) = (vec![0.0; 2 * c], vec![0.0; nh * 2]);
+    attention::attention_forward(&mut o3, &mut l3, None, one, 1, 2, t, c, nh);
+    assert_eq!((&o3, &l3), (&o2, &l2));
     for h in 0..nh {
+        assert_close("cached rows lse", &l2[h * 2..(h + 1) * 2], &lse[h * t + t - 2..(h + 1) * t], 1e-6, 1e-6);
         assert_close("cached rows att", &a2[h * 2 * t..(h + 1) * 2 * t], &att[(h * t + t - 2) * t..(h * t + t) * t], 1e-6, 1e-6);
     }
 }
 
 /// Natively attention's products go through the GEMM; the plain loops are the oracle: T not a
-/// multiple of any SIMD tile, head sizes 8, 32 and 64, fewer queries than keys (the KV cache).
+/// multiple of any SIMD tile, head sizes 8, 32 and 64, with and without the probabilities,
+/// fewer queries than keys (the KV cache). The backward recomputes the probabilities from lse.
 #[test]
 fn attention_gemm_path_equals_plain_loops() {
     let mut r = Rng::new(19);
     for (b, t, c, nh) in [(2, 19, 24, 3), (3, 37, 64, 2), (1, 70, 128, 2), (2, 9, 32, 4)] {
         let qkv = randn(&mut r, b * t * 3 * c, 1.5);
         let g = randn(&mut r, b * t * c, 1.0);
-        let (mut o1, mut a1) = (vec![0.0; b * t * c], vec![0.0; b * nh * t * t]);
-        let (mut o2, mut a2) = (vec![1.0; b * t * c], vec![1.0; b * nh * t * t]);
-        attention::attention_forward(&mut o1, &mut a1, &qkv, b, t, t, c, nh);
-        attention::attention_forward_loops(&mut o2, &mut a2, &qkv, b, t, t, c, nh);
         let shape = format!("B {b} T {t} C {c} NH {nh}");
+        let (mut o1, mut l1, mut a1) = (vec![0.0; b * t * c], vec![0.0; b * nh * t], vec![0.0; b * nh * t * t]);
+        let (mut o2, mut l2, mut a2) = (vec![1.0; b * t * c], vec![1.0; b * nh * t], vec![1.0; b * nh * t * t]);
+        attention::attention_forward(&mut o1, &mut l1, Some(&mut a1), &qkv, b, t, t, c, nh);
+        attention::attention_forward_loops(&mut o2, &mut l2, Some(&mut a2), &qkv, b, t, t, c, nh);
         assert_close(&format!("attention out {shape}"), &o1, &o2, 1e-5, 1e-4);
+        assert_close(&format!("attention lse {shape}"), &l1, &l2, 1e-5, 1e-5);
         assert_close(&format!("attention att {shape}"), &a1, &a2, 1e-6, 1e-4);
+        // without att (training): the same out and lse as with it
+        let (mut o3, mut l3) = (vec![2.0; b * t * c], vec![2.0; b * nh * t]);
+        attention::attention_forward(&mut o3, &mut l3, None, &qkv, b, t, t, c, nh);
+        assert_eq!((&o3, &l3), (&o1, &l1), "attention without att {shape}");
         let (mut d1, mut d2) = (vec![3.0; b * t * 3 * c], vec![5.0; b * t * 3 * c]);
-        attention::attention_backward(&mut d1, &g, &qkv, &a2, b, t, c, nh);
-        attention::attention_backward_loops(&mut d2, &g, &qkv, &a2, b, t, c, nh);
+        attention::attention_backward(&mut d1, &g, &qkv, &o2, &l2, b, t, c, nh);
+        attention::attention_backward_loops(&mut d2, &g, &qkv, &o2, &l2, b, t, c, nh);
         assert_close(&format!("attention dqkv {shape}"), &d1, &d2, 1e-5, 1e-4);
         // the last 3 queries over all T keys, as decoding with a cache runs them
         let (tq, one) = (3, &qkv[..t * 3 * c]);
-        let (mut o1, mut a1) = (vec![0.0; tq * c], vec![0.0; nh * tq * t]);
-        let (mut o2, mut a2) = (vec![1.0; tq * c], vec![1.0; nh * tq * t]);
-        attention::attention_forward(&mut o1, &mut a1, one, 1, tq, t, c, nh);
-        attention::attention_forward_loops(&mut o2, &mut a2, one, 1, tq, t, c, nh);
+        let (mut o1, mut l1, mut a1) = (vec![0.0; tq * c], vec![0.0; nh * tq], vec![0.0; nh * tq * t]);
+        let (mut o2, mut l2, mut a2) = (vec![1.0; tq * c], vec![1.0; nh * tq], vec![1.0; nh * tq * t]);
+        attention::attention_forward(&mut o1, &mut l1, Some(&mut a1), one, 1, tq, t, c, nh);
+        attention::attention_forward_loops(&mut o2, &mut l2, Some(&mut a2), one, 1, tq, t, c, nh);
         assert_close(&format!("attention cached out {shape}"), &o1, &o2, 1e-5, 1e-4);
+        assert_close(&format!("attention cached lse {shape}"), &l1, &l2, 1e-5, 1e-5);
         assert_close(&format!("attention cached att {shape}"), &a1, &a2, 1e-6, 1e-4);
+        let (mut o3, mut l3) = (vec![2.0; tq * c], vec![2.0; nh * tq]);
+        attention::attention_forward(&mut o3, &mut l3, None, one, 1, tq, t, c, nh);
+        assert_eq!((&o3, &l3), (&o1, &l1), "attention cached without att {shape}");
     }
 }
 

@@ -168,44 +168,6 @@ fn matmul_forward_and_backward_both_variants() {
 }
 
 #[test]
-fn attention_forward_and_backward() {
-    let Some(mut g) = gpu_or_skip() else { return };
-    // From 16 queries on, batched matmuls with softmax row kernels: 16x16 blocks (Blocked, CPU
-    // adapters) or 64x64 tiles (Tiled, GPUs), so T = 37 and 70 leave partial blocks and tiles
-    // and the causal skips cut through them; fewer queries: the fused kernels.
-    for variant in [MatmulVariant::Blocked, MatmulVariant::Tiled] {
-        g.set_matmul_variant(variant);
-        for t in [T, 37, 70] {
-            println!("attention with the {variant:?} matmul variant, T = {t}");
-            let n = B * t;
-            for nh in [3, NH] {
-                compare!(&mut g, 1e-5, 1e-4, |be| {
-                    let qkv = put(be, &rand(n * 3 * C, 1), 2);
-                    let out = put(be, &rand(n * C, 3), 4);
-                    let att = put(be, &rand(B * nh * t * t, 5), 6);
-                    be.attention_forward(out, att, qkv, B, t, t, C, nh);
-                    let dout = put(be, &rand(n * C, 7), 8);
-                    let dqkv = put(be, &rand(n * 3 * C, 9), 10);
-                    be.attention_backward(dqkv, dout, qkv, att, B, t, C, nh);
-                    vec![("attention out", whole(be, out)), ("attention probs", whole(be, att)), ("attention dqkv", whole(be, dqkv))]
-                });
-            }
-        }
-        // KV-cached decoding: tq new queries over tk keys, two sequences, the cache at an
-        // offset (3 queries: the fused kernel; 19: batched products with the diagonal shifted)
-        for (tq, tk) in [(3, 11), (19, 30)] {
-            compare!(&mut g, 1e-5, 1e-4, |be| {
-                let qkv = put(be, &rand(3 * tk * 3 * C, 11), 12).view(tk * 3 * C, 2 * tk * 3 * C);
-                let out = put(be, &rand(2 * tq * C, 13), 14);
-                let att = put(be, &rand(2 * NH * tq * tk, 15), 16);
-                be.attention_forward(out, att, qkv, 2, tq, tk, C, NH);
-                vec![("decode attention out", whole(be, out)), ("decode attention probs", whole(be, att))]
-            });
-        }
-    }
-}
-
-#[test]
 fn gelu_and_residual() {
     let Some(mut g) = gpu_or_skip() else { return };
     let n = N * 4 * C + 3;
@@ -271,9 +233,53 @@ fn adamw_clips_updates_and_skips_non_finite() {
             let v = put(be, &rand(n, 7).iter().map(|x| x * x * 0.01).collect::<Vec<_>>(), 8);
             let norm = put(be, &[gn], 9);
             let h = AdamWStep { lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, t: 3, max_norm };
-            be.adamw(p, gr, m, v, norm, &h);
+            be.adamw(p, gr, m, v, norm, &[(0, 100), (250, 50), (999, 1)], &h);
             vec![("adamw p", whole(be, p)), ("adamw m", whole(be, m)), ("adamw v", whole(be, v))]
         });
+    }
+}
+
+/// The one-dispatch AdamW over a whole buffer (decay only inside its table's ranges) against
+/// the per-tensor CPU AdamW, one call per tensor with that tensor's decay, over five steps.
+#[test]
+fn fused_adamw_matches_per_tensor_adamw_over_five_steps() {
+    let Some(mut g) = gpu_or_skip() else { return };
+    // (len, decay) per tensor, as a model's: matrices decayed, biases and LayerNorm not
+    let tensors = [(37, true), (5, false), (5, false), (130, true), (7, false), (64, true), (64, true), (3, false)];
+    let n: usize = tensors.iter().map(|t| t.0).sum();
+    let mut decayed: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0;
+    for &(len, d) in &tensors {
+        if d {
+            match decayed.last_mut() {
+                Some(last) if last.0 + last.1 == at => last.1 += len,
+                _ => decayed.push((at, len)),
+            }
+        }
+        at += len;
+    }
+    let (mut p, mut m, mut v) = (rand(n, 1), vec![0.0f32; n], vec![0.0f32; n]);
+    let (gp, gm, gv) = (put(&mut g, &p, 2), put(&mut g, &m, 3), put(&mut g, &v, 4));
+    let norm = put(&mut g, &[0.0], 5);
+    for t in 1..=5u32 {
+        let grads = rand(n, 10 + t as u64);
+        let gn = grads.iter().map(|x| x * x).sum::<f32>();
+        let gg = put(&mut g, &grads, 6);
+        g.write(norm, &[gn]);
+        let h = AdamWStep { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, t, max_norm: 1.0 };
+        g.adamw(gp, gg, gm, gv, norm, &decayed, &h);
+        let mut at = 0;
+        for &(len, d) in &tensors {
+            let r = at..at + len;
+            let ht = AdamWStep { weight_decay: if d { h.weight_decay } else { 0.0 }, ..h };
+            tinygpt::cpu::adamw::adamw(&mut p[r.clone()], &grads[r.clone()], &mut m[r.clone()], &mut v[r], gn, &ht);
+            at += len;
+        }
+        g.free(gg);
+    }
+    assert!(g.fault().is_none(), "{:?}", g.fault());
+    for (name, t, want) in [("p", gp, &p), ("m", gm, &m), ("v", gv, &v)] {
+        assert_close(&format!("fused adamw {name} after 5 steps"), &block_on(g.read(t)), want, 1e-6, 1e-5);
     }
 }
 

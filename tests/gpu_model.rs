@@ -71,14 +71,20 @@ fn gpu_model_trains_and_generates_like_the_cpu() {
     }
 }
 
-/// The device self-check the page runs: every op on lavapipe agrees with the CPU.
+/// The device self-check the page runs, at its small odd shape and at a training shape (the
+/// `page` preset's: attention at T = 128 through the batched products and multi-tile grids):
+/// every op on lavapipe agrees with the CPU, each row labelled with its shape.
 #[test]
-fn selfcheck_agrees_with_the_cpu() {
+fn selfcheck_agrees_with_the_cpu_at_both_shapes() {
+    use tinygpt::selfcheck::{compare, Shape};
     let Some(mut g) = common::gpu_or_skip() else { return };
-    let rows = pollster::block_on(tinygpt::selfcheck::compare(&mut tinygpt::cpu::CpuBackend::new(), &mut g));
-    assert_eq!(rows.len(), 19);
-    for (op, err) in rows {
-        assert!(err < 1e-3, "{op}: relative error {err}");
+    let train = Shape::training(8, 128, 192, 6, 65);
+    let rows = pollster::block_on(compare(&mut tinygpt::cpu::CpuBackend::new(), &mut g, &[Shape::SMALL, train]));
+    let per = rows.len() / 2;
+    assert!(per >= 15 && rows.len() == 2 * per, "{rows:?}");
+    assert!(rows[..per].iter().all(|r| r.1 == "2,7,24,3") && rows[per..].iter().all(|r| r.1 == "8,128,192,6"), "{rows:?}");
+    for (op, shape, err) in rows {
+        assert!(err < 1e-3, "{op} at {shape}: relative error {err}");
     }
 }
 
@@ -152,6 +158,30 @@ fn training_steps_reuse_their_bind_groups() {
     }
     assert!(created[0] > 50, "the first step creates its bind groups: {created:?}");
     assert_eq!(created[1], created[3], "steps after the first create no bind groups: {created:?}");
+    // consecutive dispatches share compute passes: a step's few passes are cut only by its
+    // copies, clears and readback
+    let (d0, p0) = model.backend.counts();
+    let (x, y) = data.batch(Split::Train, tc.batch_size, cfg.block_size, &mut batch_rng(tc.seed, 9));
+    block_on(model.train_step(&x, &y, tc.batch_size, cfg.block_size, 1e-3, &tc)).unwrap();
+    let (d1, p1) = model.backend.counts();
+    assert!(d1 - d0 > 40 && p1 - p0 <= 8, "{} dispatches in {} passes", d1 - d0, p1 - p0);
+}
+
+/// KV-cached decoding binds the cache and the probabilities whole (their views move a row a
+/// token), so after the first token every token's bind groups come from the cache.
+#[test]
+fn decoded_tokens_reuse_their_bind_groups() {
+    let Some(g) = gpu_or_skip() else { return };
+    let cfg = config_t(PosEncoding::Learned, 19);
+    let mut model = Gpt::new(cfg.clone(), g, 42).unwrap();
+    let ids: Vec<u32> = (0..16).map(|i| (i * 7 % cfg.vocab_size) as u32).collect();
+    block_on(model.decode_with(&ids[..8], 0, false)).unwrap();
+    let mut created = Vec::new();
+    for pos in 8..14 {
+        block_on(model.decode_with(&ids[pos..pos + 1], pos, false)).unwrap();
+        created.push(model.backend.bind_groups_created());
+    }
+    assert_eq!(created[1], created[5], "tokens after the first single one create no bind groups: {created:?}");
 }
 
 /// Pipelined steps (`train_step_lagged`: each call returns the step before's statistics) give

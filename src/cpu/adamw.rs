@@ -40,3 +40,23 @@ pub fn adamw(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], grad_norm_s
         p[i] -= h.lr * mhat / (vhat.sqrt() + h.eps);
     }
 }
+
+/// `adamw` over a whole buffer whose `decayed` (start, len) ranges (sorted, disjoint) take
+/// h.weight_decay and the rest none: the GPU's one dispatch per buffer, run as the per-range
+/// updates it stands for.
+pub fn adamw_ranges(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], grad_norm_sq: f32, decayed: &[(usize, usize)], h: &AdamWStep) {
+    let n = p.len();
+    let mut run = |a: usize, e: usize, wd: f32| {
+        if a < e {
+            adamw(&mut p[a..e], &g[a..e], &mut m[a..e], &mut v[a..e], grad_norm_sq, &AdamWStep { weight_decay: wd, ..*h });
+        }
+    };
+    let mut at = 0;
+    for &(s, l) in decayed {
+        assert!(s >= at && s + l <= n, "adamw: decay ranges sorted, disjoint and inside the buffer");
+        run(at, s, 0.0);
+        run(s, s + l, h.weight_decay);
+        at = s + l;
+    }
+    run(at, n, 0.0);
+}

@@ -25,47 +25,63 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// out[B,Tq,C], att[B,NH,Tq,Tk] (probabilities; zero where masked), qkv[B,Tk,3C].
-/// Query i (0..Tq) sits at position Tk-Tq+i and sees keys 0..=that position.
+/// One sequence's work in attention_forward: (batch index, ((out, lse), att)).
+type Seq<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), Option<&'a mut [f32]>));
+
+/// out[B,Tq,C], lse[B,NH,Tq] (each row's log Σ exp(score): what backward needs in place of the
+/// probabilities), att[B,NH,Tq,Tk] the probabilities (zero where masked) when asked for;
+/// qkv[B,Tk,3C]. Query i (0..Tq) sits at position Tk-Tq+i and sees keys 0..=that position.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+pub fn attention_forward(out: &mut [f32], lse: &mut [f32], att: Option<&mut [f32]>, qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
     #[cfg(not(target_arch = "wasm32"))]
-    forward_batches(gemm_forward_one, out, att, qkv, b, tq, tk, c, nh);
+    forward_batches(gemm_forward_one, out, lse, att, qkv, b, tq, tk, c, nh);
     #[cfg(target_arch = "wasm32")]
-    forward_batches(attention_forward_one, out, att, qkv, b, tq, tk, c, nh);
+    forward_batches(attention_forward_one, out, lse, att, qkv, b, tq, tk, c, nh);
 }
 
 /// `attention_forward` with the plain loops everywhere (the oracle).
 #[allow(clippy::too_many_arguments)]
-pub fn attention_forward_loops(out: &mut [f32], att: &mut [f32], qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
-    forward_batches(attention_forward_one, out, att, qkv, b, tq, tk, c, nh);
+pub fn attention_forward_loops(out: &mut [f32], lse: &mut [f32], att: Option<&mut [f32]>, qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+    forward_batches(attention_forward_one, out, lse, att, qkv, b, tq, tk, c, nh);
 }
 
-type ForwardOne = fn(&mut [f32], &mut [f32], &[f32], usize, usize, usize, usize);
+/// One sequence's forward: out[Tq,C], lse[NH,Tq], att[NH,Tq,Tk] if any, qkv[Tk,3C], Tq, Tk, C, NH.
+type ForwardOne = fn(&mut [f32], &mut [f32], Option<&mut [f32]>, &[f32], usize, usize, usize, usize);
 
 #[allow(clippy::too_many_arguments)]
-fn forward_batches(one: ForwardOne, out: &mut [f32], att: &mut [f32], qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+fn forward_batches(one: ForwardOne, out: &mut [f32], lse: &mut [f32], att: Option<&mut [f32]>, qkv: &[f32], b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
     let out = out[..b * tq * c].chunks_mut(tq * c);
-    let att = att[..b * nh * tq * tk].chunks_mut(nh * tq * tk);
-    let one = |(bi, (o, a)): (usize, (&mut [f32], &mut [f32]))| one(o, a, &qkv[bi * tk * 3 * c..][..tk * 3 * c], tq, tk, c, nh);
+    let lse = lse[..b * nh * tq].chunks_mut(nh * tq);
+    // without att, each sequence gets a row of scratch for its scores instead
+    let att: Vec<Option<&mut [f32]>> = match att {
+        Some(a) => a[..b * nh * tq * tk].chunks_mut(nh * tq * tk).map(Some).collect(),
+        None => (0..b).map(|_| None).collect(),
+    };
+    let one = |(bi, ((o, l), a)): Seq| one(o, l, a, &qkv[bi * tk * 3 * c..][..tk * 3 * c], tq, tk, c, nh);
     #[cfg(not(target_arch = "wasm32"))]
-    out.zip(att).enumerate().par_bridge().for_each(one);
+    out.zip(lse).zip(att).enumerate().par_bridge().for_each(one);
     #[cfg(target_arch = "wasm32")]
-    out.zip(att).enumerate().for_each(one);
+    out.zip(lse).zip(att).enumerate().for_each(one);
 }
 
 simd_fn! {
-/// One sequence: out[Tq,C], att[NH,Tq,Tk], qkv[Tk,3C].
-fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usize, tk: usize, c: usize, nh: usize) {
+/// One sequence: out[Tq,C], lse[NH,Tq], att[NH,Tq,Tk] if any, qkv[Tk,3C].
+#[allow(clippy::too_many_arguments)]
+fn attention_forward_one(out: &mut [f32], lse: &mut [f32], att: Option<&mut [f32]>, qkv: &[f32], tq: usize, tk: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let c3 = 3 * c;
     let scale = 1.0 / (hs as f32).sqrt();
     let past = tk - tq;
+    let mut att = att;
+    let mut row = vec![0.0f32; tk];
     for h in 0..nh {
         for i in 0..tq {
             let pos = past + i;
             let q = &qkv[pos * c3 + h * hs..][..hs];
-            let a = &mut att[(h * tq + i) * tk..][..tk];
+            let a = match att.as_deref_mut() {
+                Some(att) => &mut att[(h * tq + i) * tk..][..tk],
+                None => &mut row[..],
+            };
             // scores, with the running max for a safe softmax
             let mut max = f32::NEG_INFINITY;
             for j in 0..=pos {
@@ -80,6 +96,7 @@ fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usiz
                 *x = exp_approx(*x - max);
             }
             let sum: f32 = a[..=pos].iter().sum();
+            lse[h * tq + i] = max + sum.ln();
             let inv = 1.0 / sum;
             for x in a[..=pos].iter_mut() {
                 *x *= inv;
@@ -98,28 +115,35 @@ fn attention_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usiz
 }
 }
 
-/// dqkv[B,T,3C] (overwritten) from dout[B,T,C], with qkv and the saved probabilities att.
-/// Through softmax: dpre = att ⊙ (datt - Σ att·datt), then dq = dpre·k·scale, dk = dpreᵀ·q·scale.
+/// dqkv[B,T,3C] (overwritten) from dout[B,T,C], with qkv, the forward's out[B,T,C] and
+/// lse[B,NH,T] (training shapes: Tq = Tk = T). The probabilities are recomputed,
+/// att_ij = exp(q_i·k_j·scale - lse_i), as FlashAttention-2 does; through softmax:
+/// dpre = att ⊙ (datt - D_i) with D_i = Σ_j att_ij·datt_ij = dout_i·out_i, then
+/// dq = dpre·k·scale, dk = dpreᵀ·q·scale, dv = attᵀ·dout.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b: usize, t: usize, c: usize, nh: usize) {
+pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], b: usize, t: usize, c: usize, nh: usize) {
     #[cfg(not(target_arch = "wasm32"))]
-    backward_batches(gemm_backward_one, dqkv, dout, qkv, att, b, t, c, nh);
+    backward_batches(gemm_backward_one, dqkv, dout, qkv, out, lse, b, t, c, nh);
     #[cfg(target_arch = "wasm32")]
-    backward_batches(attention_backward_one, dqkv, dout, qkv, att, b, t, c, nh);
+    backward_batches(attention_backward_one, dqkv, dout, qkv, out, lse, b, t, c, nh);
 }
 
 /// `attention_backward` with the plain loops everywhere (the oracle).
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward_loops(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b: usize, t: usize, c: usize, nh: usize) {
-    backward_batches(attention_backward_one, dqkv, dout, qkv, att, b, t, c, nh);
+pub fn attention_backward_loops(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], b: usize, t: usize, c: usize, nh: usize) {
+    backward_batches(attention_backward_one, dqkv, dout, qkv, out, lse, b, t, c, nh);
 }
 
-type BackwardOne = fn(&mut [f32], &[f32], &[f32], &[f32], usize, usize, usize);
+/// One sequence's backward: dqkv[T,3C], dout[T,C], qkv[T,3C], out[T,C], lse[NH,T], T, C, NH.
+type BackwardOne = fn(&mut [f32], &[f32], &[f32], &[f32], &[f32], usize, usize, usize);
 
 #[allow(clippy::too_many_arguments)]
-fn backward_batches(one: BackwardOne, dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], b: usize, t: usize, c: usize, nh: usize) {
+fn backward_batches(one: BackwardOne, dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], b: usize, t: usize, c: usize, nh: usize) {
     let dq = dqkv[..b * t * 3 * c].chunks_mut(t * 3 * c);
-    let one = |(bi, d): (usize, &mut [f32])| one(d, &dout[bi * t * c..][..t * c], &qkv[bi * t * 3 * c..][..t * 3 * c], &att[bi * nh * t * t..][..nh * t * t], t, c, nh);
+    let one = |(bi, d): (usize, &mut [f32])| {
+        let (dout, out) = (&dout[bi * t * c..][..t * c], &out[bi * t * c..][..t * c]);
+        one(d, dout, &qkv[bi * t * 3 * c..][..t * 3 * c], out, &lse[bi * nh * t..][..nh * t], t, c, nh)
+    };
     #[cfg(not(target_arch = "wasm32"))]
     dq.enumerate().par_bridge().for_each(one);
     #[cfg(target_arch = "wasm32")]
@@ -127,30 +151,32 @@ fn backward_batches(one: BackwardOne, dqkv: &mut [f32], dout: &[f32], qkv: &[f32
 }
 
 simd_fn! {
-/// One sequence: dqkv[T,3C], dout[T,C], qkv[T,3C], att[NH,T,T].
-fn attention_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], t: usize, c: usize, nh: usize) {
+/// One sequence: dqkv[T,3C], dout[T,C], qkv[T,3C], out[T,C], lse[NH,T].
+#[allow(clippy::too_many_arguments)]
+fn attention_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], t: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let c3 = 3 * c;
     let scale = 1.0 / (hs as f32).sqrt();
     dqkv.fill(0.0);
-    let mut datt = vec![0.0f32; t];
+    let mut a = vec![0.0f32; t];
     for h in 0..nh {
         for i in 0..t {
-            let a = &att[(h * t + i) * t..][..t];
             let d = &dout[i * c + h * hs..][..hs];
-            // datt[j] = dout_i · v_j ; dv_j += a[j] * dout_i
-            let mut sum_ad = 0.0f32;
-            for j in 0..=i {
-                let vo = j * c3 + 2 * c + h * hs;
-                datt[j] = dot(d, &qkv[vo..vo + hs]);
-                sum_ad += a[j] * datt[j];
-                for (dv, &g) in dqkv[vo..vo + hs].iter_mut().zip(d) {
-                    *dv += a[j] * g;
-                }
-            }
             let qo = i * c3 + h * hs;
-            for j in 0..=i {
-                let dpre = a[j] * (datt[j] - sum_ad) * scale;
+            let big_d = dot(d, &out[i * c + h * hs..][..hs]);
+            // the probabilities of row i again, from the scores and the row's lse
+            for (j, aj) in a[..=i].iter_mut().enumerate() {
+                let ko = j * c3 + c + h * hs;
+                *aj = exp_approx(dot(&qkv[qo..qo + hs], &qkv[ko..ko + hs]) * scale - lse[h * t + i]);
+            }
+            for (j, &aj) in a[..=i].iter().enumerate() {
+                // datt_j = dout_i · v_j ; dv_j += a[j] * dout_i
+                let vo = j * c3 + 2 * c + h * hs;
+                let datt = dot(d, &qkv[vo..vo + hs]);
+                for (dv, &g) in dqkv[vo..vo + hs].iter_mut().zip(d) {
+                    *dv += aj * g;
+                }
+                let dpre = aj * (datt - big_d) * scale;
                 let ko = j * c3 + c + h * hs;
                 // dq_i += dpre·k_j and dk_j += dpre·q_i (q_i and k_j are disjoint ranges)
                 let (lo, hi) = dqkv.split_at_mut(qo.max(ko));
@@ -214,15 +240,21 @@ fn gemm(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: &[f32], lhs_rs: usiz
 #[cfg(not(target_arch = "wasm32"))]
 simd_fn! {
 /// One sequence, as `attention_forward_one`, each head's products through the GEMM: the scores
-/// of every (query, key) pair straight into att (the masked ones then zeroed), out = att · v.
-fn gemm_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usize, tk: usize, c: usize, nh: usize) {
+/// of every (query, key) pair into att (or a scratch without it), a masked softmax that keeps
+/// each row's lse (the masked probabilities then zeroed), out = att · v.
+fn gemm_forward_one(out: &mut [f32], lse: &mut [f32], att: Option<&mut [f32]>, qkv: &[f32], tq: usize, tk: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let c3 = 3 * c;
     let scale = 1.0 / (hs as f32).sqrt();
     let past = tk - tq;
+    let mut att = att;
+    let mut scratch = if att.is_some() { Vec::new() } else { vec![0.0f32; tq * tk] }; // [Tq,Tk]
     let mut o = vec![0.0f32; tq * hs]; // [Tq,hs]: this head's output
     for h in 0..nh {
-        let a = &mut att[h * tq * tk..][..tq * tk];
+        let a = match att.as_deref_mut() {
+            Some(att) => &mut att[h * tq * tk..][..tq * tk],
+            None => &mut scratch[..],
+        };
         // a[Tq,Tk] = q[Tq,hs] · kᵀ[hs,Tk]
         gemm(tq, tk, hs, a, &qkv[past * c3 + h * hs..], c3, 1, &qkv[c + h * hs..], 1, c3);
         for (i, row) in a.chunks_exact_mut(tk).enumerate() {
@@ -235,7 +267,9 @@ fn gemm_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usize, tk
             for x in row[..n].iter_mut() {
                 *x = exp_approx(*x - max);
             }
-            let inv = 1.0 / sum8(&row[..n]);
+            let sum = sum8(&row[..n]);
+            lse[h * tq + i] = max + sum.ln();
+            let inv = 1.0 / sum;
             for x in row[..n].iter_mut() {
                 *x *= inv;
             }
@@ -252,37 +286,40 @@ fn gemm_forward_one(out: &mut [f32], att: &mut [f32], qkv: &[f32], tq: usize, tk
 
 #[cfg(not(target_arch = "wasm32"))]
 simd_fn! {
-/// One sequence, as `attention_backward_one`, each head's four products through the GEMM:
-/// datt = dout·vᵀ, dv = attᵀ·dout, then through softmax dpre, dq = dpre·k, dk = dpreᵀ·q.
-fn gemm_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], att: &[f32], t: usize, c: usize, nh: usize) {
+/// One sequence, as `attention_backward_one`, each head's products through the GEMM: the
+/// probabilities again from q·kᵀ and lse, datt = dout·vᵀ, dv = attᵀ·dout, then through softmax
+/// dpre = att ⊙ (datt - D) with D_i = dout_i·out_i, dq = dpre·k, dk = dpreᵀ·q.
+fn gemm_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], t: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let c3 = 3 * c;
     let scale = 1.0 / (hs as f32).sqrt();
     // every element of dqkv is written once, head by head (none left over to zero)
     assert_eq!(hs * nh, c, "attention: C must be a multiple of NH");
+    let mut p = vec![0.0f32; t * t]; // [T,T]: the scores, then the probabilities
     let mut dp = vec![0.0f32; t * t]; // [T,T]: datt, then dpre
     let mut g = vec![0.0f32; 3 * t * hs]; // [3][T,hs]: this head's dq, dk, dv
     for h in 0..nh {
-        let a = &att[h * t * t..][..t * t];
         let d = &dout[h * hs..];
         let (dq, rest) = g.split_at_mut(t * hs);
         let (dk, dv) = rest.split_at_mut(t * hs);
-        // dp[T,T] = dout[T,hs] · vᵀ[hs,T]; dv[T,hs] = attᵀ[T,T] · dout[T,hs]
+        // p[T,T] = q[T,hs] · kᵀ[hs,T], then exp(score·scale - lse) below the diagonal
+        gemm(t, t, hs, &mut p, &qkv[h * hs..], c3, 1, &qkv[c + h * hs..], 1, c3);
+        for (i, row) in p.chunks_exact_mut(t).enumerate() {
+            let l = lse[h * t + i];
+            for x in row[..=i].iter_mut() {
+                *x = exp_approx(*x * scale - l);
+            }
+            row[i + 1..].fill(0.0);
+        }
+        // dp[T,T] = dout[T,hs] · vᵀ[hs,T]; dv[T,hs] = pᵀ[T,T] · dout[T,hs]
         gemm(t, t, hs, &mut dp, d, c, 1, &qkv[2 * c + h * hs..], 1, c3);
-        gemm(t, hs, t, dv, a, 1, t, d, c, 1);
-        for (i, (row, ar)) in dp.chunks_exact_mut(t).zip(a.chunks_exact(t)).enumerate() {
-            let n = i + 1;
-            let mut ad = [0.0f32; 8];
-            for (x, y) in ar[..n].chunks(8).zip(row[..n].chunks(8)) {
-                for l in 0..x.len() {
-                    ad[l] += x[l] * y[l];
-                }
+        gemm(t, hs, t, dv, &p, 1, t, d, c, 1);
+        for (i, (row, pr)) in dp.chunks_exact_mut(t).zip(p.chunks_exact(t)).enumerate() {
+            let big_d = dot(&dout[i * c + h * hs..][..hs], &out[i * c + h * hs..][..hs]);
+            for (x, &pj) in row[..=i].iter_mut().zip(&pr[..=i]) {
+                *x = pj * (*x - big_d) * scale;
             }
-            let sum_ad: f32 = ad.iter().sum();
-            for (x, &p) in row[..n].iter_mut().zip(&ar[..n]) {
-                *x = p * (*x - sum_ad) * scale;
-            }
-            row[n..].fill(0.0);
+            row[i + 1..].fill(0.0);
         }
         // dq[T,hs] = dpre[T,T] · k[T,hs]; dk[T,hs] = dpreᵀ[T,T] · q[T,hs]
         gemm(t, hs, t, dq, &dp, t, 1, &qkv[c + h * hs..], c3, 1);

@@ -53,3 +53,45 @@ pub fn crossentropy_backward(dlogits: &mut [f32], logits: &[f32], targets: &[u32
         }
     }
 }
+
+/// `crossentropy_forward` then `crossentropy_backward` in one pass per row (llm.c's fused
+/// classifier): the same operations in the same order, so the same bits, with the row's
+/// maximum and sum found once and the logits read while they are in cache.
+#[allow(clippy::too_many_arguments)]
+pub fn crossentropy_fused(losses: &mut [f32], hits: &mut [f32], dlogits: &mut [f32], logits: &[f32], targets: &[u32], weights: &[f32], n: usize, v: usize, scale: f32) {
+    for r in 0..n {
+        let l = &logits[r * v..][..v];
+        let d = &mut dlogits[r * v..][..v];
+        let w = weights[r];
+        if w == 0.0 {
+            losses[r] = 0.0;
+            hits[r] = 0.0;
+            d.fill(0.0);
+            continue;
+        }
+        // `>` and f32::max agree on the maximum (both pass over NaN)
+        let mut max = f32::NEG_INFINITY;
+        let mut arg = 0usize;
+        for (i, &x) in l.iter().enumerate() {
+            if x > max {
+                max = x;
+                arg = i;
+            }
+        }
+        // the forward's Iterator::sum and the backward's loop add the same terms in order
+        let mut sum = 0.0f32;
+        for i in 0..v {
+            d[i] = (l[i] - max).exp();
+            sum += d[i];
+        }
+        let tgt = targets[r] as usize;
+        losses[r] = w * (sum.ln() + max - l[tgt]);
+        hits[r] = if arg == tgt { w } else { 0.0 };
+        let inv = 1.0 / sum;
+        let s = scale * w;
+        for (i, di) in d.iter_mut().enumerate() {
+            let p = *di * inv;
+            *di = s * (p - if i == tgt { 1.0 } else { 0.0 });
+        }
+    }
+}

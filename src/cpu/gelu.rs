@@ -38,15 +38,30 @@ pub fn gelu_forward(out: &mut [f32], inp: &[f32], n: usize) {
 }
 }
 
+/// gelu'(x).
+#[inline(always)]
+fn gelu_grad(x: f32) -> f32 {
+    let u = S2PI * (x + 0.044715 * x * x * x);
+    let th = tanh_approx(u);
+    let sech2 = 1.0 - th * th;
+    let du = S2PI * (1.0 + 3.0 * 0.044715 * x * x);
+    0.5 * (1.0 + th) + 0.5 * x * sech2 * du
+}
+
 simd_fn! {
 /// dinp[N] = gelu'(inp) * dout (overwritten).
 pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32], n: usize) {
     for ((di, &x), &d) in dinp[..n].iter_mut().zip(&inp[..n]).zip(&dout[..n]) {
-        let u = S2PI * (x + 0.044715 * x * x * x);
-        let th = tanh_approx(u);
-        let sech2 = 1.0 - th * th;
-        let du = S2PI * (1.0 + 3.0 * 0.044715 * x * x);
-        *di = (0.5 * (1.0 + th) + 0.5 * x * sech2 * du) * d;
+        *di = gelu_grad(x) * d;
+    }
+}
+}
+
+simd_fn! {
+/// d[N] = gelu'(inp) * d in place: gelu_backward with dout and dinp one buffer.
+pub fn gelu_backward_in_place(d: &mut [f32], inp: &[f32], n: usize) {
+    for (di, &x) in d[..n].iter_mut().zip(&inp[..n]) {
+        *di *= gelu_grad(x);
     }
 }
 }

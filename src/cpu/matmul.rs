@@ -155,6 +155,30 @@ pub fn matmul_backward(dinp: &mut [f32], dw: &mut [f32], dbias: Option<&mut [f32
     }
 }
 
+/// pre[N,OC] = inp · wᵀ + bias, out[N,OC] = gelu(pre): matmul_forward then gelu_forward.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_forward_gelu(out: &mut [f32], pre: &mut [f32], inp: &[f32], w: &[f32], bias: Option<&[f32]>, n: usize, c: usize, oc: usize) {
+    matmul_forward(pre, inp, w, bias, n, c, oc);
+    super::gelu::gelu_forward(out, pre, n * oc);
+}
+
+/// out[N,OC] = res + (inp · wᵀ + bias): matmul_forward then residual_forward(out, res, product),
+/// the same additions in the same order.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_forward_residual(out: &mut [f32], res: &[f32], inp: &[f32], w: &[f32], bias: Option<&[f32]>, n: usize, c: usize, oc: usize) {
+    matmul_forward(out, inp, w, bias, n, c, oc);
+    for (o, &r) in out[..n * oc].iter_mut().zip(&res[..n * oc]) {
+        *o += r; // = r + o: the same bits as residual_forward(out, res, o)
+    }
+}
+
+/// matmul_backward, then dinp[N,C] = gelu'(pre) · dinp: gelu_backward on its result.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_backward_gelu(dinp: &mut [f32], dw: &mut [f32], dbias: Option<&mut [f32]>, dout: &[f32], inp: &[f32], w: &[f32], pre: &[f32], n: usize, c: usize, oc: usize) {
+    matmul_backward(dinp, dw, dbias, dout, inp, w, n, c, oc);
+    super::gelu::gelu_backward_in_place(dinp, pre, n * c);
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_forward_naive(out: &mut [f32], inp: &[f32], w: &[f32], bias: Option<&[f32]>, n: usize, c: usize, oc: usize) {
     for r in 0..n {

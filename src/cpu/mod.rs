@@ -291,17 +291,70 @@ impl Backend for CpuBackend {
         self.lap(t0, || format!("matmul_backward {n}x{c}->{oc}"));
     }
 
-    fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+    fn matmul_forward_gelu(&mut self, out: Tensor, pre: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
         let t0 = self.clock();
-        let ([o, a], [q]) = self.views([out, att], [qkv]);
-        attention::attention_forward(o, a, q, b, tq, tk, c, nh);
+        match bias {
+            Some(bias) => {
+                let ([o, h], [x, w, b]) = self.views([out, pre], [inp, w, bias]);
+                matmul::matmul_forward_gelu(o, h, x, w, Some(b), n, c, oc);
+            }
+            None => {
+                let ([o, h], [x, w]) = self.views([out, pre], [inp, w]);
+                matmul::matmul_forward_gelu(o, h, x, w, None, n, c, oc);
+            }
+        }
+        self.lap(t0, || format!("matmul_forward_gelu {n}x{c}->{oc}"));
+    }
+
+    fn matmul_forward_residual(&mut self, out: Tensor, res: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
+        let t0 = self.clock();
+        match bias {
+            Some(bias) => {
+                let ([o], [r, x, w, b]) = self.views([out], [res, inp, w, bias]);
+                matmul::matmul_forward_residual(o, r, x, w, Some(b), n, c, oc);
+            }
+            None => {
+                let ([o], [r, x, w]) = self.views([out], [res, inp, w]);
+                matmul::matmul_forward_residual(o, r, x, w, None, n, c, oc);
+            }
+        }
+        self.lap(t0, || format!("matmul_forward_residual {n}x{c}->{oc}"));
+    }
+
+    fn matmul_backward_gelu(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, pre: Tensor, n: usize, c: usize, oc: usize) {
+        let t0 = self.clock();
+        match dbias {
+            Some(dbias) => {
+                let ([di, dw, db], [d, x, w, h]) = self.views([dinp, dw, dbias], [dout, inp, w, pre]);
+                matmul::matmul_backward_gelu(di, dw, Some(db), d, x, w, h, n, c, oc);
+            }
+            None => {
+                let ([di, dw], [d, x, w, h]) = self.views([dinp, dw], [dout, inp, w, pre]);
+                matmul::matmul_backward_gelu(di, dw, None, d, x, w, h, n, c, oc);
+            }
+        }
+        self.lap(t0, || format!("matmul_backward_gelu {n}x{c}->{oc}"));
+    }
+
+    fn attention_forward(&mut self, out: Tensor, lse: Tensor, att: Option<Tensor>, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+        let t0 = self.clock();
+        match att {
+            Some(att) => {
+                let ([o, l, a], [q]) = self.views([out, lse, att], [qkv]);
+                attention::attention_forward(o, l, Some(a), q, b, tq, tk, c, nh);
+            }
+            None => {
+                let ([o, l], [q]) = self.views([out, lse], [qkv]);
+                attention::attention_forward(o, l, None, q, b, tq, tk, c, nh);
+            }
+        }
         self.lap(t0, || "attention_forward".to_string());
     }
 
-    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, att: Tensor, b: usize, t: usize, c: usize, nh: usize) {
+    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, b: usize, t: usize, c: usize, nh: usize) {
         let t0 = self.clock();
-        let ([dq], [d, q, a]) = self.views([dqkv], [dout, qkv, att]);
-        attention::attention_backward(dq, d, q, a, b, t, c, nh);
+        let ([dq], [d, q, o, l]) = self.views([dqkv], [dout, qkv, out, lse]);
+        attention::attention_backward(dq, d, q, o, l, b, t, c, nh);
         self.lap(t0, || "attention_backward".to_string());
     }
 
@@ -356,6 +409,14 @@ impl Backend for CpuBackend {
         self.lap(t0, || "crossentropy_backward".to_string());
     }
 
+    fn crossentropy_fused(&mut self, losses: Tensor, hits: Tensor, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32) {
+        let t0 = self.clock();
+        let tg = self.ids(targets).to_vec();
+        let ([l, h, d], [x, w]) = self.views([losses, hits, dlogits], [logits, weights]);
+        crossentropy::crossentropy_fused(l, h, d, x, &tg, w, n, v, scale);
+        self.lap(t0, || "crossentropy_fused".to_string());
+    }
+
     fn sum(&mut self, out: Tensor, x: Tensor) {
         let t0 = self.clock();
         let ([o], [x]) = self.views([out], [x]);
@@ -370,10 +431,10 @@ impl Backend for CpuBackend {
         self.lap(t0, || "norm_sq".to_string());
     }
 
-    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
+    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, decayed: &[(usize, usize)], h: &AdamWStep) {
         let t0 = self.clock();
         let ([p, m, v], [g, n]) = self.views([p, m, v], [g, grad_norm_sq]);
-        adamw::adamw(p, g, m, v, n[0], h);
+        adamw::adamw_ranges(p, g, m, v, n[0], decayed, h);
         self.lap(t0, || "adamw".to_string());
     }
 

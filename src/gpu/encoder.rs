@@ -44,10 +44,10 @@ pub(super) fn backward(g: &mut GpuBackend, dwte: Tensor, dwpe: Option<Tensor>, d
     .max(1);
     let mut p = Params { b: u(b), t: u(t), c: u(c), v: u(v), pos0: 0, out_off: 0, inp_off: g.off(inp), wte_off: g.off(dwte), pe_off: 0, dout_off: g.off(dout), rows: u(rows), _pad: 0 };
     let groups = g.grid_1d(v.div_ceil(rows) * c, 256);
-    g.dispatch(kernels::encoder::BACKWARD, &p, &[(2, inp), (3, dwte), (5, dout)], groups);
+    g.dispatch(kernels::encoder::BACKWARD, &p, &[(2, inp), (5, dout), (6, dwte)], groups);
     if let Some(dwpe) = dwpe {
         p.pe_off = g.off(dwpe);
         let groups = g.grid_1d(t * c, 256);
-        g.dispatch(kernels::encoder::BACKWARD_DWPE, &p, &[(4, dwpe), (5, dout)], groups);
+        g.dispatch(kernels::encoder::BACKWARD_DWPE, &p, &[(5, dout), (7, dwpe)], groups);
     }
 }

@@ -25,6 +25,10 @@ impl Shader {
     }
 }
 
+/// The suffix of the entry points that CPU adapters run instead of the kernel named without it
+/// (one invocation per row: barriers are slow there). Each such pair lives in one file.
+pub const SERIAL: &str = "_serial";
+
 /// The boolean override (in both matmul files) that makes `matmul_batched` read B through A's
 /// binding, for operands in one buffer.
 pub const B_IN_A: &str = "B_IN_A";
@@ -51,27 +55,42 @@ macro_rules! shaders {
 
 shaders! {
     encoder { FORWARD = "encoder_forward", BACKWARD = "encoder_backward", BACKWARD_DWPE = "encoder_backward_dwpe" }
-    layernorm { FORWARD = "layernorm_forward", BACKWARD = "layernorm_backward", BACKWARD_DW = "layernorm_backward_dw" }
+    layernorm {
+        FORWARD = "layernorm_forward",
+        BACKWARD = "layernorm_backward",
+        BACKWARD_DW = "layernorm_backward_dw",
+        FORWARD_SERIAL = "layernorm_forward_serial",
+        BACKWARD_SERIAL = "layernorm_backward_serial",
+        BACKWARD_DW_SERIAL = "layernorm_backward_dw_serial",
+    }
     matmul_blocked {
         FORWARD = "matmul_forward",
         BACKWARD_DINP = "matmul_backward_dinp",
         BACKWARD_DW = "matmul_backward_dw",
-        BACKWARD_DBIAS = "matmul_backward_dbias",
         BATCHED = "matmul_batched",
     }
     matmul_tiled { FORWARD = "matmul_forward", BACKWARD_DINP = "matmul_backward_dinp", BACKWARD_DW = "matmul_backward_dw", BATCHED = "matmul_batched" }
     attention {
         FORWARD = "attention_forward",
+        DECODE = "attention_decode",
         BACKWARD_DQ = "attention_backward_dq",
         BACKWARD_DKV = "attention_backward_dkv",
         SOFTMAX_FORWARD = "attention_softmax_forward",
+        PROBS = "attention_probs",
         SOFTMAX_BACKWARD = "attention_softmax_backward",
     }
     gelu { FORWARD = "gelu_forward", BACKWARD = "gelu_backward" }
     residual { FORWARD = "residual_forward" }
     head_mask { FORWARD = "head_mask" }
     dropout { FORWARD = "dropout" }
-    crossentropy { FORWARD = "crossentropy_forward", BACKWARD = "crossentropy_backward" }
+    crossentropy {
+        FORWARD = "crossentropy_forward",
+        BACKWARD = "crossentropy_backward",
+        FUSED = "crossentropy_fused",
+        FORWARD_SERIAL = "crossentropy_forward_serial",
+        BACKWARD_SERIAL = "crossentropy_backward_serial",
+        FUSED_SERIAL = "crossentropy_fused_serial",
+    }
     adamw { UPDATE = "adamw_update" }
     reduce { PARTIALS = "reduce_partials", FINAL = "reduce_final" }
     guard { FAILURE_GUARD = "failure_guard" }

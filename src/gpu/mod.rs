@@ -50,6 +50,12 @@ pub struct GpuBackend {
     pipelines: HashMap<(Kernel, Option<&'static str>), Pipeline>,
     /// Work recorded since the last submit, and the buffers it touches.
     encoder: Option<wgpu::CommandEncoder>,
+    /// The compute pass consecutive dispatches are recorded into (ended by any other command
+    /// on the encoder, and by a submit).
+    pass: Option<wgpu::ComputePass<'static>>,
+    /// Dispatches and compute passes recorded so far (`bench` reports them per step and token).
+    dispatches: u64,
+    passes: u64,
     pending: HashSet<usize>,
     uniforms: Uniforms,
     groups: HashMap<GroupKey, wgpu::BindGroup>,
@@ -62,6 +68,10 @@ pub struct GpuBackend {
     groups_created: usize,
     /// Backend-internal scratch buffers by purpose (attention row dots, reduction partials).
     scratch: HashMap<&'static str, Tensor>,
+    /// Buffers bound whole whatever the view (`Backend::bind_whole`).
+    whole: HashSet<usize>,
+    /// AdamW's decay tables on the device, by content ((start, end) pairs).
+    decay_tables: HashMap<Vec<u32>, Tensor>,
     matmul: MatmulVariant,
     /// Per entry point: (dispatches, seconds), when profiling (native only).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
@@ -84,6 +94,9 @@ impl GpuBackend {
             modules: HashMap::new(),
             pipelines: HashMap::new(),
             encoder: None,
+            pass: None,
+            dispatches: 0,
+            passes: 0,
             pending: HashSet::new(),
             uniforms: Uniforms::default(),
             groups: HashMap::new(),
@@ -92,6 +105,8 @@ impl GpuBackend {
             submitted: None,
             groups_created: 0,
             scratch: HashMap::new(),
+            decay_tables: HashMap::new(),
+            whole: HashSet::new(),
             matmul,
             profile: None,
             stamps: None,
@@ -118,6 +133,12 @@ impl GpuBackend {
     /// How many bind groups have been created (the rest came from the cache).
     pub fn bind_groups_created(&self) -> usize {
         self.groups_created
+    }
+
+    /// (dispatches, compute passes) recorded since the backend was made: `bench` reports the
+    /// difference over a training step and over a decoded token.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.dispatches, self.passes)
     }
 
     pub fn matmul_variant(&self) -> MatmulVariant {
@@ -188,7 +209,12 @@ impl Backend for GpuBackend {
         self.encoder().clear_buffer(&raw, (t.off * 4) as u64, Some((t.len * 4) as u64));
     }
 
+    fn bind_whole(&mut self, t: Tensor) {
+        self.whole.insert(t.buf);
+    }
+
     fn free(&mut self, t: Tensor) {
+        self.whole.remove(&t.buf);
         // Work already recorded keeps its own reference; wgpu frees the memory after it.
         if let Some(slot) = self.bufs.get_mut(t.buf) {
             *slot = None;
@@ -238,15 +264,27 @@ impl Backend for GpuBackend {
     }
 
     fn matmul_backward(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, n: usize, c: usize, oc: usize) {
-        matmul::backward(self, dinp, dw, dbias, dout, inp, w, n, c, oc);
+        matmul::backward(self, dinp, dw, dbias, dout, inp, w, None, n, c, oc);
     }
 
-    fn attention_forward(&mut self, out: Tensor, att: Tensor, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
-        attention::forward(self, out, att, qkv, b, tq, tk, c, nh);
+    fn matmul_forward_gelu(&mut self, out: Tensor, pre: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
+        matmul::forward_gelu(self, out, pre, inp, w, bias, n, c, oc);
     }
 
-    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, att: Tensor, b: usize, t: usize, c: usize, nh: usize) {
-        attention::backward(self, dqkv, dout, qkv, att, b, t, c, nh);
+    fn matmul_forward_residual(&mut self, out: Tensor, res: Tensor, inp: Tensor, w: Tensor, bias: Option<Tensor>, n: usize, c: usize, oc: usize) {
+        matmul::forward_residual(self, out, res, inp, w, bias, n, c, oc);
+    }
+
+    fn matmul_backward_gelu(&mut self, dinp: Tensor, dw: Tensor, dbias: Option<Tensor>, dout: Tensor, inp: Tensor, w: Tensor, pre: Tensor, n: usize, c: usize, oc: usize) {
+        matmul::backward(self, dinp, dw, dbias, dout, inp, w, Some(pre), n, c, oc);
+    }
+
+    fn attention_forward(&mut self, out: Tensor, lse: Tensor, att: Option<Tensor>, qkv: Tensor, b: usize, tq: usize, tk: usize, c: usize, nh: usize) {
+        attention::forward(self, out, lse, att, qkv, b, tq, tk, c, nh);
+    }
+
+    fn attention_backward(&mut self, dqkv: Tensor, dout: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, b: usize, t: usize, c: usize, nh: usize) {
+        attention::backward(self, dqkv, dout, qkv, out, lse, b, t, c, nh);
     }
 
     fn gelu_forward(&mut self, out: Tensor, inp: Tensor, n: usize) {
@@ -277,6 +315,10 @@ impl Backend for GpuBackend {
         crossentropy::backward(self, dlogits, logits, targets, weights, n, v, scale);
     }
 
+    fn crossentropy_fused(&mut self, losses: Tensor, hits: Tensor, dlogits: Tensor, logits: Tensor, targets: Tensor, weights: Tensor, n: usize, v: usize, scale: f32) {
+        crossentropy::fused(self, losses, hits, dlogits, logits, targets, weights, n, v, scale);
+    }
+
     fn sum(&mut self, out: Tensor, x: Tensor) {
         reduce::reduce(self, out, x, false);
     }
@@ -285,8 +327,8 @@ impl Backend for GpuBackend {
         reduce::reduce(self, out, x, true);
     }
 
-    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, h: &AdamWStep) {
-        adamw::update(self, p, g, m, v, grad_norm_sq, h);
+    fn adamw(&mut self, p: Tensor, g: Tensor, m: Tensor, v: Tensor, grad_norm_sq: Tensor, decayed: &[(usize, usize)], h: &AdamWStep) {
+        adamw::update(self, p, g, m, v, grad_norm_sq, decayed, h);
     }
 
     fn failure_guard(&mut self, norm_sq: Tensor, guard: Tensor) {

@@ -115,6 +115,8 @@ pub(super) fn u(x: usize) -> u32 {
 impl GpuBackend {
     /// Submits the pending work without waiting for it.
     pub fn flush(&mut self) {
+        // the open compute pass ends before its encoder can finish
+        self.pass = None;
         if let Some(enc) = self.encoder.take() {
             self.uniforms.upload(&self.ctx.queue);
             self.submitted = Some(self.ctx.queue.submit([enc.finish()]));
@@ -202,6 +204,9 @@ impl GpuBackend {
     /// views of one buffer be written by one dispatch (dw and dbias in the gradient buffer):
     /// WebGPU forbids overlapping writable bindings.
     fn bind_start(&self, t: Tensor) -> u64 {
+        if self.whole.contains(&t.buf) {
+            return 0;
+        }
         let a = self.ctx.limits.min_storage_buffer_offset_alignment as u64;
         (t.off as u64 * 4) / a * a
     }
@@ -211,7 +216,10 @@ impl GpuBackend {
         u(t.off - (self.bind_start(t) / 4) as usize)
     }
 
+    /// The pending encoder, for commands outside compute passes (copies, clears, queries): the
+    /// open pass ends first (an encoder is locked while a pass records).
     pub(super) fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
+        self.pass = None;
         let device = &self.ctx.device;
         self.encoder.get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinygpt ops") }))
     }
@@ -228,8 +236,14 @@ impl GpuBackend {
             super::MatmulVariant::Tiled => matmul_blocked::FORWARD.shader,
         };
         let before = self.pipelines.len();
+        let cpu = self.matmul == super::MatmulVariant::Blocked;
         for sh in SHADERS.iter().filter(|s| s.name != skip) {
+            // of a kernel with a `_serial` twin, only the one this variant dispatches
+            let has_twin = |k: Kernel| sh.kernels.iter().any(|o| o.entry.strip_suffix(super::kernels::SERIAL) == Some(k.entry));
             for &k in sh.kernels {
+                if (cpu && has_twin(k)) || (!cpu && k.entry.ends_with(super::kernels::SERIAL)) {
+                    continue;
+                }
                 self.pipeline(k, None);
                 if k == matmul_blocked::BATCHED || k == matmul_tiled::BATCHED {
                     self.pipeline(k, Some(super::kernels::B_IN_A));
@@ -288,7 +302,8 @@ impl GpuBackend {
         for &(binding, t) in bindings {
             let start = self.bind_start(t);
             // at least one element: WebGPU has no empty bindings
-            let end = (((t.off + t.len.max(1)) * 4) as u64).min(self.buf(t).raw.size());
+            let size = self.buf(t).raw.size();
+            let end = if self.whole.contains(&t.buf) { size } else { (((t.off + t.len.max(1)) * 4) as u64).min(size) };
             key.bindings.push((binding, t.buf, start, end - start));
         }
         let group = match self.groups.get(&key) {
@@ -315,6 +330,22 @@ impl GpuBackend {
         for &(_, t) in bindings {
             self.pending.insert(t.buf);
         }
+        self.dispatches += 1;
+        if self.profile.is_none() {
+            // Consecutive dispatches share one compute pass: WebGPU orders them and makes each
+            // one's writes visible to the next, and a pass costs the driver more than a dispatch.
+            if self.pass.is_none() {
+                let pass = self.encoder().begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("tinygpt ops"), timestamp_writes: None });
+                self.pass = Some(pass.forget_lifetime());
+                self.passes += 1;
+            }
+            let pass = self.pass.as_mut().expect("opened above");
+            pass.set_pipeline(&pipe.raw);
+            pass.set_bind_group(0, &group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            return;
+        }
+        // Profiling: a pass per dispatch, timed by its own timestamps (or by the wall clock).
         let timing = self.profile_begin(k.entry);
         {
             let timestamp_writes = timing.stamp.as_ref().map(|(set, i)| wgpu::ComputePassTimestampWrites {
@@ -322,6 +353,7 @@ impl GpuBackend {
                 beginning_of_pass_write_index: Some(*i),
                 end_of_pass_write_index: Some(*i + 1),
             });
+            self.passes += 1;
             let mut pass = self.encoder().begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.entry), timestamp_writes });
             pass.set_pipeline(&pipe.raw);
             pass.set_bind_group(0, &group, &[]);

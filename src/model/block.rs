@@ -16,7 +16,8 @@ pub(super) struct BlockActs {
     pub ln1_rstd: Tensor, // [N]
     pub qkv: Tensor,      // [N,3C] c_attn out (decoding: the new rows of the KV cache)
     pub atty: Tensor,     // [N,C] attention out, attn.c_proj's input
-    pub att: Tensor,      // [B,NH,Tq,Tk] attention probabilities
+    pub lse: Tensor,      // [B,NH,Tq] attention's log-sum-exp per query row (for backward)
+    pub att: Option<Tensor>, // [B,NH,Tq,Tk] attention probabilities, only when wanted (views)
     pub attproj: Tensor,  // [N,C] attn.c_proj out
     pub res2: Tensor,     // [N,C] x + attn
     pub ln2: Tensor,      // [N,C] ln_2 out
@@ -68,7 +69,6 @@ pub(super) struct BlockGrads {
     pub datty: Tensor,   // [N,C]
     pub dqkv: Tensor,    // [N,3C]
     pub dfch: Tensor,    // [N,4C]
-    pub dfchg: Tensor,   // [N,4C]
 }
 
 /// a = the block with parameters p applied to x [N,C]. With `keep` [NH] (1 kept, 0 ablated:
@@ -79,24 +79,30 @@ pub(super) fn forward<B: Backend>(be: &mut B, a: &BlockActs, x: Tensor, p: &Bloc
     let n = at.b * at.tq;
     be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, p.ln_1_w, p.ln_1_b, n, c);
     be.matmul_forward(a.qkv, a.ln1, p.c_attn_w, Some(p.c_attn_b), n, c, 3 * c);
-    be.attention_forward(a.atty, a.att, at.kv, at.b, at.tq, at.tk, c, nh);
+    be.attention_forward(a.atty, a.lse, a.att, at.kv, at.b, at.tq, at.tk, c, nh);
     if let Some(keep) = keep {
         be.head_mask(a.atty, keep, n, c, nh);
     }
-    be.matmul_forward(a.attproj, a.atty, p.attn_c_proj_w, Some(p.attn_c_proj_b), n, c, c);
-    // attproj and fcproj are not read by backward, so their dropout can be in place
-    if let Some(d) = drop {
-        be.dropout(a.attproj, &d.attn, n * c);
+    // attproj and fcproj are not read by backward (nor by anything else), so their dropout can
+    // be in place; without dropout the projections add into the stream in their epilogue
+    match drop {
+        None => be.matmul_forward_residual(a.res2, x, a.atty, p.attn_c_proj_w, Some(p.attn_c_proj_b), n, c, c),
+        Some(d) => {
+            be.matmul_forward(a.attproj, a.atty, p.attn_c_proj_w, Some(p.attn_c_proj_b), n, c, c);
+            be.dropout(a.attproj, &d.attn, n * c);
+            be.residual_forward(a.res2, x, a.attproj, n * c);
+        }
     }
-    be.residual_forward(a.res2, x, a.attproj, n * c);
     be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, p.ln_2_w, p.ln_2_b, n, c);
-    be.matmul_forward(a.fch, a.ln2, p.c_fc_w, Some(p.c_fc_b), n, c, 4 * c);
-    be.gelu_forward(a.fchg, a.fch, n * 4 * c);
-    be.matmul_forward(a.fcproj, a.fchg, p.mlp_c_proj_w, Some(p.mlp_c_proj_b), n, 4 * c, c);
-    if let Some(d) = drop {
-        be.dropout(a.fcproj, &d.mlp, n * c);
+    be.matmul_forward_gelu(a.fchg, a.fch, a.ln2, p.c_fc_w, Some(p.c_fc_b), n, c, 4 * c);
+    match drop {
+        None => be.matmul_forward_residual(a.res3, a.res2, a.fchg, p.mlp_c_proj_w, Some(p.mlp_c_proj_b), n, 4 * c, c),
+        Some(d) => {
+            be.matmul_forward(a.fcproj, a.fchg, p.mlp_c_proj_w, Some(p.mlp_c_proj_b), n, 4 * c, c);
+            be.dropout(a.fcproj, &d.mlp, n * c);
+            be.residual_forward(a.res3, a.res2, a.fcproj, n * c);
+        }
     }
-    be.residual_forward(a.res3, a.res2, a.fcproj, n * c);
 }
 
 /// Back-propagates d.dstream = d(res3) through the block of `forward(a, x, p, keep, drop,
@@ -116,8 +122,8 @@ pub(super) fn backward<B: Backend>(be: &mut B, g: &Block, d: &BlockGrads, a: &Bl
     };
     // res3 = res2 + fcproj passes d(res3) to both unchanged
     let dfcproj = through(be, drop.map(|d| &d.mlp));
-    be.matmul_backward(d.dfchg, g.mlp_c_proj_w, Some(g.mlp_c_proj_b), dfcproj, a.fchg, p.mlp_c_proj_w, n, 4 * c, c);
-    be.gelu_backward(d.dfch, a.fch, d.dfchg, n * 4 * c);
+    // through mlp.c_proj and the GELU before it in one op: d(fch) straight
+    be.matmul_backward_gelu(d.dfch, g.mlp_c_proj_w, Some(g.mlp_c_proj_b), dfcproj, a.fchg, p.mlp_c_proj_w, a.fch, n, 4 * c, c);
     be.matmul_backward(d.dln, g.c_fc_w, Some(g.c_fc_b), d.dfch, a.ln2, p.c_fc_w, n, c, 4 * c);
     be.layernorm_backward(d.dstream, g.ln_2_w, g.ln_2_b, d.dln, a.res2, p.ln_2_w, a.ln2_mean, a.ln2_rstd, n, c);
     // now dstream = d(res2); res2 = x + attproj
@@ -127,7 +133,8 @@ pub(super) fn backward<B: Backend>(be: &mut B, g: &Block, d: &BlockGrads, a: &Bl
     if let Some(keep) = keep {
         be.head_mask(d.datty, keep, n, c, nh);
     }
-    be.attention_backward(d.dqkv, d.datty, a.qkv, a.att, b, t, c, nh);
+    // out = atty as forward left it (ablated heads zeroed, as is their datty: D = 0 there)
+    be.attention_backward(d.dqkv, d.datty, a.qkv, a.atty, a.lse, b, t, c, nh);
     be.matmul_backward(d.dln, g.c_attn_w, Some(g.c_attn_b), d.dqkv, a.ln1, p.c_attn_w, n, c, 3 * c);
     be.layernorm_backward(d.dstream, g.ln_1_w, g.ln_1_b, d.dln, x, p.ln_1_w, a.ln1_mean, a.ln1_rstd, n, c);
 }

@@ -24,6 +24,9 @@ pub(super) struct Acts {
     /// `weights` holds all ones (text), so a text batch need not write it again.
     pub weights_ones: bool,
     pub dlogits: Tensor, // [N,V]
+    /// The scale of the dlogits the last forward pass left with its loss (fused), if any:
+    /// backward with that scale need not compute them again.
+    pub dlogits_scale: Option<f32>,
     /// The blocks' gradient scratch; ln_f's backward uses its dln and dstream too.
     pub d: BlockGrads,
     pub all: Vec<Tensor>,
@@ -37,11 +40,11 @@ pub(super) struct Infer {
     pub mean: Tensor,    // [T]
     pub rstd: Tensor,    // [T]
     pub qkv: Vec<Tensor>, // per layer [T,3C]: the KV cache (q rows are scratch)
-    /// Attention probabilities, grown to what calls need (up to [NH,T,T]): one per layer when
-    /// the caller keeps them (to look at), else one buffer all layers reuse. A call with n new
-    /// rows over tk keys fills [NH,n,tk].
+    pub lse: Tensor,      // [NH,T] attention's log-sum-exp, all layers in turn (unread)
+    /// Attention probabilities, grown to what calls need (up to [NH,T,T]), one per layer, only
+    /// when the caller keeps them (to look at): attention computes none otherwise. A call with
+    /// n new rows over tk keys fills [NH,n,tk].
     pub att: Vec<Tensor>,
-    pub att_shared: Option<Tensor>,
     /// The last decode kept every layer's attention.
     pub kept: bool,
     pub atty: Tensor,     // [T,C]
@@ -55,19 +58,21 @@ pub(super) struct Infer {
 
 impl Infer {
     /// Layer l's activations and attention call for n new positions after pos0 cached ones,
-    /// with `att` [NH,n,pos0+n]: every layer writes the same buffers (ln_1 and ln_2 share `ln`,
+    /// with `att` [NH,n,pos0+n] if kept: every layer writes the same buffers (ln_1 and ln_2 share `ln`,
     /// both projections `proj`), except its rows of the KV cache. res2 lives in res_a and res3
     /// in res_b, so no op reads and writes the same buffer when res3 is the next layer's x.
-    pub fn block(&self, l: usize, att: Tensor, pos0: usize, n: usize, c: usize) -> (BlockActs, Attn) {
+    pub fn block(&self, l: usize, att: Option<Tensor>, pos0: usize, n: usize, c: usize) -> (BlockActs, Attn) {
         let rows = |t: Tensor, w: usize| t.view(0, n * w);
         let (ln, mean, rstd, proj) = (rows(self.ln, c), self.mean.view(0, n), self.rstd.view(0, n), rows(self.proj, c));
         let cache = self.qkv[l];
+        let nh = self.lse.len / self.tokens.len; // lse is [NH,T]
         let a = BlockActs {
             ln1: ln,
             ln1_mean: mean,
             ln1_rstd: rstd,
             qkv: cache.view(pos0 * 3 * c, n * 3 * c),
             atty: rows(self.atty, c),
+            lse: self.lse.view(0, nh * n),
             att,
             attproj: proj,
             res2: rows(self.res_a, c),
@@ -112,7 +117,8 @@ impl<B: Backend> Gpt<B> {
                 ln1_rstd: f(n, "ln_1 rstd")?,
                 qkv: f(n * 3 * c, "qkv")?,
                 atty: f(n * c, "attention out")?,
-                att: f(b * nh * t * t, "attention probabilities")?,
+                lse: f(b * nh * t, "attention lse")?,
+                att: None,
                 attproj: f(n * c, "attn c_proj out")?,
                 res2: f(n * c, "residual 2")?,
                 ln2: f(n * c, "ln_2")?,
@@ -139,7 +145,6 @@ impl<B: Backend> Gpt<B> {
             datty: f(n * c, "datt")?,
             dqkv: f(n * 3 * c, "dqkv")?,
             dfch: f(n * 4 * c, "dfch")?,
-            dfchg: f(n * 4 * c, "dgelu")?,
         };
         let inputs = be.alloc_u32(n, "inputs")?;
         let targets = be.alloc_u32(n, "targets")?;
@@ -147,7 +152,7 @@ impl<B: Backend> Gpt<B> {
         all.push(targets);
         self.acts = Some(Acts {
             b, t, inputs, targets, encoded, layers, lnf, lnf_mean, lnf_rstd, logits, losses, hits,
-            weights, weights_ones: false, dlogits, d, all,
+            weights, weights_ones: false, dlogits, dlogits_scale: None, d, all,
         });
         Ok(())
     }
@@ -156,7 +161,7 @@ impl<B: Backend> Gpt<B> {
         if self.infer.is_some() {
             return Ok(());
         }
-        let (c, v, t) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.block_size);
+        let (c, v, t, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.block_size, self.cfg.n_head);
         let be = &mut self.backend;
         let mut f = |len: usize, label: &str| be.alloc(len, label);
         let mut qkv = Vec::new();
@@ -169,8 +174,8 @@ impl<B: Backend> Gpt<B> {
             mean: f(t, "ln mean")?,
             rstd: f(t, "ln rstd")?,
             qkv,
+            lse: f(nh * t, "attention lse")?,
             att: Vec::new(),
-            att_shared: None,
             kept: false,
             atty: f(t * c, "attention out")?,
             proj: f(t * c, "proj")?,
@@ -181,44 +186,45 @@ impl<B: Backend> Gpt<B> {
             logits: f(v, "logits")?,
             tokens: be.alloc_u32(t, "tokens")?,
         };
+        // each token writes the next row and attends over one more: views that move
+        for &q in &inf.qkv {
+            be.bind_whole(q);
+        }
         self.infer = Some(inf);
         Ok(())
     }
 
-    /// Attention buffers of `need` elements for every layer: per layer when `keep`, else one
-    /// shared (GPT-2 124M over its whole context would hold 600 MB of probabilities per layer set).
-    pub(super) fn att_bufs(&mut self, need: usize, keep: bool) -> Result<Vec<Tensor>> {
+    /// Attention probability buffers of `need` elements for every layer when `keep` (grown as
+    /// needed, kept for `read_decode_attention`), else none: nothing computes them.
+    pub(super) fn att_bufs(&mut self, need: usize, keep: bool) -> Result<Vec<Option<Tensor>>> {
         let n_layer = self.cfg.n_layer;
         let max = self.cfg.n_head * self.cfg.block_size * self.cfg.block_size;
         let (be, s) = (&mut self.backend, self.infer.as_mut().expect("ensure_infer() first"));
-        let mut grow = |t: Option<Tensor>| -> Result<Tensor> {
-            match t {
-                Some(t) if t.len >= need => Ok(t),
+        s.kept = keep;
+        if !keep {
+            return Ok(vec![None; n_layer]);
+        }
+        for l in 0..n_layer {
+            let t = match s.att.get(l).copied() {
+                Some(t) if t.len >= need => t,
                 old => {
                     let len = need.max(old.map_or(0, |t| 2 * t.len)).min(max);
                     if let Some(t) = old {
                         be.free(t);
                     }
-                    be.alloc(len, "attention probabilities")
+                    let t = be.alloc(len, "attention probabilities")?;
+                    // [NH, n, tk] grows by a column a token
+                    be.bind_whole(t);
+                    t
                 }
+            };
+            if l < s.att.len() {
+                s.att[l] = t;
+            } else {
+                s.att.push(t);
             }
-        };
-        s.kept = keep;
-        if keep {
-            for l in 0..n_layer {
-                let t = grow(s.att.get(l).copied())?;
-                if l < s.att.len() {
-                    s.att[l] = t;
-                } else {
-                    s.att.push(t);
-                }
-            }
-            Ok(s.att.iter().map(|t| t.view(0, need)).collect())
-        } else {
-            let t = grow(s.att_shared)?;
-            s.att_shared = Some(t);
-            Ok(vec![t.view(0, need); n_layer])
         }
+        Ok(s.att.iter().map(|t| Some(t.view(0, need))).collect())
     }
 
 }

@@ -127,6 +127,25 @@ impl Layout {
         Ok(Layout { total, spans: cut(specs, total, max, c)? })
     }
 
+    /// Per buffer, the (start, len) element ranges of the tensors that take weight decay
+    /// (`ParamSpec::decay`), sorted, adjacent ones joined: AdamW's table.
+    pub fn decay_ranges(&self, specs: &[ParamSpec]) -> Vec<Vec<(usize, usize)>> {
+        self.spans
+            .iter()
+            .map(|&(s, l)| {
+                let mut out: Vec<(usize, usize)> = Vec::new();
+                for p in specs.iter().filter(|p| p.decay && p.off < s + l && s < p.off + p.len) {
+                    let (a, e) = (p.off.max(s) - s, (p.off + p.len).min(s + l) - s);
+                    match out.last_mut() {
+                        Some(last) if last.0 + last.1 == a => last.1 += e - a,
+                        _ => out.push((a, e - a)),
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+
     /// How many buffers a slot takes.
     pub fn buffers(&self) -> usize {
         self.spans.len()

@@ -180,7 +180,7 @@ impl<B: Backend> Gpt<B> {
     /// Forward pass over inputs[B,T]; with targets, also losses and hit counts.
     /// Returns (mean loss, accuracy) when targets are given.
     pub async fn forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, b: usize, t: usize) -> Result<Option<(f32, f32)>> {
-        if !self.record_forward(inputs, targets, None, b, t, None)? {
+        if !self.record_forward(inputs, targets, None, b, t, None, None)? {
             return Ok(None);
         }
         let s = self.backend.read(self.stats.view(0, 2)).await;
@@ -191,7 +191,7 @@ impl<B: Backend> Gpt<B> {
     /// Forward pass with targets and per-position loss weights: each position's weighted loss
     /// and weighted hit (w when the argmax is the target), [B*T] each.
     pub async fn forward_rows(&mut self, inputs: &[u32], targets: &[u32], weights: &[f32], b: usize, t: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-        self.record_forward(inputs, Some(targets), Some(weights), b, t, None)?;
+        self.record_forward(inputs, Some(targets), Some(weights), b, t, None, None)?;
         let a = self.acts.as_ref().expect("allocated by the forward pass");
         let (losses, hits) = (a.losses, a.hits);
         Ok((self.backend.read(losses).await, self.backend.read(hits).await))
@@ -199,8 +199,11 @@ impl<B: Backend> Gpt<B> {
 
     /// Records the forward pass (and, with targets, the loss and hit sums into stats[0..2],
     /// each position weighted by `weights`, or 1 without) without reading anything back, with a
-    /// training step's dropout if `drop`. Returns whether targets were given.
-    fn record_forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, weights: Option<&[f32]>, b: usize, t: usize, drop: Option<StepDropout>) -> Result<bool> {
+    /// training step's dropout if `drop`. With targets and `dlogits_scale` (a training step's
+    /// 1/positions, known before its forward pass), the loss's gradient dlogits for `backward_over`
+    /// is computed with the loss, in one pass over the logits. Returns whether targets were given.
+    #[allow(clippy::too_many_arguments)]
+    fn record_forward(&mut self, inputs: &[u32], targets: Option<&[u32]>, weights: Option<&[f32]>, b: usize, t: usize, drop: Option<StepDropout>, dlogits_scale: Option<f32>) -> Result<bool> {
         self.check_batch(inputs, b, t)?;
         if let Some(tg) = targets {
             self.check_batch(tg, b, t)?;
@@ -215,6 +218,8 @@ impl<B: Backend> Gpt<B> {
             self.ensure_train()?;
         }
         self.ensure_acts(b, t)?;
+        // this pass overwrites the logits: dlogits of an earlier one are stale
+        self.acts.as_mut().expect("allocated above").dlogits_scale = None;
         let a = self.acts.as_ref().expect("allocated above");
         let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
         let n = b * t;
@@ -240,10 +245,15 @@ impl<B: Backend> Gpt<B> {
             None if !a.weights_ones => be.write(a.weights, &vec![1.0; n]),
             None => {}
         }
-        be.crossentropy_forward(a.losses, a.hits, a.logits, a.targets, a.weights, n, v);
+        match dlogits_scale {
+            Some(s) => be.crossentropy_fused(a.losses, a.hits, a.dlogits, a.logits, a.targets, a.weights, n, v, s),
+            None => be.crossentropy_forward(a.losses, a.hits, a.logits, a.targets, a.weights, n, v),
+        }
         be.sum(self.stats.view(0, 1), a.losses);
         be.sum(self.stats.view(1, 1), a.hits);
-        self.acts.as_mut().expect("allocated above").weights_ones = weights.is_none();
+        let a = self.acts.as_mut().expect("allocated above");
+        a.weights_ones = weights.is_none();
+        a.dlogits_scale = dlogits_scale;
         Ok(true)
     }
 
@@ -256,7 +266,9 @@ impl<B: Backend> Gpt<B> {
             return Err(Error::Config(format!("stream {l}: the model has streams 0..={}", self.cfg.n_layer)));
         }
         let wte = self.whole_wte()?;
-        let a = self.acts.as_ref().ok_or_else(|| Error::State("forward() first".into()))?;
+        let a = self.acts.as_mut().ok_or_else(|| Error::State("forward() first".into()))?;
+        a.dlogits_scale = None; // the logits change
+        let a = &*a;
         let (c, v, n) = (self.cfg.n_embd, self.cfg.vocab_size, a.b * a.t);
         let h = if l == 0 { a.encoded } else { a.layers[l - 1].res3 };
         self.backend.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, h, self.pv.ln_f_w, self.pv.ln_f_b, n, c);
@@ -281,6 +293,9 @@ impl<B: Backend> Gpt<B> {
     /// of the forward's own (data parallel: each worker's rows of a batch, so the workers'
     /// gradients sum to the whole batch's).
     pub(crate) fn backward_over(&mut self, n_total: f32) {
+        let scale = 1.0 / n_total;
+        // dlogits left by a fused forward are used once (and only with the same scale)
+        let fused = self.acts.as_mut().and_then(|a| a.dlogits_scale.take()) == Some(scale);
         let a = self.acts.as_ref().expect("forward() with targets first");
         let (b, t) = (a.b, a.t);
         let (c, v, nh) = (self.cfg.n_embd, self.cfg.vocab_size, self.cfg.n_head);
@@ -291,7 +306,9 @@ impl<B: Backend> Gpt<B> {
         for &gb in &tb.grads {
             be.zero(gb);
         }
-        be.crossentropy_backward(a.dlogits, a.logits, a.targets, a.weights, n, v, 1.0 / n_total);
+        if !fused {
+            be.crossentropy_backward(a.dlogits, a.logits, a.targets, a.weights, n, v, scale);
+        }
         be.matmul_backward(a.d.dln, g.wte[0].1, None, a.dlogits, a.lnf, p.wte[0].1, n, c, v);
         let last = a.layers.last().map_or(a.encoded, |l| l.res3);
         be.zero(a.d.dstream);

@@ -1,7 +1,7 @@
 //! Training steps: the update (global-norm clipping and AdamW, guarded), `train_step`, and
 //! the pipelined `train_step_lagged` with the step in flight.
 
-use super::layout::{Slot, Views};
+use super::layout::Views;
 use super::{Gpt, StepDropout};
 use crate::backend::{AdamWStep, Backend, Pending, Tensor};
 use crate::config::{PosEncoding, TrainConfig};
@@ -60,6 +60,8 @@ pub(super) struct TrainBufs {
     pub gv: Views,
     /// Per-buffer sums of squared gradients, when there are several buffers.
     pub norms: Option<Tensor>,
+    /// Per buffer, the ranges AdamW decays (`Layout::decay_ranges`).
+    pub decayed: Vec<Vec<(usize, usize)>>,
     /// [1] the failure guard: 0, or NaN once a step's gradient norm was non-finite on the
     /// device, until that failure is reported (see `Backend::failure_guard`).
     pub guard: Tensor,
@@ -104,7 +106,8 @@ impl<B: Backend> Gpt<B> {
             be.zero(*t);
         }
         let gv = layout.views(&grads, &self.specs, self.cfg.n_embd, self.cfg.pos == PosEncoding::Learned);
-        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv, norms, guard });
+        let decayed = layout.decay_ranges(&self.specs);
+        self.train = Some(TrainBufs { grads, adam_m, adam_v, gv, norms, decayed, guard });
         Ok(())
     }
 
@@ -133,22 +136,10 @@ impl<B: Backend> Gpt<B> {
         // is reported, so that a pipelined step submitted behind a failed one fails with it, as
         // an unpipelined step would never have run.
         self.backend.failure_guard(gn, tb.guard);
-        for s in &self.specs {
-            let h = AdamWStep {
-                lr,
-                beta1: tc.beta1,
-                beta2: tc.beta2,
-                eps: tc.eps,
-                weight_decay: if s.decay { tc.weight_decay } else { 0.0 },
-                t: self.step,
-                max_norm: tc.grad_clip,
-            };
-            // each tensor's parts in the four slots (one part each, but for a wte cut by rows)
-            let sp = |slot| self.spec_parts(slot, s).expect("training slots allocated");
-            let (ps, gs, ms, vs) = (sp(Slot::Param), sp(Slot::Grad), sp(Slot::AdamM), sp(Slot::AdamV));
-            for (((_, p), (_, g)), ((_, m), (_, v))) in ps.into_iter().zip(gs).zip(ms.into_iter().zip(vs)) {
-                self.backend.adamw(p, g, m, v, gn, &h);
-            }
+        // one update per parameter buffer (one buffer for every model trained here)
+        let h = AdamWStep { lr, beta1: tc.beta1, beta2: tc.beta2, eps: tc.eps, weight_decay: tc.weight_decay, t: self.step, max_norm: tc.grad_clip };
+        for (k, decayed) in tb.decayed.iter().enumerate() {
+            self.backend.adamw(self.params[k], tb.grads[k], tb.adam_m[k], tb.adam_v[k], gn, decayed, &h);
         }
         true
     }
@@ -160,7 +151,9 @@ impl<B: Backend> Gpt<B> {
     pub async fn train_step(&mut self, inputs: &[u32], targets: &[u32], b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<StepStats> {
         // a lagged step still unread is settled first (its statistics are dropped)
         self.finish_lagged().await?;
-        self.record_forward(inputs, Some(targets), None, b, t, self.step_dropout(tc, 0))?;
+        // the scale backward() uses: the loss and dlogits in one fused pass
+        let scale = 1.0 / (b * t) as f32;
+        self.record_forward(inputs, Some(targets), None, b, t, self.step_dropout(tc, 0), Some(scale))?;
         self.backward();
         let updated = self.record_update(lr, tc);
         let s = self.backend.read(self.stats.view(0, 3)).await;
@@ -189,7 +182,7 @@ impl<B: Backend> Gpt<B> {
     #[allow(clippy::too_many_arguments)]
     pub async fn train_step_lagged(&mut self, inputs: &[u32], targets: &[u32], weights: Option<&[f32]>, b: usize, t: usize, lr: f32, tc: &TrainConfig) -> Result<Option<StepStats>> {
         let n = Self::positions(positions(weights, b * t))?;
-        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, 0))?;
+        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, 0), Some(1.0 / n))?;
         self.backward_over(n);
         if !self.record_update(lr, tc) {
             // a failure known now (non-finite lr): settle the step before, then report this one
@@ -231,7 +224,7 @@ impl<B: Backend> Gpt<B> {
     pub async fn shard_grads(&mut self, inputs: &[u32], targets: &[u32], weights: Option<&[f32]>, b: usize, t: usize, row0: usize, n_total: f32, tc: &TrainConfig) -> Result<Shard> {
         self.finish_lagged().await?;
         let n_total = Self::positions(n_total)?;
-        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, row0))?;
+        self.record_forward(inputs, Some(targets), weights, b, t, self.step_dropout(tc, row0), Some(1.0 / n_total))?;
         self.backward_over(n_total);
         let s = self.backend.read(self.stats.view(0, 2)).await;
         let tb = self.train.as_ref().expect("record_forward with targets allocates it");

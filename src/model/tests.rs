@@ -22,7 +22,7 @@ fn model() -> (Gpt<CpuBackend>, Vec<u32>, Vec<u32>) {
 
 /// The mean loss of one forward pass with dropout `d`.
 fn loss(g: &mut Gpt<CpuBackend>, x: &[u32], y: &[u32], d: Option<StepDropout>) -> f32 {
-    g.record_forward(x, Some(y), None, B, T, d).unwrap();
+    g.record_forward(x, Some(y), None, B, T, d, None).unwrap();
     block_on(g.backend.read(g.stats.view(0, 1)))[0] / (B * T) as f32
 }
 

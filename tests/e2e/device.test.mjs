@@ -74,10 +74,17 @@ test('the real timing and the kernel self-check on this adapter appear in the De
   const [train, gen] = await choice(page);
   assert.ok(['cpu', 'gpu'].includes(train) && ['cpu', 'gpu'].includes(gen));
   await page.waitForSelector('#devcheck table', { timeout: 240_000 });
-  const rows = await page.$$eval('#devcheck tr', (r) => r.slice(1).map((x) => [x.cells[0].textContent, Number(x.cells[1].textContent)]));
-  assert.ok(rows.length >= 10, `${rows.length} ops`);
-  for (const [op, err] of rows) assert.ok(err < 1e-3, `${op}: ${err}`);
-  assert.ok(rows.some(([op]) => /matmul/.test(op)), rows.map((r) => r[0]).join(', '));
+  const rows = await page.$$eval('#devcheck tr[data-op]', (r) => r.map((x) => [x.dataset.op, x.dataset.shape, Number(x.cells[2].textContent)]));
+  for (const [op, shape, err] of rows) assert.ok(err < 1e-3, `${op} at ${shape}: ${err}`);
+  // every op at the small odd shape and at the training shape of the workload timed above
+  // (attention at T = the context: the batched products and multi-tile grids a step runs)
+  const [, layers, heads, width, context, batch] = text.match(/Workload: (\d+) layers x (\d+) heads, (\d+) wide, context (\d+), batch (\d+)/);
+  assert.ok(layers > 0);
+  const training = `${batch},${context},${width},${heads}`;
+  const at = (shape) => rows.filter((r) => r[1] === shape).map((r) => r[0]);
+  assert.ok(at('2,7,24,3').length >= 15, rows.map((r) => r.join(' ')).join('; '));
+  assert.deepEqual(at(training), at('2,7,24,3'), `the same ops at ${training}`);
+  assert.ok(at(training).some((op) => /matmul/.test(op)) && at(training).some((op) => /attention/.test(op)), at(training).join(', '));
   await shot(page, 'device-measured', { fullPage: true });
   assert.deepEqual(problems, []);
   await page.close();

@@ -2,10 +2,11 @@
 # The checks that need a real GPU, as one script (under 8 minutes on an NVIDIA machine):
 #   1. build (or use binaries built elsewhere: a GPU machine may have no Rust),
 #   2. the GPU kernel and model tests on the machine's native Vulkan driver,
-#   3. `tinygpt bench --backend gpu --small`: matmul GFLOP/s up to 2048^3 and the `baby`/`small`
-#      presets' ms/step,
-#   4. the same figures from PyTorch on the same GPU (torch.matmul fp32 with TF32 off; a
-#      nanoGPT-shaped step of the `small` recipe), when python3 has torch,
+#   3. `tinygpt bench --backend gpu --page --small`: matmul GFLOP/s up to 2048^3, the `baby`,
+#      `page` and `small` presets' ms/step, and the dispatches and compute passes of a training
+#      step and of a decoded token (tiny, baby, page, small),
+#   4. the same figures from PyTorch on the same GPU (torch.matmul fp32 with TF32 off; the same
+#      GPT's step for each preset), when python3 has torch,
 #   5. everything written to OUTDIR (results.json lines, summary.txt, logs).
 # Usage: tests/real-gpu/run.sh [OUTDIR]     (default target/real-gpu/out; STEPS=N timed steps;
 #   SMALL=0 skips the `small` preset, which takes many minutes on a software adapter)
@@ -83,13 +84,19 @@ for t in $TESTS; do
 done
 
 small=()
-[ "$SMALL" = 0 ] || small=(--small)
-echo "==> tinygpt bench --backend gpu ${small[*]} --steps $STEPS"
-"$BIN/tinygpt" bench --backend gpu "${small[@]}" --steps "$STEPS" --json > "$OUT/results.json"
+presets=(baby page)
+[ "$SMALL" = 0 ] || { small=(--small); presets+=(small); }
+# matmul GFLOP/s, the baby and page steps (and small), dispatches and passes per step and token
+echo "==> tinygpt bench --backend gpu --page ${small[*]} --steps $STEPS"
+"$BIN/tinygpt" bench --backend gpu --page "${small[@]}" --steps "$STEPS" --json > "$OUT/results.json"
 
 if python3 -c 'import torch' >/dev/null 2>&1; then
-  echo "==> PyTorch on the same machine"
-  python3 tests/real-gpu/torch_bench.py --steps "$STEPS" >> "$OUT/results.json"
+  echo "==> PyTorch on the same machine: matmul 2048^3 (TF32 off), then ${presets[*]}"
+  first=()
+  for p in "${presets[@]}"; do
+    python3 tests/real-gpu/torch_bench.py --steps "$STEPS" --preset "$p" "${first[@]}" >> "$OUT/results.json"
+    first=(--no-matmul)
+  done
 else
   echo '{"torch": "not installed: no PyTorch figures"}' >> "$OUT/results.json"
 fi
@@ -99,7 +106,7 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def find(**kw):
     return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
-for r in find(backend="gpu") + find(kernel="matmul_forward", n=2048) + find(preset="small") + find(framework="torch"):
+for r in find(backend="gpu") + find(kernel="matmul_forward", n=2048) + find(framework="torch"):
     if "dispatches" not in r:
         print(json.dumps(r))
 PY

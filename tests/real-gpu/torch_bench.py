@@ -17,13 +17,16 @@ import torch.nn.functional as F
 
 
 # (vocab, layers, heads, width, context, batch), as tinygpt's presets
-SHAPES = {"small": (65, 6, 6, 384, 256, 64), "baby": (65, 4, 4, 128, 64, 12)}
+SHAPES = {"small": (65, 6, 6, 384, 256, 64), "baby": (65, 4, 4, 128, 64, 12), "page": (65, 6, 6, 192, 128, 16)}
+# resid dropout on both projections' outputs, as tinygpt's presets (page: 0.1)
+DROPOUT = {"page": 0.1}
 
 
 class Block(nn.Module):
-    def __init__(self, c, nh):
+    def __init__(self, c, nh, p=0.0):
         super().__init__()
         self.nh = nh
+        self.drop = nn.Dropout(p)
         self.ln_1 = nn.LayerNorm(c)
         self.c_attn = nn.Linear(c, 3 * c)
         self.c_proj = nn.Linear(c, c)
@@ -36,16 +39,16 @@ class Block(nn.Module):
         q, k, v = self.c_attn(self.ln_1(x)).split(c, dim=2)
         q, k, v = (z.view(b, t, self.nh, c // self.nh).transpose(1, 2) for z in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
-        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+        x = x + self.drop(self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c)))
+        return x + self.drop(self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh")))
 
 
 class GPT(nn.Module):
-    def __init__(self, v, l, nh, c, t):
+    def __init__(self, v, l, nh, c, t, p=0.0):
         super().__init__()
         self.wte = nn.Embedding(v, c)
         self.wpe = nn.Embedding(t, c)
-        self.h = nn.ModuleList(Block(c, nh) for _ in range(l))
+        self.h = nn.ModuleList(Block(c, nh, p) for _ in range(l))
         self.ln_f = nn.LayerNorm(c)
 
     def forward(self, idx, targets):
@@ -98,7 +101,7 @@ def matmul(dev, name):
 def step_time(dev, name, preset, steps):
     torch.manual_seed(1)
     v, l, nh, c, t, b = SHAPES[preset]
-    model = GPT(v, l, nh, c, t).to(dev)
+    model = GPT(v, l, nh, c, t, DROPOUT.get(preset, 0.0)).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
     idx = torch.randint(0, v, (b, t), device=dev)
     tgt = torch.randint(0, v, (b, t), device=dev)

@@ -36,7 +36,8 @@ export function createPlacement({ engine, state, device, forced, fake }) {
         return { cal: null, check: null, why: `no WebGPU adapter here (${dev.reason}): the CPU for both` };
       }
       const cal = await probe.calibrate(shape, batch);
-      const check = await probe.self_check();
+      // every op at a small odd shape and at this workload's training shape
+      const check = await probe.self_check(shape, batch);
       return { cal, check, adapter: { gpu: dev.gpu, adapter: dev.adapter } };
     } finally {
       probe?.terminate();
@@ -50,7 +51,7 @@ export function createPlacement({ engine, state, device, forced, fake }) {
     if (forced) {
       choice = { train: forced, generate: forced };
       set({ state: 'forced', forced });
-      if (forced === 'gpu' && here() === 'gpu') runCheckOnly();
+      if (forced === 'gpu' && here() === 'gpu') runCheckOnly(shape, batch);
       return;
     }
     if (!fake && !('gpu' in navigator)) {
@@ -95,11 +96,11 @@ export function createPlacement({ engine, state, device, forced, fake }) {
   }
 
   // With ?gpu the model is already on the GPU: only the self-check, in a probe.
-  async function runCheckOnly() {
+  async function runCheckOnly(shape, batch) {
     const probe = createEngine();
     try {
       await probe.init(true);
-      set({ check: await probe.self_check() });
+      set({ check: await probe.self_check(shape, batch) });
     } catch (e) {
       set({ checkError: String(e.message || e) });
     } finally {

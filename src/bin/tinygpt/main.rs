@@ -210,6 +210,9 @@ struct BenchArgs {
     /// Also time the `small` preset (slow on a CPU).
     #[arg(long)]
     small: bool,
+    /// Also time the `page` preset (the page's default model).
+    #[arg(long)]
+    page: bool,
     /// Also time generation with GPT-2 124M's shapes (random weights; ~500 MB per backend).
     #[arg(long)]
     gpt2: bool,
@@ -220,6 +223,10 @@ struct BenchArgs {
     /// Which backends to measure: cpu, gpu or both (all).
     #[arg(long, default_value = "all", value_parser = ["all", "cpu", "gpu"])]
     backend: String,
+    /// Only count the GPU's dispatches and compute passes per training step and per decoded
+    /// token (tiny, baby, page; small with --small): seconds, nothing timed.
+    #[arg(long)]
+    counts: bool,
     #[arg(long)]
     json: bool,
 }
@@ -421,7 +428,7 @@ fn import_hf(a: ImportArgs) -> Result<()> {
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
-    let o = tinygpt::bench::BenchOptions { cpu: a.backend != "gpu", gpu: a.backend != "cpu", small: a.small, steps: a.steps.max(1), gpt2: a.gpt2, tasks: a.tasks };
+    let o = tinygpt::bench::BenchOptions { cpu: a.backend != "gpu", gpu: a.backend != "cpu", small: a.small, page: a.page, steps: a.steps.max(1), gpt2: a.gpt2, tasks: a.tasks, counts_only: a.counts };
     for r in tinygpt::bench::run(&o)? {
         if a.json {
             json_line(r);

@@ -102,14 +102,17 @@ export function createDevice(root, { badge, notice, state, msg }) {
       const t = el('table', 'devtable');
       t.dataset.worst = String(worst);
       const r0 = el('tr');
-      for (const h of ['op', 'largest relative error']) r0.append(el('th', '', h));
+      for (const h of ['op', 'shape (B,T,C,NH)', 'largest relative error']) r0.append(el('th', '', h));
       t.append(r0);
       for (const r of p.check) {
         const tr = el('tr');
-        tr.append(el('td', '', r.op), el('td', r.rel_err < 1e-3 ? 'ok' : 'bad', r.rel_err.toExponential(1)));
+        tr.dataset.op = r.op;
+        tr.dataset.shape = r.shape;
+        tr.append(el('td', '', r.op), el('td', '', r.shape), el('td', r.rel_err < 1e-3 ? 'ok' : 'bad', r.rel_err.toExponential(1)));
         t.append(tr);
       }
-      check.append(el('p', '', `${p.check.length} ops; the largest error is ${worst.toExponential(1)} (${worst < 1e-3 ? 'all within 1e-3' : 'over 1e-3: this adapter computes some ops wrongly'}).`), t);
+      const shapes = [...new Set(p.check.map((r) => r.shape))];
+      check.append(el('p', '', `${p.check.length} checks (every op at ${shapes.join(' and ')}: a small odd shape and the training shape); the largest error is ${worst.toExponential(1)} (${worst < 1e-3 ? 'all within 1e-3' : 'over 1e-3: this adapter computes some ops wrongly'}).`), t);
     } else if (p.checkError) {
       check.append(el('p', '', `The self-check could not run: ${p.checkError}.`));
     } else {
