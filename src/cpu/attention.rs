@@ -242,6 +242,7 @@ simd_fn! {
 /// One sequence, as `attention_forward_one`, each head's products through the GEMM: the scores
 /// of every (query, key) pair into att (or a scratch without it), a masked softmax that keeps
 /// each row's lse (the masked probabilities then zeroed), out = att · v.
+#[allow(clippy::too_many_arguments)]
 fn gemm_forward_one(out: &mut [f32], lse: &mut [f32], att: Option<&mut [f32]>, qkv: &[f32], tq: usize, tk: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let c3 = 3 * c;
@@ -289,6 +290,7 @@ simd_fn! {
 /// One sequence, as `attention_backward_one`, each head's products through the GEMM: the
 /// probabilities again from q·kᵀ and lse, datt = dout·vᵀ, dv = attᵀ·dout, then through softmax
 /// dpre = att ⊙ (datt - D) with D_i = dout_i·out_i, dq = dpre·k, dk = dpreᵀ·q.
+#[allow(clippy::too_many_arguments)]
 fn gemm_backward_one(dqkv: &mut [f32], dout: &[f32], qkv: &[f32], out: &[f32], lse: &[f32], t: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let c3 = 3 * c;
