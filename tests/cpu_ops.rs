@@ -118,6 +118,38 @@ fn packed_sgemm_equals_plain_loops() {
     }
 }
 
+/// The native GEMM libraries the matmul and attention call (`matmul::Kernel`: gemm's, with its
+/// AVX-512 kernels where the CPU has them, and matrixmultiply's) against the plain loops: every
+/// stride layout the model uses, odd sizes on each side of the SIMD tiles, one product large
+/// enough to be split across threads, storing and accumulating.
+#[test]
+fn native_gemms_equal_plain_loops() {
+    use matmul::Kernel;
+    let mut r = Rng::new(18);
+    for kernel in [Kernel::Gemm, Kernel::Matrixmultiply] {
+        for (m, n, k) in [(1, 1, 1), (3, 5, 2), (17, 33, 9), (64, 19, 37), (70, 65, 129), (203, 129, 97)] {
+            let (a, b) = (randn(&mut r, m * k, 1.0), randn(&mut r, k * n, 1.0));
+            for (lt, rt) in [(false, false), (false, true), (true, false), (true, true)] {
+                let (lrs, lcs) = if lt { (1, m) } else { (k, 1) };
+                let (rrs, rcs) = if rt { (1, k) } else { (n, 1) };
+                for acc in [false, true] {
+                    let start = randn(&mut r, m * n, 1.0);
+                    let mut want = start.clone();
+                    for i in 0..m {
+                        for j in 0..n {
+                            let dot: f32 = (0..k).map(|p| a[i * lrs + p * lcs] * b[p * rrs + j * rcs]).sum();
+                            want[i * n + j] = if acc { want[i * n + j] + dot } else { dot };
+                        }
+                    }
+                    let mut got = start.clone();
+                    matmul::gemm_with(kernel, m, n, k, &mut got, acc, &a, lrs, lcs, &b, rrs, rcs);
+                    assert_close(&format!("{kernel:?} {m}x{n}x{k} lhsᵀ {lt} rhsᵀ {rt} acc {acc}"), &got, &want, 1e-4, 1e-4);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn matmul_gradients_and_fast_equals_naive() {
     let mut r = Rng::new(3);
@@ -183,6 +215,46 @@ fn attention_gradients_causality_and_cached_rows() {
     for h in 0..nh {
         assert_close("cached rows lse", &l2[h * 2..(h + 1) * 2], &lse[h * t + t - 2..(h + 1) * t], 1e-6, 1e-6);
         assert_close("cached rows att", &a2[h * 2 * t..(h + 1) * 2 * t], &att[(h * t + t - 2) * t..(h * t + t) * t], 1e-6, 1e-6);
+    }
+}
+
+/// Natively attention's products go through the GEMM; the plain loops are the oracle: T not a
+/// multiple of any SIMD tile, head sizes 8, 32 and 64, with and without the probabilities,
+/// fewer queries than keys (the KV cache). The backward recomputes the probabilities from lse.
+#[test]
+fn attention_gemm_path_equals_plain_loops() {
+    let mut r = Rng::new(19);
+    for (b, t, c, nh) in [(2, 19, 24, 3), (3, 37, 64, 2), (1, 70, 128, 2), (2, 9, 32, 4)] {
+        let qkv = randn(&mut r, b * t * 3 * c, 1.5);
+        let g = randn(&mut r, b * t * c, 1.0);
+        let shape = format!("B {b} T {t} C {c} NH {nh}");
+        let (mut o1, mut l1, mut a1) = (vec![0.0; b * t * c], vec![0.0; b * nh * t], vec![0.0; b * nh * t * t]);
+        let (mut o2, mut l2, mut a2) = (vec![1.0; b * t * c], vec![1.0; b * nh * t], vec![1.0; b * nh * t * t]);
+        attention::attention_forward(&mut o1, &mut l1, Some(&mut a1), &qkv, b, t, t, c, nh);
+        attention::attention_forward_loops(&mut o2, &mut l2, Some(&mut a2), &qkv, b, t, t, c, nh);
+        assert_close(&format!("attention out {shape}"), &o1, &o2, 1e-5, 1e-4);
+        assert_close(&format!("attention lse {shape}"), &l1, &l2, 1e-5, 1e-5);
+        assert_close(&format!("attention att {shape}"), &a1, &a2, 1e-6, 1e-4);
+        // without att (training): the same out and lse as with it
+        let (mut o3, mut l3) = (vec![2.0; b * t * c], vec![2.0; b * nh * t]);
+        attention::attention_forward(&mut o3, &mut l3, None, &qkv, b, t, t, c, nh);
+        assert_eq!((&o3, &l3), (&o1, &l1), "attention without att {shape}");
+        let (mut d1, mut d2) = (vec![3.0; b * t * 3 * c], vec![5.0; b * t * 3 * c]);
+        attention::attention_backward(&mut d1, &g, &qkv, &o2, &l2, b, t, c, nh);
+        attention::attention_backward_loops(&mut d2, &g, &qkv, &o2, &l2, b, t, c, nh);
+        assert_close(&format!("attention dqkv {shape}"), &d1, &d2, 1e-5, 1e-4);
+        // the last 3 queries over all T keys, as decoding with a cache runs them
+        let (tq, one) = (3, &qkv[..t * 3 * c]);
+        let (mut o1, mut l1, mut a1) = (vec![0.0; tq * c], vec![0.0; nh * tq], vec![0.0; nh * tq * t]);
+        let (mut o2, mut l2, mut a2) = (vec![1.0; tq * c], vec![1.0; nh * tq], vec![1.0; nh * tq * t]);
+        attention::attention_forward(&mut o1, &mut l1, Some(&mut a1), one, 1, tq, t, c, nh);
+        attention::attention_forward_loops(&mut o2, &mut l2, Some(&mut a2), one, 1, tq, t, c, nh);
+        assert_close(&format!("attention cached out {shape}"), &o1, &o2, 1e-5, 1e-4);
+        assert_close(&format!("attention cached lse {shape}"), &l1, &l2, 1e-5, 1e-5);
+        assert_close(&format!("attention cached att {shape}"), &a1, &a2, 1e-6, 1e-4);
+        let (mut o3, mut l3) = (vec![2.0; tq * c], vec![2.0; nh * tq]);
+        attention::attention_forward(&mut o3, &mut l3, None, one, 1, tq, t, c, nh);
+        assert_eq!((&o3, &l3), (&o1, &l1), "attention cached without att {shape}");
     }
 }
 

@@ -1,14 +1,79 @@
 //! Matmul: out[N,OC] = inp[N,C] · w[OC,C]ᵀ + bias[OC], and its two backward products.
-//! The hot path calls the `matrixmultiply` crate natively (its AVX2/AVX-512 kernels, rows split
-//! across threads) and our own packed kernel in WebAssembly (`sgemm.rs`: matrixmultiply's wasm
-//! kernel spills registers under V8); the `_naive` versions are the plain loops the fast ones and
-//! the GPU kernels are tested against.
+//! Natively the hot path calls a packed GEMM library (`Kernel`: gemm's f32 kernels, with
+//! AVX-512 ones picked at run time, or matrixmultiply's), rows split across threads; in
+//! WebAssembly our own packed kernel (`sgemm.rs`: matrixmultiply's wasm kernel spills registers
+//! under V8). The `_naive` versions are the plain loops the fast ones and the GPU kernels are
+//! tested against.
+
+/// The native GEMM libraries; tests/cpu_ops.rs checks each against the plain loops.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// gemm's f32 kernels (the `gemm` crate's): AVX-512 where the CPU has avx512f, else
+    /// AVX2+FMA, else SSE, chosen by gemm at run time.
+    Gemm,
+    /// matrixmultiply's: AVX2+FMA at best, no AVX-512 kernel.
+    Matrixmultiply,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Kernel {
+    /// The one the CPU backend uses: gemm, which measured ahead of matrixmultiply at the model's
+    /// shapes even without AVX-512 (docs/benchmarks.md). TINYGPT_GEMM=matrixmultiply picks the
+    /// other, to compare the two on a host without rebuilding; any other value is ignored.
+    pub fn host() -> Kernel {
+        static K: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *K.get_or_init(|| match std::env::var("TINYGPT_GEMM").as_deref() {
+            Ok("matrixmultiply") => Kernel::Matrixmultiply,
+            _ => Kernel::Gemm,
+        })
+    }
+
+    /// The one for a product of m rows: below 64 rows (decoding, a prompt) matrixmultiply,
+    /// whose every output is the same bits however the columns are split (a model whose wte is
+    /// cut into row blocks, as on a small GPU, decodes the same logits: tests/model.rs), which
+    /// gemm's small-size paths do not keep; from 64 rows (training: B·T, OC) `host()`.
+    pub fn for_rows(m: usize) -> Kernel {
+        if m < 64 {
+            Kernel::Matrixmultiply
+        } else {
+            Kernel::host()
+        }
+    }
+}
 
 /// dst[m,n] (row-major, contiguous) = (acc ? dst : 0) + lhs[m,k] · rhs[k,n], where lhs and rhs
 /// are addressed by (row stride, column stride) pairs, so transposes cost nothing.
 /// Natively the rows of dst are split across rayon's threads (one thread pool for every op).
 #[allow(clippy::too_many_arguments)]
 fn gemm_strided(m: usize, n: usize, k: usize, dst: &mut [f32], acc: bool, lhs: &[f32], lhs_rs: usize, lhs_cs: usize, rhs: &[f32], rhs_rs: usize, rhs_cs: usize) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!(dst.len() >= m * n);
+        if k == 0 {
+            if !acc {
+                dst[..m * n].fill(0.0);
+            }
+            return;
+        }
+        assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+        assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+        // one worker, one thread: the packed panels are kept for the next call
+        thread_local!(static SCRATCH: std::cell::RefCell<super::sgemm::Scratch> = Default::default());
+        SCRATCH.with(|s| super::sgemm::sgemm(&mut s.borrow_mut(), m, n, k, dst, acc, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs));
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    gemm_with(Kernel::for_rows(m), m, n, k, dst, acc, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs);
+}
+
+/// `gemm_strided` natively with the library named (tests run each one).
+#[cfg(not(target_arch = "wasm32"))]
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with(kernel: Kernel, m: usize, n: usize, k: usize, dst: &mut [f32], acc: bool, lhs: &[f32], lhs_rs: usize, lhs_cs: usize, rhs: &[f32], rhs_rs: usize, rhs_cs: usize) {
+    use rayon::prelude::*;
     if m == 0 || n == 0 {
         return;
     }
@@ -21,40 +86,45 @@ fn gemm_strided(m: usize, n: usize, k: usize, dst: &mut [f32], acc: bool, lhs: &
     }
     assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
     assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    #[cfg(target_arch = "wasm32")]
-    {
-        // one worker, one thread: the packed panels are kept for the next call
-        thread_local!(static SCRATCH: std::cell::RefCell<super::sgemm::Scratch> = Default::default());
-        SCRATCH.with(|s| super::sgemm::sgemm(&mut s.borrow_mut(), m, n, k, dst, acc, lhs, lhs_rs, lhs_cs, rhs, rhs_rs, rhs_cs));
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        let rows = |r0: usize, d: &mut [f32]| {
-            let mr = d.len() / n;
-            // SAFETY: rows r0..r0+mr of lhs are in bounds (asserted above for all m rows), rhs
-            // is in bounds, and d is an exclusive slice of exactly mr*n elements, aliasing
-            // neither input. With beta = 0, sgemm does not read d.
-            unsafe {
-                matrixmultiply::sgemm(
+    let rows = |r0: usize, d: &mut [f32]| {
+        let mr = d.len() / n;
+        let lhs = lhs[r0 * lhs_rs..].as_ptr();
+        // SAFETY: rows r0..r0+mr of lhs are in bounds (asserted above for all m rows), rhs
+        // is in bounds, and d is an exclusive slice of exactly mr*n elements, aliasing
+        // neither input. Without acc, neither library reads d.
+        unsafe {
+            match kernel {
+                // gemm prefers a column-major destination, so it computes dstᵀ[n,mr] =
+                // rhsᵀ · lhsᵀ: the same memory, with the strides swapped
+                Kernel::Gemm => gemm_f32::gemm::f32::get_gemm_fn()(
+                    n, mr, k,
+                    d.as_mut_ptr(), n as isize, 1,
+                    acc,
+                    rhs.as_ptr(), rhs_rs as isize, rhs_cs as isize,
+                    lhs, lhs_rs as isize, lhs_cs as isize,
+                    1.0, 1.0,
+                    false, false, false,
+                    gemm_common::Parallelism::None,
+                ),
+                Kernel::Matrixmultiply => matrixmultiply::sgemm(
                     mr, k, n,
                     1.0,
-                    lhs.as_ptr().add(r0 * lhs_rs), lhs_rs as isize, lhs_cs as isize,
+                    lhs, lhs_rs as isize, lhs_cs as isize,
                     rhs.as_ptr(), rhs_rs as isize, rhs_cs as isize,
                     if acc { 1.0 } else { 0.0 },
                     d.as_mut_ptr(), n as isize, 1,
-                );
+                ),
             }
-        };
-        let dst = &mut dst[..m * n];
-        let threads = rayon::current_num_threads();
-        if threads > 1 && m * n * k >= 1 << 18 {
-            // blocks of whole rows, a multiple of 16 for the SIMD kernel's row tiles
-            let per = m.div_ceil(threads).div_ceil(16) * 16;
-            dst.par_chunks_mut(per * n).enumerate().for_each(|(i, d)| rows(i * per, d));
-        } else {
-            rows(0, dst);
         }
+    };
+    let dst = &mut dst[..m * n];
+    let threads = rayon::current_num_threads();
+    if threads > 1 && m * n * k >= 1 << 18 {
+        // blocks of whole rows, a multiple of 16 for the SIMD kernels' tiles
+        let per = m.div_ceil(threads).div_ceil(16) * 16;
+        dst.par_chunks_mut(per * n).enumerate().for_each(|(i, d)| rows(i * per, d));
+    } else {
+        rows(0, dst);
     }
 }
 
