@@ -11,6 +11,8 @@
 //                  x[w*256 + t + k*65536] (squared when p.square = 1) over k, then the
 //                  workgroup folds its 256 sums as a tree into partials[w].
 // reduce_final:    one workgroup folds the 256 partials the same way into out[out_off].
+// reduce_small:    for n <= 65536 (a step's losses and hits), one dispatch: one workgroup,
+//                  invocation t sums x[t + k*256] over k, then the tree into out[out_off].
 // Fixed shapes and a fixed order, so the result does not depend on timing.
 
 struct Params {
@@ -51,6 +53,19 @@ fn reduce_partials(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
 fn reduce_final(@builtin(local_invocation_id) lid: vec3<u32>) {
     let t = lid.x;
     s[t] = partials[t];
+    fold(t);
+    if t == 0u { out[p.out_off] = s[0]; }
+}
+
+@compute @workgroup_size(256)
+fn reduce_small(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let t = lid.x;
+    var acc = 0.0;
+    for (var i = t; i < p.n; i += WG) {
+        let v = x[p.x_off + i];
+        if p.square == 1u { acc += v * v; } else { acc += v; }
+    }
+    s[t] = acc;
     fold(t);
     if t == 0u { out[p.out_off] = s[0]; }
 }

@@ -210,7 +210,7 @@ fn crossentropy_forward_and_backward() {
 #[test]
 fn sum_and_norm_sq() {
     let Some(mut g) = gpu_or_skip() else { return };
-    for n in [1, 255, 257, 70_001] {
+    for n in [1, 255, 257, 65_536, 65_537, 70_001] {
         compare!(&mut g, 1e-4, 1e-5, |be| {
             let x = put(be, &rand(n, n as u64), 2);
             let out = put(be, &rand(4, 3), 4);

@@ -92,6 +92,6 @@ shaders! {
         FUSED_SERIAL = "crossentropy_fused_serial",
     }
     adamw { UPDATE = "adamw_update" }
-    reduce { PARTIALS = "reduce_partials", FINAL = "reduce_final" }
+    reduce { PARTIALS = "reduce_partials", FINAL = "reduce_final", SMALL = "reduce_small" }
     guard { FAILURE_GUARD = "failure_guard" }
 }
