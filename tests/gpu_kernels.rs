@@ -394,18 +394,23 @@ fn buffers_write_read_zero_and_limits() {
 #[test]
 fn warm_up_compiles_every_pipeline_ahead() {
     use tinygpt::config::{ModelConfig, PosEncoding, TrainConfig};
-    let Ok(mut g) = GpuBackend::new_blocking() else {
-        eprintln!("no GPU adapter: skipped");
-        return;
-    };
-    let n = g.warm_up();
-    assert!(n > 20, "{n} pipelines");
-    assert_eq!(g.warm_up(), 0, "a second warm-up creates none");
-    let cfg = ModelConfig { vocab_size: 11, n_layer: 1, n_head: 2, n_embd: 8, block_size: 20, pos: PosEncoding::Learned };
-    let mut m = tinygpt::model::Gpt::new(cfg, g, 1).unwrap();
-    let x: Vec<u32> = (0..40).map(|i| i % 11).collect();
-    block_on(m.train_step(&x, &x, 2, 20, 1e-3, &TrainConfig::default())).unwrap();
-    block_on(m.decode(&x[..3], 0)).unwrap();
-    block_on(m.decode(&x[3..4], 3)).unwrap();
-    assert_eq!(m.backend.pipelines_created(), n, "training and decoding used only warmed pipelines");
+    // each kernel set: a CPU adapter's (blocked) and a real GPU's (tiled), which skip each
+    // other's attention and row kernels
+    for v in [MatmulVariant::Blocked, MatmulVariant::Tiled] {
+        let Ok(mut g) = GpuBackend::new_blocking() else {
+            eprintln!("no GPU adapter: skipped");
+            return;
+        };
+        g.set_matmul_variant(v);
+        let n = g.warm_up();
+        assert!(n > 20, "{v:?}: {n} pipelines");
+        assert_eq!(g.warm_up(), 0, "a second warm-up creates none");
+        let cfg = ModelConfig { vocab_size: 11, n_layer: 1, n_head: 2, n_embd: 8, block_size: 20, pos: PosEncoding::Learned };
+        let mut m = tinygpt::model::Gpt::new(cfg, g, 1).unwrap();
+        let x: Vec<u32> = (0..40).map(|i| i % 11).collect();
+        block_on(m.train_step(&x, &x, 2, 20, 1e-3, &TrainConfig::default())).unwrap();
+        block_on(m.decode(&x[..3], 0)).unwrap();
+        block_on(m.decode(&x[3..4], 3)).unwrap();
+        assert_eq!(m.backend.pipelines_created(), n, "{v:?}: training and decoding used only warmed pipelines");
+    }
 }

@@ -230,7 +230,7 @@ impl GpuBackend {
     /// GPU process compiles them in order before later work (on SwiftShader, tens of seconds
     /// for all of them). Returns how many pipelines were created.
     pub fn warm_up(&mut self) -> usize {
-        use super::kernels::{matmul_blocked, matmul_tiled};
+        use super::kernels::{attention, matmul_blocked, matmul_tiled};
         let skip = match self.matmul {
             super::MatmulVariant::Blocked => matmul_tiled::FORWARD.shader,
             super::MatmulVariant::Tiled => matmul_blocked::FORWARD.shader,
@@ -242,6 +242,13 @@ impl GpuBackend {
             let has_twin = |k: Kernel| sh.kernels.iter().any(|o| o.entry.strip_suffix(super::kernels::SERIAL) == Some(k.entry));
             for &k in sh.kernels {
                 if (cpu && has_twin(k)) || (!cpu && k.entry.ends_with(super::kernels::SERIAL)) {
+                    continue;
+                }
+                // attention: the fused kernels on real GPUs, the row kernels between batched
+                // products on CPU adapters (compiling the others there is seconds each)
+                let fused = [attention::FORWARD, attention::BACKWARD_DQ, attention::BACKWARD_DKV].contains(&k);
+                let rows = [attention::SOFTMAX_FORWARD, attention::SOFTMAX_BACKWARD, attention::PROBS].contains(&k);
+                if (cpu && fused) || (!cpu && rows) {
                     continue;
                 }
                 self.pipeline(k, None);

@@ -53,8 +53,10 @@ for (const gpu of [true, false]) {
 
     test('the attention grid and the lens are not blank right after ready', async () => {
       assert.equal(await backend(), gpu ? 'webgpu' : 'cpu');
-      // no typing, no generation: the prompt is drawn as soon as the model is there
-      await page.waitForFunction(() => document.querySelectorAll('[data-testid=lens] .lc').length > 0 && document.querySelector('#attsel').textContent !== '', null, { timeout: 5_000 });
+      // no typing, no generation: the prompt is drawn as soon as the model is there (on
+      // SwiftShader ?gpu's self-check, every op at the training shape in a probe worker, shares
+      // this machine's two cores with the first views, so the GPU gets longer)
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid=lens] .lc').length > 0 && document.querySelector('#attsel').textContent !== '', null, { timeout: gpu ? 20_000 : 5_000 });
       const info = await page.evaluate(() => ({ cells: document.querySelectorAll('[data-testid=lens] .lc').length, heads: document.querySelectorAll('[data-testid=attention-grid] canvas').length, prompt: document.querySelector('[data-testid=prompt]').value }));
       assert.equal(info.heads, L * NH);
       assert.equal(info.cells, (L + 1) * [...info.prompt].length, 'streams 0..L x one column per character');
