@@ -1,7 +1,7 @@
 //! One Session that both the CLI and the page drive: the model on either backend, the backend
 //! choice, new / load / load_hf / save, and the training loop's policy (pipelined steps, the
 //! step in flight settled before each evaluation, the cadence of evaluations, samples and saves)
-//! written once. `src/web.rs` is a one-to-one #[wasm_bindgen] layer over it; `src/bin/tinygpt/`
+//! written once. `src/web/` is a one-to-one #[wasm_bindgen] layer over it; `src/bin/tinygpt/`
 //! prints its events.
 
 use crate::backend::Backend;

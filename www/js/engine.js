@@ -1,5 +1,5 @@
 // The client of the worker that owns the wasm Engine: one function per Engine method, with the
-// Engine's own names and arguments (src/web.rs documents them), each a promise of its result.
+// Engine's own names and arguments (src/web/mod.rs documents them), each a promise of its result.
 // Calls run one at a time in the worker, in the order made. A failure rejects with an Error
 // whose `kind` is the engine's ("config", "data", "tokenizer", "unknown_char", "checkpoint",
 // "io", "numeric", "gpu", "state") and which carries that kind's fields.
@@ -71,7 +71,7 @@ export function createEngine() {
     attention: method('attention'),
     pe_table: method('pe_table'),
     encode: method('encode'),
-    // The lab (src/web.rs): the logit lens, per-token surprisal, head scores, head ablation.
+    // The lab (src/web/mod.rs): the logit lens, per-token surprisal, head scores, head ablation.
     lens: method('lens'),
     surprisal: method('surprisal'),
     head_scores: method('head_scores'),
