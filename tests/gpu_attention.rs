@@ -6,56 +6,24 @@
 //! Every buffer has random padding around its view and the whole buffer is compared, so a
 //! kernel writing outside its view (or ignoring an offset) fails too.
 
+#[macro_use]
 mod common;
-use common::{assert_close, gpu_or_skip};
+use common::{assert_close, gpu_or_skip, put_at, whole};
 use pollster::block_on;
 use tinygpt::backend::{Backend, Tensor};
 use tinygpt::cpu::CpuBackend;
 use tinygpt::gpu::{GpuBackend, MatmulVariant};
-use tinygpt::rng::Rng;
 
 /// Padding before a view: odd, so views are not 16-byte aligned either.
 const PAD: usize = 5;
 
 fn rand(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut r = Rng::new(seed);
-    (0..n).map(|_| scale * r.normal()).collect()
+    common::rand(n, seed).into_iter().map(|x| scale * x).collect()
 }
 
 /// `data` in a fresh buffer, PAD random values before it and 3 after; returns the view.
 fn put<Be: Backend>(be: &mut Be, data: &[f32], seed: u64) -> Tensor {
-    let whole = be.alloc(PAD + data.len() + 3, "test").unwrap();
-    let mut all = rand(whole.len, seed ^ 0xABCD, 1.0);
-    all[PAD..PAD + data.len()].copy_from_slice(data);
-    be.write(whole, &all);
-    whole.view(PAD, data.len())
-}
-
-/// The whole buffer behind a view (padding included).
-fn whole<Be: Backend>(be: &mut Be, t: Tensor) -> Vec<f32> {
-    block_on(be.read(Tensor { buf: t.buf, off: 0, len: t.off + t.len + 3 }))
-}
-
-/// Runs `$body` (which returns Vec<(&str, Vec<f32>)>) with `$be` bound to a CPU backend and to
-/// the GPU backend, and compares every named result.
-macro_rules! compare {
-    ($gpu:expr, $atol:expr, $rtol:expr, |$be:ident| $body:block) => {{
-        let want = {
-            let $be = &mut CpuBackend::new();
-            $body
-        };
-        let gpu: &mut GpuBackend = $gpu;
-        let got = {
-            let $be: &mut GpuBackend = &mut *gpu;
-            $body
-        };
-        if let Some(f) = gpu.fault() {
-            panic!("the GPU reported: {f}");
-        }
-        for ((name, g), (_, w)) in got.iter().zip(&want) {
-            assert_close(name, g, w, $atol, $rtol);
-        }
-    }};
+    put_at(be, data, seed, PAD)
 }
 
 /// Forward with and without the probabilities, then backward from the forward's own out and

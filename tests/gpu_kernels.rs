@@ -3,13 +3,13 @@
 //! random padding on both sides of its view, and the whole buffer is compared, so a kernel
 //! that writes outside its view (or ignores an offset) fails too. Both matmul variants.
 
+#[macro_use]
 mod common;
-use common::{assert_close, assert_close_nan, gpu_or_skip};
+use common::{assert_close, assert_close_nan, gpu_or_skip, ids, put_at, put_ids_at, rand, whole};
 use pollster::block_on;
 use tinygpt::backend::{AdamWStep, Backend, DropoutMask, Tensor};
 use tinygpt::cpu::{dropout, CpuBackend};
 use tinygpt::gpu::{GpuBackend, MatmulVariant};
-use tinygpt::rng::Rng;
 
 const B: usize = 3;
 const T: usize = 13;
@@ -21,63 +21,13 @@ const N: usize = B * T;
 /// Padding before a view: odd, so views are not 16-byte aligned either.
 const PAD: usize = 5;
 
-fn rand(n: usize, seed: u64) -> Vec<f32> {
-    let mut r = Rng::new(seed);
-    (0..n).map(|_| r.normal()).collect()
-}
-
-fn ids(n: usize, v: usize, seed: u64) -> Vec<u32> {
-    let mut r = Rng::new(seed);
-    (0..n).map(|_| r.below(v) as u32).collect()
-}
-
 /// `data` in a fresh buffer, PAD random values before it and 3 after; returns the view.
 fn put<Be: Backend>(be: &mut Be, data: &[f32], seed: u64) -> Tensor {
     put_at(be, data, seed, PAD)
 }
 
-/// `put` with `pad` values before the view (a multiple of 4 lets the vec4 kernels run).
-fn put_at<Be: Backend>(be: &mut Be, data: &[f32], seed: u64, pad: usize) -> Tensor {
-    let whole = be.alloc(pad + data.len() + 3, "test").unwrap();
-    let mut all = rand(whole.len, seed ^ 0xABCD);
-    all[pad..pad + data.len()].copy_from_slice(data);
-    be.write(whole, &all);
-    whole.view(pad, data.len())
-}
-
 fn put_ids<Be: Backend>(be: &mut Be, data: &[u32]) -> Tensor {
-    let whole = be.alloc_u32(PAD + data.len() + 3, "test ids").unwrap();
-    let mut all = vec![7u32; whole.len];
-    all[PAD..PAD + data.len()].copy_from_slice(data);
-    be.write_u32(whole, &all);
-    whole.view(PAD, data.len())
-}
-
-/// The whole buffer behind a view (padding included).
-fn whole<Be: Backend>(be: &mut Be, t: Tensor) -> Vec<f32> {
-    block_on(be.read(Tensor { buf: t.buf, off: 0, len: t.off + t.len + 3 }))
-}
-
-/// Runs `$body` (which returns Vec<(&str, Vec<f32>)>) with `$be` bound to a CPU backend and to
-/// the GPU backend, and compares every named result.
-macro_rules! compare {
-    ($gpu:expr, $atol:expr, $rtol:expr, |$be:ident| $body:block) => {{
-        let want = {
-            let $be = &mut CpuBackend::new();
-            $body
-        };
-        let gpu: &mut GpuBackend = $gpu;
-        let got = {
-            let $be: &mut GpuBackend = &mut *gpu;
-            $body
-        };
-        if let Some(f) = gpu.fault() {
-            panic!("the GPU reported: {f}");
-        }
-        for ((name, g), (_, w)) in got.iter().zip(&want) {
-            assert_close(name, g, w, $atol, $rtol);
-        }
-    }};
+    put_ids_at(be, data, PAD)
 }
 
 #[test]

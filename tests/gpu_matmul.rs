@@ -4,27 +4,13 @@
 //! one (as parameters and gradients are). The CPU's fused ops are checked bit for bit against
 //! the unfused ones they replace.
 
+#[macro_use]
 mod common;
-use common::{assert_close, gpu_or_skip};
+use common::{assert_close, gpu_or_skip, put_at, rand, whole};
 use pollster::block_on;
 use tinygpt::backend::{Backend, Tensor};
 use tinygpt::cpu::CpuBackend;
 use tinygpt::gpu::{GpuBackend, MatmulVariant};
-use tinygpt::rng::Rng;
-
-fn rand(n: usize, seed: u64) -> Vec<f32> {
-    let mut r = Rng::new(seed);
-    (0..n).map(|_| r.normal()).collect()
-}
-
-/// `data` in a fresh buffer with `pad` random values before it and 3 after; returns the view.
-fn put_at<Be: Backend>(be: &mut Be, data: &[f32], seed: u64, pad: usize) -> Tensor {
-    let whole = be.alloc(pad + data.len() + 3, "test").unwrap();
-    let mut all = rand(whole.len, seed ^ 0xABCD);
-    all[pad..pad + data.len()].copy_from_slice(data);
-    be.write(whole, &all);
-    whole.view(pad, data.len())
-}
 
 /// Several views in one buffer (as parameters or gradients share theirs): each `pad` random
 /// values after the one before.
@@ -41,33 +27,6 @@ fn put_many<Be: Backend, const K: usize>(be: &mut Be, parts: [&[f32]; K], seed: 
     });
     be.write(whole, &all);
     views
-}
-
-/// The buffer behind a view up to 3 values past it (every test buffer ends 3 values after its
-/// last view), padding included, so writes outside a view are caught.
-fn whole<Be: Backend>(be: &mut Be, t: Tensor) -> Vec<f32> {
-    block_on(be.read(Tensor { buf: t.buf, off: 0, len: t.off + t.len + 3 }))
-}
-
-/// Runs `$body` (returning Vec<(&str, Vec<f32>)>) on the CPU and on the GPU and compares.
-macro_rules! compare {
-    ($gpu:expr, $atol:expr, $rtol:expr, |$be:ident| $body:block) => {{
-        let want = {
-            let $be = &mut CpuBackend::new();
-            $body
-        };
-        let gpu: &mut GpuBackend = $gpu;
-        let got = {
-            let $be: &mut GpuBackend = &mut *gpu;
-            $body
-        };
-        if let Some(f) = gpu.fault() {
-            panic!("the GPU reported: {f}");
-        }
-        for ((name, g), (_, w)) in got.iter().zip(&want) {
-            assert_close(name, g, w, $atol, $rtol);
-        }
-    }};
 }
 
 const VARIANTS: [MatmulVariant; 2] = [MatmulVariant::Blocked, MatmulVariant::Tiled];

@@ -7,47 +7,15 @@
 //! kernel sets run: a workgroup per row (GPUs: `MatmulVariant::Tiled`) and an invocation per
 //! row (CPU adapters: `Blocked`).
 
+#[macro_use]
 mod common;
-use common::{assert_close, gpu_or_skip};
+use common::{assert_close, gpu_or_skip, ids, put_at, put_ids_at, rand, whole};
 use pollster::block_on;
-use tinygpt::backend::{Backend, Tensor};
+use tinygpt::backend::Backend;
 use tinygpt::config::{ModelConfig, PosEncoding, TrainConfig};
 use tinygpt::cpu::{crossentropy, CpuBackend};
 use tinygpt::gpu::{GpuBackend, MatmulVariant};
 use tinygpt::model::{Gpt, Slot};
-use tinygpt::rng::Rng;
-
-fn rand(n: usize, seed: u64) -> Vec<f32> {
-    let mut r = Rng::new(seed);
-    (0..n).map(|_| r.normal()).collect()
-}
-
-fn ids(n: usize, v: usize, seed: u64) -> Vec<u32> {
-    let mut r = Rng::new(seed);
-    (0..n).map(|_| r.below(v) as u32).collect()
-}
-
-/// `data` in a fresh buffer with `pad` random values before it and 3 after; returns the view.
-fn put_at<Be: Backend>(be: &mut Be, data: &[f32], seed: u64, pad: usize) -> Tensor {
-    let whole = be.alloc(pad + data.len() + 3, "test").unwrap();
-    let mut all = rand(whole.len, seed ^ 0xABCD);
-    all[pad..pad + data.len()].copy_from_slice(data);
-    be.write(whole, &all);
-    whole.view(pad, data.len())
-}
-
-fn put_ids_at<Be: Backend>(be: &mut Be, data: &[u32], pad: usize) -> Tensor {
-    let whole = be.alloc_u32(pad + data.len() + 3, "test ids").unwrap();
-    let mut all = vec![7u32; whole.len];
-    all[pad..pad + data.len()].copy_from_slice(data);
-    be.write_u32(whole, &all);
-    whole.view(pad, data.len())
-}
-
-/// The whole buffer behind a view (padding included).
-fn whole<Be: Backend>(be: &mut Be, t: Tensor) -> Vec<f32> {
-    block_on(be.read(Tensor { buf: t.buf, off: 0, len: t.off + t.len + 3 }))
-}
 
 type Named = Vec<(&'static str, Vec<f32>)>;
 

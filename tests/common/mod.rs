@@ -123,3 +123,67 @@ pub fn gpu_or_skip() -> Option<tinygpt::gpu::GpuBackend> {
         }
     }
 }
+
+// ---- GPU kernel tests: inputs in padded views, whole-buffer readback, CPU-vs-GPU compare ----
+
+use tinygpt::backend::{Backend, Tensor};
+
+/// `n` values from N(0, 1), by seed.
+pub fn rand(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = tinygpt::rng::Rng::new(seed);
+    (0..n).map(|_| r.normal()).collect()
+}
+
+/// `n` token ids below `v`, by seed.
+pub fn ids(n: usize, v: usize, seed: u64) -> Vec<u32> {
+    let mut r = tinygpt::rng::Rng::new(seed);
+    (0..n).map(|_| r.below(v) as u32).collect()
+}
+
+/// `data` in a fresh buffer with `pad` random values before it and 3 after; returns the view
+/// (an odd `pad` leaves it unaligned, a multiple of 4 lets the vec4 kernels run).
+pub fn put_at<Be: Backend>(be: &mut Be, data: &[f32], seed: u64, pad: usize) -> Tensor {
+    let whole = be.alloc(pad + data.len() + 3, "test").unwrap();
+    let mut all = rand(whole.len, seed ^ 0xABCD);
+    all[pad..pad + data.len()].copy_from_slice(data);
+    be.write(whole, &all);
+    whole.view(pad, data.len())
+}
+
+/// Token ids in a fresh buffer with `pad` ids (7) before them and 3 after; returns the view.
+pub fn put_ids_at<Be: Backend>(be: &mut Be, data: &[u32], pad: usize) -> Tensor {
+    let whole = be.alloc_u32(pad + data.len() + 3, "test ids").unwrap();
+    let mut all = vec![7u32; whole.len];
+    all[pad..pad + data.len()].copy_from_slice(data);
+    be.write_u32(whole, &all);
+    whole.view(pad, data.len())
+}
+
+/// The buffer behind a view up to 3 values past it (every test buffer ends 3 values after its
+/// last view), padding included, so writes outside a view are caught.
+pub fn whole<Be: Backend>(be: &mut Be, t: Tensor) -> Vec<f32> {
+    pollster::block_on(be.read(Tensor { buf: t.buf, off: 0, len: t.off + t.len + 3 }))
+}
+
+/// Runs `$body` (which returns Vec<(&str, Vec<f32>)>) with `$be` bound to a CPU backend and to
+/// the GPU backend, and compares every named result within atol + rtol·|cpu|.
+#[allow(unused_macros)]
+macro_rules! compare {
+    ($gpu:expr, $atol:expr, $rtol:expr, |$be:ident| $body:block) => {{
+        let want = {
+            let $be = &mut tinygpt::cpu::CpuBackend::new();
+            $body
+        };
+        let gpu: &mut tinygpt::gpu::GpuBackend = $gpu;
+        let got = {
+            let $be: &mut tinygpt::gpu::GpuBackend = &mut *gpu;
+            $body
+        };
+        if let Some(f) = gpu.fault() {
+            panic!("the GPU reported: {f}");
+        }
+        for ((name, g), (_, w)) in got.iter().zip(&want) {
+            $crate::common::assert_close(name, g, w, $atol, $rtol);
+        }
+    }};
+}
