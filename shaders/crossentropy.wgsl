@@ -46,7 +46,7 @@ fn row(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
 // keeping its first maximum; the tree keeps the larger value, and on a tie the smaller index.
 // `len` is 0 for a skipped row. Every invocation calls it (uniform control flow).
 fn row_max(t: u32, l: u32, len: u32) -> vec2<u32> {
-    var mx = bitcast<f32>(0xff7fffffu); // -FLT_MAX exactly (Tint refuses a literal rounded past it)
+    var mx = -3.4028234e38; // rounds to -FLT_MAX; Tint refuses -3.40282347e38, which lies past it
     var arg = p.V;
     for (var i = t; i < len; i += WG) {
         let x = logits[l + i];
